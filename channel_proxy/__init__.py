@@ -1,0 +1,1 @@
+"""channel_proxy package (the link issue fills it in)."""

@@ -1,0 +1,1 @@
+"""protos package (the link issue fills it in)."""

@@ -1,0 +1,1 @@
+"""receiver package (the link issue fills it in)."""

@@ -1,0 +1,1 @@
+"""sender package (the link issue fills it in)."""

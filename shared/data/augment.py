@@ -1,0 +1,35 @@
+"""Training augmentation written in torch: random crop with zero padding and horizontal flip."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Pad [B, C, H, W] by ``padding`` pixels (zeros) and crop back to H x W at a random offset per image."""
+    if padding <= 0:
+        return images
+    batch, _, height, width = images.shape
+    padded = F.pad(images, (padding,) * 4)
+    dy = torch.randint(0, 2 * padding + 1, (batch,), generator=generator)
+    dx = torch.randint(0, 2 * padding + 1, (batch,), generator=generator)
+    rows = (dy[:, None] + torch.arange(height)[None]).view(batch, 1, height, 1)
+    cols = (dx[:, None] + torch.arange(width)[None]).view(batch, 1, 1, width)
+    batch_idx = torch.arange(batch).view(batch, 1, 1, 1)
+    channel_idx = torch.arange(images.shape[1]).view(1, -1, 1, 1)
+    return padded[batch_idx, channel_idx, rows, cols]
+
+
+def random_hflip(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mirror each image left-right with probability 1/2."""
+    flip = torch.rand(images.shape[0], generator=generator) < 0.5
+    out = images.clone()
+    out[flip] = out[flip].flip(-1)
+    return out
+
+
+def augment(images: torch.Tensor, padding: int = 4, flip: bool = True,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+    """Standard CIFAR augmentation on a batch [B, C, H, W] (any dtype)."""
+    images = random_crop(images, padding, generator)
+    return random_hflip(images, generator) if flip else images

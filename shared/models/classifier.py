@@ -1,0 +1,104 @@
+"""Receiver classifiers: a small ResNet-9 (CPU preset) and WRN-28-10 (the paper's, Table I / VI-A).
+
+Both take pixels in [0, 1], shape [B, C, H, W], and normalise internally, so every caller in the
+link passes the same thing it would show a person.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..presets import ClassifierConfig
+
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+
+
+def conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+
+class Residual(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(conv_bn_relu(channels, channels), conv_bn_relu(channels, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResNet9(nn.Module):
+    """The DAWNBench ResNet-9 layout (prep, 3 stages, 2 residual blocks) with configurable widths."""
+
+    def __init__(self, in_channels: int, num_classes: int, widths: tuple[int, ...]):
+        super().__init__()
+        w0, w1, w2, w3 = widths
+        self.features = nn.Sequential(
+            conv_bn_relu(in_channels, w0),
+            conv_bn_relu(w0, w1), nn.MaxPool2d(2), Residual(w1),
+            conv_bn_relu(w1, w2), nn.MaxPool2d(2),
+            conv_bn_relu(w2, w3), nn.MaxPool2d(2), Residual(w3),
+            nn.AdaptiveMaxPool2d(1), nn.Flatten())
+        self.head = nn.Linear(w3, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class WideBasic(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int, dropout: float):
+        super().__init__()
+        self.bn1, self.conv1 = nn.BatchNorm2d(c_in), nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
+        self.bn2, self.conv2 = nn.BatchNorm2d(c_out), nn.Conv2d(c_out, c_out, 3, stride, padding=1, bias=False)
+        self.dropout = nn.Dropout(dropout)
+        self.shortcut = (nn.Conv2d(c_in, c_out, 1, stride, bias=False)
+                         if stride != 1 or c_in != c_out else nn.Identity())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv1(F.relu(self.bn1(x)))
+        out = self.conv2(F.relu(self.bn2(self.dropout(out))))
+        return out + self.shortcut(x)
+
+
+class WideResNet(nn.Module):
+    """WRN-depth-widen (Zagoruyko & Komodakis); WRN-28-10 has 36.5 M parameters."""
+
+    def __init__(self, in_channels: int, num_classes: int, depth: int = 28, widen: int = 10, dropout: float = 0.3):
+        super().__init__()
+        if (depth - 4) % 6:
+            raise ValueError(f"WRN depth must be 6n+4, got {depth}")
+        n = (depth - 4) // 6
+        widths = [16, 16 * widen, 32 * widen, 64 * widen]
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False)]
+        c_in = widths[0]
+        for stage, c_out in enumerate(widths[1:]):
+            for block in range(n):
+                layers.append(WideBasic(c_in, c_out, 2 if (stage > 0 and block == 0) else 1, dropout))
+                c_in = c_out
+        layers += [nn.BatchNorm2d(c_in), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(c_in, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class Classifier(nn.Module):
+    """Normalising wrapper: ``forward(x01 [B,C,H,W] in [0,1]) -> logits [B, num_classes]``."""
+
+    def __init__(self, config: ClassifierConfig, in_channels: int = 3, num_classes: int = 10):
+        super().__init__()
+        mean = CIFAR_MEAN if in_channels == 3 else (0.5,)
+        std = CIFAR_STD if in_channels == 3 else (0.25,)
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+        if config.kind == "resnet9":
+            self.net: nn.Module = ResNet9(in_channels, num_classes, config.widths)
+        elif config.kind == "wrn":
+            self.net = WideResNet(in_channels, num_classes, config.wrn_depth, config.wrn_widen, config.dropout)
+        else:
+            raise ValueError(f"unknown classifier kind {config.kind!r}")
+
+    def forward(self, x01: torch.Tensor) -> torch.Tensor:
+        return self.net((x01 - self.mean) / self.std)
