@@ -12,6 +12,7 @@ fmnist     ``fashion-mnist/`` (Debian's ``dataset-fashion-mnist``) or ``fmnist/`
 from __future__ import annotations
 
 import os
+import tarfile
 from pathlib import Path
 from typing import Callable
 
@@ -54,11 +55,52 @@ SOURCES: dict[str, list[Source]] = {
 }
 
 
-def load_split(dataset: str, split: str, data_root: str | os.PathLike | None = None) -> ImageSet:
-    """Load ``split`` ("train" or "test") of ``dataset`` from the first source found.
+def _probe_class_folder(path: Path, split: str) -> None:
+    """Raise FileNotFoundError unless the class-folder tree or archive has a ``split/`` folder."""
+    if path.is_dir():
+        if not (path / split).is_dir():
+            raise FileNotFoundError(f"{path} has no '{split}/' folder of class folders")
+        return
+    with tarfile.open(path) as tar:
+        for member in tar:                   # streams; stops at the first file of the split
+            if member.name.removeprefix("./").startswith(f"{split}/"):
+                return
+    raise FileNotFoundError(f"{path} has no '{split}/' folder of class folders")
 
-    Raises :class:`DataNotFoundError` naming every path tried, and how to get the data.
-    """
+
+def _probe_cifar_batches(path: Path, split: str) -> None:
+    from . import cifar_batches
+    if path.is_dir():
+        cifar_batches.check_split_files(path, split)
+    elif not cifar_batches.archive_has_split(path, split):
+        raise FileNotFoundError(f"{path} lacks batches.meta or the {split} batch files")
+
+
+def _probe_idx(path: Path, split: str) -> None:
+    from .idx import idx_split_files
+    idx_split_files(path, split)
+
+
+# Cheap checks that a source holds a split, without decoding it (for `diffusec data info`).
+# Each raises FileNotFoundError in the same cases as its loader.
+PROBES: dict[Callable, Callable[[Path, str], None]] = {
+    load_class_folder_split: _probe_class_folder,
+    _cifar_batches: _probe_cifar_batches,
+    _idx: _probe_idx,
+}
+
+HINTS = {
+    "cifar10": "pass --data-root DIR (or set DIFFUSEC_DATA) to a folder holding one of these, "
+               "or run `diffusec data download cifar10` to fetch the canonical batches",
+    "mnist": "pass --data-root DIR (or set DIFFUSEC_DATA), or run `diffusec data download mnist`",
+    "fmnist": "install Debian's dataset-fashion-mnist (apt-get install -y dataset-fashion-mnist), "
+              "or pass --data-root DIR / set DIFFUSEC_DATA",
+}
+
+
+def _first_source(dataset: str, split: str, data_root, use: Callable[[Callable, Path, str], object]):
+    """Call ``use(loader, path, description)`` on each existing source in order; return the first
+    result that does not raise FileNotFoundError, else raise DataNotFoundError listing every try."""
     if dataset not in SOURCES:
         raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
     if split not in SPLITS:
@@ -71,14 +113,27 @@ def load_split(dataset: str, split: str, data_root: str | os.PathLike | None = N
                 tried.append(str(path))
                 continue
             try:
-                return loader(path, split, description)
+                return use(loader, path, description)
             except FileNotFoundError as err:   # the source exists but lacks this split
                 tried.append(f"{path} ({err})")
-    hint = {
-        "cifar10": "pass --data-root DIR (or set DIFFUSEC_DATA) to a folder holding one of these, "
-                   "or run `diffusec data download cifar10` to fetch the canonical batches",
-        "mnist": "pass --data-root DIR (or set DIFFUSEC_DATA), or run `diffusec data download mnist`",
-        "fmnist": "install Debian's dataset-fashion-mnist (apt-get install -y dataset-fashion-mnist), "
-                  "or pass --data-root DIR / set DIFFUSEC_DATA",
-    }[dataset]
-    raise DataNotFoundError(f"{dataset} {split} split not found. Tried:\n  " + "\n  ".join(tried) + f"\nTo fix: {hint}.")
+    raise DataNotFoundError(f"{dataset} {split} split not found. Tried:\n  " + "\n  ".join(tried)
+                            + f"\nTo fix: {HINTS[dataset]}.")
+
+
+def load_split(dataset: str, split: str, data_root: str | os.PathLike | None = None) -> ImageSet:
+    """Load ``split`` ("train" or "test") of ``dataset`` from the first source found.
+
+    Raises :class:`DataNotFoundError` naming every path tried, and how to get the data.
+    """
+    return _first_source(dataset, split, data_root, lambda loader, path, description: loader(path, split, description))
+
+
+def locate_split(dataset: str, split: str, data_root: str | os.PathLike | None = None) -> tuple[Path, str]:
+    """Where :func:`load_split` would load ``split`` from, as (path, description), without decoding.
+
+    Raises :class:`DataNotFoundError` exactly like :func:`load_split`.
+    """
+    def probe(loader: Callable, path: Path, description: str) -> tuple[Path, str]:
+        PROBES[loader](path, split)
+        return path, description
+    return _first_source(dataset, split, data_root, probe)
