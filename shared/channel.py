@@ -6,6 +6,7 @@ the textbook meaning (eq. 5: z_hat = z + n_c).
 """
 from __future__ import annotations
 
+import hashlib
 import math
 
 import torch
@@ -26,10 +27,11 @@ def noise_std(snr_db: float | torch.Tensor, signal_power: float = 1.0) -> torch.
 def awgn(z: torch.Tensor, snr_db: float | torch.Tensor, generator: torch.Generator | None = None,
          signal_power: float = 1.0) -> torch.Tensor:
     """Add white Gaussian noise at ``snr_db`` (a float, or one value per row [B]) to z [B, L]."""
-    std = noise_std(snr_db, signal_power)
+    std = noise_std(snr_db, signal_power).to(dtype=z.dtype, device=z.device)
     if std.ndim == 1:
         std = std.view(-1, *([1] * (z.ndim - 1)))
-    return z + std * torch.randn(z.shape, generator=generator, dtype=z.dtype)
+    device = generator.device if generator is not None else z.device
+    return z + std * torch.randn(z.shape, generator=generator, dtype=z.dtype, device=device).to(z.device)
 
 
 def snr_db_of(signal: torch.Tensor, received: torch.Tensor) -> float:
@@ -43,8 +45,10 @@ def pilot_sequence(session: str, sequence: int, length: int) -> torch.Tensor:
 
     Both ends regenerate it from (session, sequence number), so it never needs to be sent in clear.
     """
-    seed = int.from_bytes(session.encode()[:8].ljust(8, b"\0"), "little") ^ (sequence * 0x9E3779B97F4A7C15)
-    generator = torch.Generator().manual_seed(seed & 0x7FFF_FFFF_FFFF_FFFF)
+    # Hash the whole session id: seeding from its first 8 bytes made "session-1" and "session-2"
+    # (any ids sharing an 8-byte prefix) use identical pilots.
+    digest = hashlib.blake2b(f"{session}\0{sequence}".encode(), digest_size=8).digest()
+    generator = torch.Generator().manual_seed(int.from_bytes(digest, "little") & 0x7FFF_FFFF_FFFF_FFFF)
     return torch.randint(0, 2, (length,), generator=generator).float().mul_(2).sub_(1)
 
 

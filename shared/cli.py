@@ -83,6 +83,90 @@ def train(phase: str, preset: str, data_root: str | None, checkpoints: str | Non
         shutdown(ctx)
 
 
+def load_eval_data(preset_name: str, data_root: str | None, source: str, n: int | None, seed: int):
+    """The test split (or the embedded sample), first ``n`` of a seeded permutation."""
+    from .data import DataNotFoundError, load_sample, load_split
+    from .presets import get_preset
+
+    dataset = get_preset(preset_name).dataset
+    if source == "sample":
+        data = load_sample(dataset)
+    else:
+        try:
+            data = load_split(dataset, "test", data_root)
+        except DataNotFoundError as err:
+            if source == "test":
+                raise
+            data = load_sample(dataset)
+            click.echo(f"note: {str(err).splitlines()[0]} -- using the {data.description}", err=True)
+    return data.subset(n, seed)
+
+
+@main.command("eval")
+@PRESET_OPTION
+@click.option("--system", type=click.Choice(["classifier", "vit", "plain"]), default="plain", show_default=True,
+              help="classifier: classifier alone on clean images; vit: the link without diffusion "
+                   "(the paper's ViT-based); plain: DiffuSeC with fixed symmetric steps.")
+@click.option("--snr-db", type=float, default=15.0, show_default=True, help="AWGN channel SNR in dB.")
+@click.option("--n", "n", type=click.IntRange(min=1), default=1000, show_default=True, help="Number of test images.")
+@click.option("--t-d", "t_d", type=click.IntRange(0, 1000), default=20, show_default=True,
+              help="Diffusing timesteps t_D at the sender (plain).")
+@click.option("--t-plus", "t_plus", type=click.IntRange(0, 1000), default=0, show_default=True,
+              help="Plus steps: the receiver denoises from t_P = t_D + t_plus (plain).")
+@click.option("--sampler", type=click.Choice(["ddpm", "ddim"]), default="ddpm", show_default=True,
+              help="ddpm: the full reverse chain t_P -> 0 (t_P network calls); ddim: strided, --steps calls.")
+@click.option("--steps", type=click.IntRange(min=1), default=5, show_default=True, help="Network calls for --sampler ddim.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the image choice and all noise.")
+@click.option("--data", "source", type=click.Choice(["auto", "test", "sample"]), default="auto", show_default=True,
+              help="test: the preset's test split (error if absent); sample: the embedded sample; "
+                   "auto: test split if found, else the embedded sample.")
+@DATA_OPTION
+@CKPT_OPTION
+@click.option("--batch", type=click.IntRange(min=1), default=250, show_default=True)
+@click.option("--threads", type=int, default=None, help="torch threads (default: all cores).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last stdout line.")
+def eval_command(preset, system, snr_db, n, t_d, t_plus, sampler, steps, seed, source, data_root, checkpoints,
+                 batch, threads, as_json) -> None:
+    """Measure accuracy and SSIM of SYSTEM on the test split, in one process.
+
+    SSIM is between each original test image and what the receiver ends with (after purification
+    for plain), averaged over images. Accuracy and SSIM are in [0, 1].
+    """
+    import math
+
+    import torch
+
+    from .checkpoints import CheckpointError
+    from .data import DataNotFoundError
+    from .evaluate import evaluate
+    from .pipeline import Pipeline
+
+    if threads:
+        torch.set_num_threads(threads)
+    if not math.isfinite(snr_db):
+        _fail(f"--snr-db must be a finite number of dB, got {snr_db}")
+    if t_d + t_plus > 1000:
+        _fail(f"t_P = t_D + t_plus = {t_d + t_plus} exceeds T = 1000 diffusion steps")
+    parts = {"classifier": ("classifier",), "vit": ("codec", "classifier"),
+             "plain": ("codec", "denoiser", "classifier")}[system]
+    try:
+        pipeline = Pipeline.load(preset, checkpoints, parts)
+        data = load_eval_data(preset, data_root, source, n, seed)
+    except (CheckpointError, DataNotFoundError, FileNotFoundError) as err:
+        _fail(str(err))
+    result = evaluate(pipeline, data, system, snr_db, t_d, t_plus, seed, batch, sampler, steps,
+                      progress=not as_json and sys.stderr.isatty())
+    payload = result.to_dict()
+    if as_json:
+        click.echo(json.dumps(payload))
+        return
+    click.echo(f"{system} on {result.data}")
+    for key in ("accuracy", "ssim", "snr_db", "t_d", "t_plus", "sampler", "sampler_steps", "bandwidth_ratio",
+                "channel_symbols", "n", "wall_time_s", "images_per_s"):
+        if payload[key] is not None:
+            click.echo(f"  {key:16s} {payload[key]}")
+
+
 def _register_subgroups() -> None:
     from .data.cli import data
     main.add_command(data)

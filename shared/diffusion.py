@@ -35,7 +35,23 @@ class Schedule:
 
     def at(self, values: torch.Tensor, t: torch.Tensor, ndim: int) -> torch.Tensor:
         """Gather ``values[t]`` as float32 shaped [B, 1, 1, ...] to broadcast over an image batch."""
-        return values[t].float().view(-1, *([1] * (ndim - 1)))
+        return values[t.cpu()].float().view(-1, *([1] * (ndim - 1)))
+
+
+def _coef(values64: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A per-sample float64 coefficient [B] as ``like``'s dtype/device, shaped [B, 1, 1, ...].
+
+    Coefficients are formed in float64 *before* the cast: in float32, 1 - alpha_bar_t at small t
+    loses ~4 significant digits (1 - 0.9999f = 1.0002e-4), which made the t = 1 posterior mean
+    0.99985 x0 instead of x0.
+    """
+    return values64.to(dtype=like.dtype, device=like.device).view(-1, *([1] * (like.ndim - 1)))
+
+
+def _randn_like(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Standard normal noise shaped like ``like``, drawn from ``generator`` (on its device)."""
+    device = generator.device if generator is not None else like.device
+    return torch.randn(like.shape, generator=generator, dtype=like.dtype, device=device).to(like.device)
 
 
 def linear_beta_schedule(config: DiffusionConfig = DiffusionConfig()) -> Schedule:
@@ -68,27 +84,28 @@ def as_timesteps(t: int | torch.Tensor, batch: int, schedule: Schedule) -> torch
 def q_sample(x0: torch.Tensor, t: int | torch.Tensor, schedule: Schedule,
              noise: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """Diffusing module D(x; t_D), eq. 12: x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) n.  [B,C,H,W]."""
-    t = as_timesteps(t, x0.shape[0], schedule)
+    t = as_timesteps(t, x0.shape[0], schedule).cpu()
     if noise is None:
-        noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype)
-    abar = schedule.at(schedule.alpha_bars, t, x0.ndim)
-    return abar.sqrt() * x0 + (1.0 - abar).sqrt() * noise
+        noise = _randn_like(x0, generator)
+    abar = schedule.alpha_bars[t]
+    return _coef(abar.sqrt(), x0) * x0 + _coef((1.0 - abar).sqrt(), x0) * noise
 
 
 def predict_x0_from_eps(x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, schedule: Schedule) -> torch.Tensor:
-    abar = schedule.at(schedule.alpha_bars, t, x_t.ndim)
-    return (x_t - (1.0 - abar).sqrt() * eps) / abar.sqrt()
+    abar = schedule.alpha_bars[t.cpu()]
+    return (x_t - _coef((1.0 - abar).sqrt(), x_t) * eps) * _coef(abar.rsqrt(), x_t)
 
 
 def q_posterior(x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, schedule: Schedule) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and variance of q(x_{t-1} | x_t, x_0) for t >= 1 (DDPM eq. 7). Shapes [B,C,H,W], [B,1,1,1]."""
-    beta = schedule.at(schedule.betas, t, x_t.ndim)
-    abar = schedule.at(schedule.alpha_bars, t, x_t.ndim)
-    abar_prev = schedule.at(schedule.alpha_bars, (t - 1).clamp(min=0), x_t.ndim)
+    t = t.cpu()
+    beta = schedule.betas[t]
+    abar = schedule.alpha_bars[t]
+    abar_prev = schedule.alpha_bars[(t - 1).clamp(min=0)]
     coef_x0 = beta * abar_prev.sqrt() / (1.0 - abar)
     coef_xt = (1.0 - beta).sqrt() * (1.0 - abar_prev) / (1.0 - abar)
     variance = beta * (1.0 - abar_prev) / (1.0 - abar)
-    return coef_x0 * x0 + coef_xt * x_t, variance
+    return _coef(coef_x0, x_t) * x0 + _coef(coef_xt, x_t) * x_t, _coef(variance, x_t)
 
 
 def p_sample(predict_x0: X0Predictor, x_t: torch.Tensor, t: torch.Tensor, schedule: Schedule,
@@ -96,8 +113,8 @@ def p_sample(predict_x0: X0Predictor, x_t: torch.Tensor, t: torch.Tensor, schedu
     """One reverse step p(x_{t-1} | x_t) (eq. 20) with mean from the predicted x0; no noise at t = 1."""
     x0_hat = predict_x0(x_t, t).clamp(-1.0, 1.0)
     mean, variance = q_posterior(x0_hat, x_t, t, schedule)
-    noise = torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype)
-    keep_noise = (t > 1).float().view(-1, *([1] * (x_t.ndim - 1)))
+    noise = _randn_like(x_t, generator)
+    keep_noise = _coef((t.cpu() > 1).double(), x_t)
     return mean + keep_noise * variance.sqrt() * noise
 
 
@@ -114,7 +131,7 @@ def denoise_ddpm(predict_x0: X0Predictor, x_tp: torch.Tensor, t_p: int | torch.T
         active = t_p >= t
         t_now = torch.full_like(t_p, t)
         stepped = p_sample(predict_x0, x, t_now, schedule, generator)
-        x = torch.where(active.view(-1, *([1] * (x.ndim - 1))), stepped, x)
+        x = torch.where(active.to(x.device).view(-1, *([1] * (x.ndim - 1))), stepped, x)
     return x
 
 
@@ -144,7 +161,7 @@ def denoise_ddim(predict_x0: X0Predictor, x_tp: torch.Tensor, t_p: int | torch.T
             eps = (x - abar ** 0.5 * x0_hat) / (1.0 - abar) ** 0.5
             sigma = eta * ((1 - abar_next) / (1 - abar) * (1 - abar / abar_next)) ** 0.5 if t_next > 0 else 0.0
             direction = max(0.0, 1.0 - abar_next - sigma ** 2) ** 0.5 * eps
-            noise = torch.randn(x.shape, generator=generator, dtype=x.dtype) if sigma > 0 else 0.0
+            noise = _randn_like(x, generator) if sigma > 0 else 0.0
             x = abar_next ** 0.5 * x0_hat + direction + sigma * noise
         out[rows] = x
     return out

@@ -7,6 +7,8 @@ fraction of a second instead of decoding 60,000 JPEGs.
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -33,10 +35,22 @@ def unpack_once(archive: Path) -> Path:
     target = cache_dir() / "unpacked" / f"{archive.name.split('.')[0]}-{archive.stat().st_size}"
     done = target / ".complete"
     if not done.exists():
-        target.mkdir(parents=True, exist_ok=True)
+        # Unpack into a private folder and rename it into place, so concurrent processes (DDP
+        # ranks) never read a half-written tree; the first rename wins, the others discard theirs.
+        partial = target.parent / f".{target.name}.{os.getpid()}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
         with tarfile.open(archive) as tar:
-            tar.extractall(target, filter="data")
-        done.write_text(md5_of(archive))
+            tar.extractall(partial, filter="data")
+        (partial / ".complete").write_text(md5_of(archive))
+        if target.exists() and not done.exists():
+            shutil.rmtree(target, ignore_errors=True)     # left by an interrupted older unpack
+        try:
+            os.rename(partial, target)
+        except OSError:
+            shutil.rmtree(partial, ignore_errors=True)
+            if not done.exists():
+                raise
     return target
 
 
@@ -66,20 +80,24 @@ def load_class_folder_split(source: Path, split: str, description: str) -> Image
     if source.is_file():
         tree = unpack_once(source)
         checksum = (tree / ".complete").read_text().strip()
+        key = tree.name                       # already unique: archive name and size
     else:
         tree, checksum = source, ""
+        # Two folders with the same name (the real copy, a test copy) must not share a cache entry.
+        key = f"{tree.name}-{hashlib.md5(str(tree.resolve()).encode()).hexdigest()[:10]}"
     split_dir = tree / split
     if not split_dir.is_dir():
         raise FileNotFoundError(f"{source} has no '{split}/' folder of class folders")
-    decoded = cache_dir() / "decoded" / f"{tree.name}-{split}.npz"
+    decoded = cache_dir() / "decoded" / f"{key}-{split}.npz"
     if decoded.exists():
         with np.load(decoded) as npz:
             images, labels, classes = npz["images"], npz["labels"], list(npz["classes"])
     else:
         images, labels, classes = read_image_tree(split_dir)
         decoded.parent.mkdir(parents=True, exist_ok=True)
-        tmp = decoded.with_suffix(".tmp.npz")
+        # per-process temporary name: DDP ranks decode concurrently and must not share it
+        tmp = decoded.with_name(f"{decoded.stem}.{os.getpid()}.tmp.npz")
         np.savez(tmp, images=images, labels=labels, classes=np.asarray(classes))
-        tmp.rename(decoded)
+        os.replace(tmp, decoded)
     return ImageSet(torch.from_numpy(images), torch.from_numpy(labels), [str(c) for c in classes],
                     f"{description}, {split} split", checksum)

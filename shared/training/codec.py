@@ -22,7 +22,7 @@ from ..diffusion import linear_beta_schedule, q_sample, to_model_space
 from ..losses import jsc_loss, semantic_loss, ssim01
 from ..models.codec import Codec
 from .common import PhaseContext, seed_everything
-from .distributed import mean_across, unwrap, wrap
+from .distributed import average_gradients, broadcast_parameters, mean_across
 from .loop import BatchPlan, cosine_with_warmup, run_loop
 
 PREVIOUS = {"semantic": None, "jsc": "semantic", "joint": "jsc"}
@@ -70,12 +70,14 @@ def train_codec_phase(phase: str, pc: PhaseContext) -> dict:
         p.requires_grad_(False)
     for p in params:
         p.requires_grad_(True)
-    net = wrap(codec, ctx) if phase == "joint" else codec   # DDP needs every param used: joint only
+    # Data parallelism by hand: the step calls encode/decode, not forward, so a DDP wrapper would
+    # never synchronise the gradients (DDP only hooks backward passes that went through forward).
+    broadcast_parameters(codec, ctx)
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
     plan = BatchPlan(len(train), batch, pc.seed, ctx)
     total = pc.steps(plan.steps_for(epochs))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(total, min(200, total // 10 + 1)))
-    module = unwrap(net)
+    module = codec
 
     def step_fn(step: int) -> dict[str, float]:
         g = plan.generator(step)
@@ -88,12 +90,11 @@ def train_codec_phase(phase: str, pc: PhaseContext) -> dict:
             y_hat = module.channel_decoder(awgn(module.channel_encoder(y), random_snr_db(len(x), pc, g), g))
             loss = jsc_loss(y, y_hat)
         else:
-            z_hat = awgn(net.encode(x) if ctx.world == 1 else net.module.encode(x), random_snr_db(len(x), pc, g), g)
+            z_hat = awgn(module.encode(x), random_snr_db(len(x), pc, g), g)
             loss = semantic_loss(x, module.decode(z_hat), cfg.iota)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if ctx.world > 1 and phase != "joint":
-            _average_grads(params, ctx)
+        average_gradients(params, ctx)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         scheduler.step()
@@ -111,14 +112,6 @@ def train_codec_phase(phase: str, pc: PhaseContext) -> dict:
                          "objective": {"semantic": "eq33", "jsc": "eq34", "joint": "eq33"}[phase]})
         print(f"[{phase}] {metrics}", flush=True)
     return metrics
-
-
-def _average_grads(params: list[torch.nn.Parameter], ctx) -> None:
-    import torch.distributed as dist
-    for p in params:
-        if p.grad is not None:
-            dist.all_reduce(p.grad)
-            p.grad /= ctx.world
 
 
 @torch.no_grad()

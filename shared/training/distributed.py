@@ -50,6 +50,35 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
+def broadcast_parameters(model: nn.Module, ctx: Dist) -> None:
+    """Copy rank 0's parameters and buffers to every rank (what DDP does when it wraps a model)."""
+    if ctx.world == 1:
+        return
+    for tensor in [*model.parameters(), *model.buffers()]:
+        dist.broadcast(tensor.data, src=0)
+
+
+def average_gradients(params: list[nn.Parameter], ctx: Dist) -> None:
+    """All-reduce the mean gradient of ``params`` in one flat buffer (manual data parallelism).
+
+    For models whose training step calls methods other than ``forward`` (the codec's
+    ``encode``/``decode``): DDP only synchronises gradients of a backward pass that went through
+    its own ``forward``, and silently skips the rest.
+    """
+    if ctx.world == 1:
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= ctx.world
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset:offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
 def mean_across(value: float, ctx: Dist) -> float:
     if ctx.world == 1:
         return value

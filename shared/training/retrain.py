@@ -1,0 +1,107 @@
+"""Interactive retraining (attack paper, section II), adapted to DiffuSeC's receiver.
+
+The attack paper retrains the task classifier on the decoder's outputs so that train-time and
+test-time inputs match. Here one round: run ``retrain_images`` training images through the
+plain DiffuSeC chain (t_D ~ U{1..50}, t_plus ~ U{0..50} per batch of 100, SNR ~ U[-3, 12] dB, the strided
+sampler with 5 steps to keep it affordable on a CPU), then fine-tune the classifier on batches
+that are half receiver outputs and half clean images (so clean accuracy is kept).
+The codec is not retrained with the classifier's loss here (the paper's second half of a round);
+that would change the codec DiffuSeC's denoiser was trained against.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..checkpoints import load_checkpoint, read_manifest, save_checkpoint
+from ..data import augment
+from ..pipeline import Pipeline
+from .classifier import build_classifier
+from .codec import random_snr_db
+from .common import PhaseContext, classifier_accuracy, seed_everything
+from .distributed import mean_across, unwrap, wrap
+from .loop import BatchPlan, linear_warmup_decay, run_loop
+
+
+@torch.no_grad()
+def receiver_outputs(pipeline: Pipeline, images_u8: torch.Tensor, pc: PhaseContext, seed: int,
+                     batch: int = 100) -> torch.Tensor:
+    """Purified receiver images (uint8 [N,C,H,W]) for the given training images.
+
+    One (t_D, t_plus) per batch of ``batch`` images: the strided sampler runs one group per distinct
+    t_P, so per-image draws would mean ~100 tiny network calls per step.
+    """
+    cfg = pc.preset.train
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in tqdm(range(0, len(images_u8), batch), desc="receiver outputs", disable=not pc.ctx.is_main,
+                  dynamic_ncols=True, mininterval=2.0):
+        x = images_u8[i:i + batch].float().div(255)
+        n = len(x)
+        t_d = int(torch.randint(1, cfg.denoiser_max_t_d + 1, (1,), generator=g))
+        t_plus = int(torch.randint(0, cfg.denoiser_max_t_plus + 1, (1,), generator=g))
+        z_hat = pipeline.channel(pipeline.encode(pipeline.diffuse(x, t_d, g)), random_snr_db(n, pc, g), g)
+        purified = pipeline.purify(pipeline.decode(z_hat), t_d + t_plus, sampler="ddim", steps=5, generator=g)
+        out.append(purified.mul(255).round().to(torch.uint8))
+    return torch.cat(out)
+
+
+def retrain_classifier(pc: PhaseContext) -> dict:
+    cfg, ctx = pc.preset.train, pc.ctx
+    seed_everything(pc.seed)
+    train, val = pc.train_and_val()
+    pipeline = Pipeline.load(pc.preset.name, pc.out_dir, ("codec", "denoiser"))
+    model = build_classifier(pc.preset)
+    model.load_state_dict(load_checkpoint(Path(pc.out_dir), "classifier", pc.preset.name))
+    before_manifest = read_manifest(Path(pc.out_dir), "classifier")
+
+    pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(pc.seed + 99))
+    pick = pick[:min(cfg.retrain_images, len(train))]
+    shard = pick[ctx.rank::ctx.world]
+    received = receiver_outputs(pipeline, train.images[shard], pc, pc.seed + ctx.rank)
+    labels = train.labels[shard]
+    val_rx = receiver_outputs(pipeline, val.images[:1000], pc, 4242).float().div(255)
+    acc_before = classifier_accuracy(model, val_rx, val.labels[:1000])
+
+    model = model.to(memory_format=torch.channels_last)
+    net = wrap(model, ctx)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.retrain_lr, momentum=0.9, nesterov=True,
+                                weight_decay=cfg.classifier_weight_decay)
+    half = max(1, cfg.classifier_batch // 2)
+    plan = BatchPlan(len(received), half, pc.seed, type(ctx)(0, 1, ctx.device))  # indices into this rank's shard
+    clean_plan = BatchPlan(len(train), half, pc.seed + 1, type(ctx)(0, 1, ctx.device))
+    total = pc.steps(plan.steps_for(cfg.retrain_epochs))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup_decay(total, 0.1))
+    flip = pc.preset.dataset == "cifar10"
+
+    def step_fn(step: int) -> dict[str, float]:
+        g = plan.generator(step)
+        idx, cidx = plan.indices(step), clean_plan.indices(step)
+        x = torch.cat([augment(received[idx], 4, flip, g), augment(train.images[cidx], 4, flip, g)]).float().div_(255)
+        y = torch.cat([labels[idx], train.labels[cidx]])
+        loss = F.cross_entropy(net(x.contiguous(memory_format=torch.channels_last)), y,
+                               label_smoothing=cfg.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        return {"loss": loss.item()}
+
+    state = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
+    run_loop("retrain", total, step_fn, state, Path(pc.out_dir) / "classifier-retrain.resume.pt", ctx)
+    module = unwrap(net)
+    acc_rx = mean_across(classifier_accuracy(module, val_rx, val.labels[:1000]), ctx)
+    acc_clean = mean_across(classifier_accuracy(module, val.as_float(), val.labels), ctx)
+    metrics = {"val_accuracy": round(acc_clean, 4), "val_accuracy_receiver_outputs_before": round(acc_before, 4),
+               "val_accuracy_receiver_outputs_after": round(acc_rx, 4), "retrain_steps": total,
+               "retrain_images": len(pick)}
+    if ctx.is_main:
+        history = before_manifest.get("history", []) + [{"stage": "pretrain", **before_manifest.get("metrics", {})}]
+        save_checkpoint(Path(pc.out_dir), "classifier", module.state_dict(), pc.preset.name,
+                        {**pc.data_manifest(train), "metrics": metrics, "history": history,
+                         "objective": "cross-entropy; interactive retraining on receiver outputs (1 round)"})
+        print(f"[retrain] {metrics}", flush=True)
+    return metrics
