@@ -93,3 +93,24 @@ def info(data_root: str | None, as_json: bool) -> None:
         else:
             click.echo(f"{label} not found")
             click.echo("\n".join("    " + line for line in row["error"].splitlines()))
+
+
+@data.command("make-sample")
+@click.argument("dataset", type=click.Choice(DATASETS), default="cifar10")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Where the full test split is.")
+@click.option("--per-class", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def make_sample(dataset: str, data_root: str | None, per_class: int, seed: int) -> None:
+    """Rebuild the embedded test sample shipped in shared/assets/ (PER_CLASS images of each class).
+
+    The shipped cifar10 sample was made with the defaults from the CIFAR-10 JPEG q75 copy.
+    """
+    from .registry import load_split
+    from .sample import write_sample
+
+    try:
+        full = load_split(dataset, "test", data_root)
+    except DataNotFoundError as err:
+        raise click.ClickException(str(err)) from None
+    path = write_sample(full, dataset, per_class, seed)
+    click.echo(f"wrote {per_class * len(full.classes)} images of {full.description} to {path}")
