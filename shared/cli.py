@@ -124,9 +124,10 @@ def load_eval_data(preset_name: str, data_root: str | None, source: str, n: int 
 @CKPT_OPTION
 @click.option("--batch", type=click.IntRange(min=1), default=250, show_default=True)
 @click.option("--threads", type=int, default=None, help="torch threads (default: all cores).")
+@click.option("--device", default="cpu", show_default=True, help="torch device for the models, e.g. cuda.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last stdout line.")
 def eval_command(preset, system, snr_db, n, t_d, t_plus, sampler, steps, seed, source, data_root, checkpoints,
-                 batch, threads, as_json) -> None:
+                 batch, threads, device, as_json) -> None:
     """Measure accuracy and SSIM of SYSTEM on the test split, in one process.
 
     SSIM is between each original test image and what the receiver ends with (after purification
@@ -150,7 +151,7 @@ def eval_command(preset, system, snr_db, n, t_d, t_plus, sampler, steps, seed, s
     parts = {"classifier": ("classifier",), "vit": ("codec", "classifier"),
              "plain": ("codec", "denoiser", "classifier")}[system]
     try:
-        pipeline = Pipeline.load(preset, checkpoints, parts)
+        pipeline = Pipeline.load(preset, checkpoints, parts, device)
         data = load_eval_data(preset, data_root, source, n, seed)
     except (CheckpointError, DataNotFoundError, FileNotFoundError) as err:
         _fail(str(err))

@@ -31,10 +31,12 @@ class Pipeline:
     denoiser: UNet | None
     classifier: Classifier | None
     schedule: Schedule
+    device: torch.device = torch.device("cpu")
 
     @classmethod
     def load(cls, preset_name: str, checkpoint_dir: str | Path | None = None,
-             parts: tuple[str, ...] = ("codec", "denoiser", "classifier")) -> "Pipeline":
+             parts: tuple[str, ...] = ("codec", "denoiser", "classifier"),
+             device: str | torch.device = "cpu") -> "Pipeline":
         """Build the preset's models and load ``parts`` from ``checkpoint_dir`` (CheckpointError if missing)."""
         preset = get_preset(preset_name)
         directory = Path(checkpoint_dir) if checkpoint_dir else default_checkpoint_dir(preset_name)
@@ -48,10 +50,11 @@ class Pipeline:
         if "classifier" in parts:
             classifier = Classifier(preset.classifier, preset.codec.channels, preset.num_classes)
             classifier.load_state_dict(load_checkpoint(directory, "classifier", preset_name))
+        device = torch.device(device)
         for module in (codec, denoiser, classifier):
             if module is not None:
-                module.eval().requires_grad_(False)
-        return cls(preset, codec, denoiser, classifier, linear_beta_schedule(preset.diffusion))
+                module.to(device).eval().requires_grad_(False)
+        return cls(preset, codec, denoiser, classifier, linear_beta_schedule(preset.diffusion), device)
 
     # --- sender side -----------------------------------------------------------------------
     def diffuse(self, pixels01: torch.Tensor, t_d: int | torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -105,7 +108,9 @@ class Pipeline:
 
         classifier: the classifier on the clean image (no link); vit: encode -> AWGN -> decode,
         no diffusion (the paper's "ViT-based"); plain: DiffuSeC with fixed t_D and t_P = t_D + t_plus.
+        Inputs may live on the CPU; the outputs come back on the CPU.
         """
+        pixels01 = pixels01.to(self.device)
         if system == "classifier":
             received = pixels01
         elif system == "vit":
@@ -115,4 +120,4 @@ class Pipeline:
             received = self.purify(self.decode(self.channel(z, snr_db, generator)), t_d + t_plus, sampler, steps, generator)
         else:
             raise ValueError(f"unknown system {system!r}; use one of {SYSTEMS}")
-        return received, self.classify(received)
+        return received.cpu(), self.classify(received).cpu()

@@ -22,7 +22,7 @@ def train_classifier(pc: PhaseContext) -> dict:
     cfg, ctx = pc.preset.train, pc.ctx
     seed_everything(pc.seed)
     train, val = pc.train_and_val()
-    model = build_classifier(pc.preset).to(memory_format=torch.channels_last)
+    model = build_classifier(pc.preset).to(ctx.device, memory_format=torch.channels_last)
     net = wrap(model, ctx)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.classifier_lr, momentum=0.9, nesterov=True,
                                 weight_decay=cfg.classifier_weight_decay)
@@ -33,14 +33,15 @@ def train_classifier(pc: PhaseContext) -> dict:
     def step_fn(step: int) -> dict[str, float]:
         idx = plan.indices(step)
         x = augment(train.images[idx], padding=4, flip=pc.preset.dataset == "cifar10",
-                    generator=plan.generator(step)).float().div_(255)
+                    generator=plan.generator(step)).to(ctx.device).float().div_(255)
+        y = train.labels[idx].to(ctx.device)
         logits = net(x.contiguous(memory_format=torch.channels_last))
-        loss = F.cross_entropy(logits, train.labels[idx], label_smoothing=cfg.label_smoothing)
+        loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         scheduler.step()
-        return {"loss": loss.item(), "acc": (logits.argmax(1) == train.labels[idx]).float().mean().item()}
+        return {"loss": loss.item(), "acc": (logits.argmax(1) == y).float().mean().item()}
 
     state = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
     recent = run_loop("classifier", total, step_fn, state, Path(pc.out_dir) / "classifier.resume.pt", ctx)

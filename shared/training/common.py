@@ -60,8 +60,10 @@ def classifier_accuracy(model: torch.nn.Module, images01: torch.Tensor, labels: 
     """Top-1 accuracy of ``model`` on [N,C,H,W] pixels in [0,1]."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     correct = 0
     for i in range(0, len(labels), batch):
-        correct += (model(images01[i:i + batch]).argmax(1) == labels[i:i + batch]).sum().item()
+        logits = model(images01[i:i + batch].to(device))
+        correct += (logits.argmax(1).cpu() == labels[i:i + batch]).sum().item()
     model.train(was_training)
     return correct / max(1, len(labels))

@@ -36,7 +36,7 @@ from .loop import BatchPlan, cosine_with_warmup, run_loop
 def load_codec(pc: PhaseContext) -> Codec:
     codec = Codec(pc.preset.codec)
     codec.load_state_dict(load_checkpoint(Path(pc.out_dir), "codec", pc.preset.name))
-    return codec.eval().requires_grad_(False)
+    return codec.to(pc.ctx.device).eval().requires_grad_(False)
 
 
 @torch.no_grad()
@@ -50,16 +50,16 @@ def denoiser_batch(codec: Codec, images_u8: torch.Tensor, pc: PhaseContext, sche
                    g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """-> (x0 clean [B,C,H,W], x_t network input, t [B], eps used for the DDPM half (zeros elsewhere))."""
     cfg = pc.preset.train
-    x0 = to_model_space(augment(images_u8, 4, pc.preset.dataset == "cifar10", g).float().div_(255))
+    x0 = to_model_space(augment(images_u8, 4, pc.preset.dataset == "cifar10", g).to(pc.ctx.device).float().div_(255))
     half = len(x0) // 2
     t_d = torch.randint(1, cfg.denoiser_max_t_d + 1, (half,), generator=g)
     t_plus = torch.randint(0, cfg.denoiser_max_t_plus + 1, (half,), generator=g)
-    x_hat = chain_outputs(codec, x0[:half], t_d, random_snr_db(half, pc, g), schedule, g)
+    x_hat = chain_outputs(codec, x0[:half], t_d, random_snr_db(half, pc, g).to(x0.device), schedule, g)
     t_ddpm = torch.randint(1, cfg.denoiser_max_t_d + cfg.denoiser_max_t_plus + 1, (len(x0) - half,), generator=g)
-    eps = torch.randn(x0[half:].shape, generator=g)
+    eps = torch.randn(x0[half:].shape, generator=g).to(x0.device)
     x_ddpm = q_sample(x0[half:], t_ddpm, schedule, noise=eps)
     eps_all = torch.cat([torch.zeros_like(x_hat), eps])
-    return x0, torch.cat([x_hat, x_ddpm]), torch.cat([t_d + t_plus, t_ddpm]), eps_all
+    return x0, torch.cat([x_hat, x_ddpm]), torch.cat([t_d + t_plus, t_ddpm]).to(x0.device), eps_all
 
 
 def train_denoiser(pc: PhaseContext, objective: str | None = None) -> dict:
@@ -69,7 +69,7 @@ def train_denoiser(pc: PhaseContext, objective: str | None = None) -> dict:
     dcfg = pc.preset.denoiser if objective is None else dataclasses.replace(pc.preset.denoiser, objective=objective)
     codec = load_codec(pc)
     schedule = linear_beta_schedule(pc.preset.diffusion)
-    model = UNet(dcfg, pc.preset.codec.channels)
+    model = UNet(dcfg, pc.preset.codec.channels).to(ctx.device)
     net = wrap(model, ctx)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.denoiser_lr, weight_decay=1e-4)
     plan = BatchPlan(len(train), cfg.denoiser_batch, pc.seed, ctx)
@@ -112,9 +112,9 @@ def validate_denoiser(codec: Codec, model: UNet, val, pc: PhaseContext, schedule
     """Held-out SSIM before/after one x0 prediction at t_D = t_P = 20, 3 dB (a cheap progress check)."""
     model.eval()
     g = torch.Generator().manual_seed(11)
-    x0 = to_model_space(val.as_float(slice(0, n)))
-    t = torch.full((len(x0),), 20, dtype=torch.int64)
-    x_hat = chain_outputs(codec, x0, t, torch.full((len(x0),), 3.0), schedule, g)
+    x0 = to_model_space(val.as_float(slice(0, n))).to(pc.ctx.device)
+    t = torch.full((len(x0),), 20, dtype=torch.int64, device=x0.device)
+    x_hat = chain_outputs(codec, x0, t, torch.full((len(x0),), 3.0, device=x0.device), schedule, g)
     x0_hat = model.predict_x0(x_hat, t, schedule).clamp(-1, 1)
     model.train()
     before = ssim01((x0 + 1) / 2, ((x_hat + 1) / 2).clamp(0, 1)).item()

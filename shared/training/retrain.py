@@ -39,13 +39,14 @@ def receiver_outputs(pipeline: Pipeline, images_u8: torch.Tensor, pc: PhaseConte
     out = []
     for i in tqdm(range(0, len(images_u8), batch), desc="receiver outputs", disable=not pc.ctx.is_main,
                   dynamic_ncols=True, mininterval=2.0):
-        x = images_u8[i:i + batch].float().div(255)
+        x = images_u8[i:i + batch].to(pipeline.device).float().div(255)
         n = len(x)
         t_d = int(torch.randint(1, cfg.denoiser_max_t_d + 1, (1,), generator=g))
         t_plus = int(torch.randint(0, cfg.denoiser_max_t_plus + 1, (1,), generator=g))
-        z_hat = pipeline.channel(pipeline.encode(pipeline.diffuse(x, t_d, g)), random_snr_db(n, pc, g), g)
+        snr_db = random_snr_db(n, pc, g).to(pipeline.device)
+        z_hat = pipeline.channel(pipeline.encode(pipeline.diffuse(x, t_d, g)), snr_db, g)
         purified = pipeline.purify(pipeline.decode(z_hat), t_d + t_plus, sampler="ddim", steps=5, generator=g)
-        out.append(purified.mul(255).round().to(torch.uint8))
+        out.append(purified.mul(255).round().to(torch.uint8).cpu())
     return torch.cat(out)
 
 
@@ -53,7 +54,7 @@ def retrain_classifier(pc: PhaseContext) -> dict:
     cfg, ctx = pc.preset.train, pc.ctx
     seed_everything(pc.seed)
     train, val = pc.train_and_val()
-    pipeline = Pipeline.load(pc.preset.name, pc.out_dir, ("codec", "denoiser"))
+    pipeline = Pipeline.load(pc.preset.name, pc.out_dir, ("codec", "denoiser"), ctx.device)
     model = build_classifier(pc.preset)
     model.load_state_dict(load_checkpoint(Path(pc.out_dir), "classifier", pc.preset.name))
     before_manifest = read_manifest(Path(pc.out_dir), "classifier")
@@ -66,7 +67,7 @@ def retrain_classifier(pc: PhaseContext) -> dict:
     val_rx = receiver_outputs(pipeline, val.images[:1000], pc, 4242).float().div(255)
     acc_before = classifier_accuracy(model, val_rx, val.labels[:1000])
 
-    model = model.to(memory_format=torch.channels_last)
+    model = model.to(ctx.device, memory_format=torch.channels_last)
     net = wrap(model, ctx)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.retrain_lr, momentum=0.9, nesterov=True,
                                 weight_decay=cfg.classifier_weight_decay)
@@ -80,8 +81,9 @@ def retrain_classifier(pc: PhaseContext) -> dict:
     def step_fn(step: int) -> dict[str, float]:
         g = plan.generator(step)
         idx, cidx = plan.indices(step), clean_plan.indices(step)
-        x = torch.cat([augment(received[idx], 4, flip, g), augment(train.images[cidx], 4, flip, g)]).float().div_(255)
-        y = torch.cat([labels[idx], train.labels[cidx]])
+        x = torch.cat([augment(received[idx], 4, flip, g), augment(train.images[cidx], 4, flip, g)])
+        x = x.to(ctx.device).float().div_(255)
+        y = torch.cat([labels[idx], train.labels[cidx]]).to(ctx.device)
         loss = F.cross_entropy(net(x.contiguous(memory_format=torch.channels_last)), y,
                                label_smoothing=cfg.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
