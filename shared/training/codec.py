@@ -31,16 +31,17 @@ PREVIOUS = {"semantic": None, "jsc": "semantic", "joint": "jsc"}
 def sender_inputs(images_u8: torch.Tensor, pc: PhaseContext, generator: torch.Generator,
                   diffuse_fraction: float = 0.5) -> torch.Tensor:
     """Augmented training images in [-1, 1], a fraction of them diffused at t ~ U{1..max_t_D}."""
-    x = to_model_space(augment(images_u8, 4, pc.preset.dataset == "cifar10", generator).float().div_(255))
+    x = to_model_space(augment(images_u8, 4, pc.preset.dataset == "cifar10", generator).to(pc.ctx.device).float().div_(255))
     schedule = linear_beta_schedule(pc.preset.diffusion)
     t = torch.randint(1, pc.preset.train.denoiser_max_t_d + 1, (len(x),), generator=generator)
     t = torch.where(torch.rand(len(x), generator=generator) < diffuse_fraction, t, torch.zeros_like(t))
+    # q_sample draws its noise from the CPU generator and moves it to x's device
     return q_sample(x, t, schedule, generator=generator)
 
 
 def random_snr_db(batch: int, pc: PhaseContext, generator: torch.Generator) -> torch.Tensor:
     low, high = pc.preset.train.train_snr_db
-    return low + (high - low) * torch.rand(batch, generator=generator)
+    return (low + (high - low) * torch.rand(batch, generator=generator)).to(pc.ctx.device)
 
 
 def train_codec_phase(phase: str, pc: PhaseContext) -> dict:
@@ -56,6 +57,7 @@ def train_codec_phase(phase: str, pc: PhaseContext) -> dict:
         history = manifest.get("history", [])
     elif previous and ctx.is_main:
         print(f"[{phase}] no '{previous}' codec in {pc.out_dir}: starting from random weights", flush=True)
+    codec.to(ctx.device)
 
     if phase == "semantic":
         params = list(codec.semantic_encoder.parameters()) + list(codec.semantic_decoder.parameters())
@@ -118,7 +120,7 @@ def train_codec_phase(phase: str, pc: PhaseContext) -> dict:
 def validate_codec(codec: Codec, val, pc: PhaseContext, ctx, n: int = 500) -> dict:
     """Held-out SSIM of clean images through the codec at 3 and 12 dB (no diffusion)."""
     codec.eval()
-    x = to_model_space(val.as_float(slice(0, n)))
+    x = to_model_space(val.as_float(slice(0, n))).to(pc.ctx.device)
     out = {}
     for snr in (3.0, 12.0):
         g = torch.Generator().manual_seed(7)
