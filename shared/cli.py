@@ -125,9 +125,11 @@ def load_eval_data(preset_name: str, data_root: str | None, source: str, n: int 
 @click.option("--batch", type=click.IntRange(min=1), default=250, show_default=True)
 @click.option("--threads", type=int, default=None, help="torch threads (default: all cores).")
 @click.option("--device", default="cpu", show_default=True, help="torch device for the models, e.g. cuda.")
+@click.option("--grid", type=click.Path(dir_okay=False), default=None,
+              help="Also write a PNG of the first 10 images: original and what the receiver ends with.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last stdout line.")
 def eval_command(preset, system, snr_db, n, t_d, t_plus, sampler, steps, seed, source, data_root, checkpoints,
-                 batch, threads, device, as_json) -> None:
+                 batch, threads, device, grid, as_json) -> None:
     """Measure accuracy and SSIM of SYSTEM on the test split, in one process.
 
     SSIM is between each original test image and what the receiver ends with (after purification
@@ -158,13 +160,21 @@ def eval_command(preset, system, snr_db, n, t_d, t_plus, sampler, steps, seed, s
     result = evaluate(pipeline, data, system, snr_db, t_d, t_plus, seed, batch, sampler, steps,
                       progress=not as_json and sys.stderr.isatty())
     payload = result.to_dict()
+    if grid:
+        from .imaging import save_grid
+
+        shown = data.as_float(slice(0, 10))
+        received, _ = pipeline.run(system, shown, snr_db, t_d, t_plus, sampler, steps,
+                                   torch.Generator().manual_seed(seed))
+        label = {"classifier": "input", "vit": f"vit {snr_db:g} dB", "plain": f"plain {snr_db:g} dB t={t_d}+{t_plus}"}[system]
+        payload["grid"] = str(save_grid([("original", shown), (label, received)], grid))
     if as_json:
         click.echo(json.dumps(payload))
         return
     click.echo(f"{system} on {result.data}")
     for key in ("accuracy", "ssim", "snr_db", "t_d", "t_plus", "sampler", "sampler_steps", "bandwidth_ratio",
-                "channel_symbols", "n", "wall_time_s", "images_per_s"):
-        if payload[key] is not None:
+                "channel_symbols", "n", "wall_time_s", "images_per_s", "grid"):
+        if payload.get(key) is not None:
             click.echo(f"  {key:16s} {payload[key]}")
 
 
