@@ -1,0 +1,203 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class SyncRequest(_message.Message):
+    __slots__ = ("session", "sequence", "pilot", "preset")
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    PILOT_FIELD_NUMBER: _ClassVar[int]
+    PRESET_FIELD_NUMBER: _ClassVar[int]
+    session: str
+    sequence: int
+    pilot: bytes
+    preset: str
+    def __init__(self, session: _Optional[str] = ..., sequence: _Optional[int] = ..., pilot: _Optional[bytes] = ..., preset: _Optional[str] = ...) -> None: ...
+
+class SyncReply(_message.Message):
+    __slots__ = ("epoch", "t_d", "t_plus", "snr_db", "policy", "preset", "latent_length", "num_timesteps")
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    T_D_FIELD_NUMBER: _ClassVar[int]
+    T_PLUS_FIELD_NUMBER: _ClassVar[int]
+    SNR_DB_FIELD_NUMBER: _ClassVar[int]
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    PRESET_FIELD_NUMBER: _ClassVar[int]
+    LATENT_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    NUM_TIMESTEPS_FIELD_NUMBER: _ClassVar[int]
+    epoch: int
+    t_d: int
+    t_plus: int
+    snr_db: float
+    policy: str
+    preset: str
+    latent_length: int
+    num_timesteps: int
+    def __init__(self, epoch: _Optional[int] = ..., t_d: _Optional[int] = ..., t_plus: _Optional[int] = ..., snr_db: _Optional[float] = ..., policy: _Optional[str] = ..., preset: _Optional[str] = ..., latent_length: _Optional[int] = ..., num_timesteps: _Optional[int] = ...) -> None: ...
+
+class Frame(_message.Message):
+    __slots__ = ("frame_id", "session", "epoch", "t_d", "latent", "shape", "dtype", "label")
+    FRAME_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    T_D_FIELD_NUMBER: _ClassVar[int]
+    LATENT_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_FIELD_NUMBER: _ClassVar[int]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    frame_id: int
+    session: str
+    epoch: int
+    t_d: int
+    latent: bytes
+    shape: _containers.RepeatedScalarFieldContainer[int]
+    dtype: str
+    label: int
+    def __init__(self, frame_id: _Optional[int] = ..., session: _Optional[str] = ..., epoch: _Optional[int] = ..., t_d: _Optional[int] = ..., latent: _Optional[bytes] = ..., shape: _Optional[_Iterable[int]] = ..., dtype: _Optional[str] = ..., label: _Optional[int] = ...) -> None: ...
+
+class Ack(_message.Message):
+    __slots__ = ("frame_id", "predicted_class", "t_p", "epoch", "t_d", "image", "image_shape", "duplicate")
+    FRAME_ID_FIELD_NUMBER: _ClassVar[int]
+    PREDICTED_CLASS_FIELD_NUMBER: _ClassVar[int]
+    T_P_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    T_D_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_SHAPE_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    frame_id: int
+    predicted_class: int
+    t_p: int
+    epoch: int
+    t_d: int
+    image: bytes
+    image_shape: _containers.RepeatedScalarFieldContainer[int]
+    duplicate: bool
+    def __init__(self, frame_id: _Optional[int] = ..., predicted_class: _Optional[int] = ..., t_p: _Optional[int] = ..., epoch: _Optional[int] = ..., t_d: _Optional[int] = ..., image: _Optional[bytes] = ..., image_shape: _Optional[_Iterable[int]] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+
+class Jamming(_message.Message):
+    __slots__ = ("pnr_db",)
+    PNR_DB_FIELD_NUMBER: _ClassVar[int]
+    pnr_db: float
+    def __init__(self, pnr_db: _Optional[float] = ...) -> None: ...
+
+class Drop(_message.Message):
+    __slots__ = ("rate",)
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    rate: float
+    def __init__(self, rate: _Optional[float] = ...) -> None: ...
+
+class Delay(_message.Message):
+    __slots__ = ("ms", "jitter_ms")
+    MS_FIELD_NUMBER: _ClassVar[int]
+    JITTER_MS_FIELD_NUMBER: _ClassVar[int]
+    ms: float
+    jitter_ms: float
+    def __init__(self, ms: _Optional[float] = ..., jitter_ms: _Optional[float] = ...) -> None: ...
+
+class Impairment(_message.Message):
+    __slots__ = ("name", "jamming", "drop", "delay")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    JAMMING_FIELD_NUMBER: _ClassVar[int]
+    DROP_FIELD_NUMBER: _ClassVar[int]
+    DELAY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    jamming: Jamming
+    drop: Drop
+    delay: Delay
+    def __init__(self, name: _Optional[str] = ..., jamming: _Optional[_Union[Jamming, _Mapping]] = ..., drop: _Optional[_Union[Drop, _Mapping]] = ..., delay: _Optional[_Union[Delay, _Mapping]] = ...) -> None: ...
+
+class ListImpairmentsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListImpairmentsReply(_message.Message):
+    __slots__ = ("impairments",)
+    IMPAIRMENTS_FIELD_NUMBER: _ClassVar[int]
+    impairments: _containers.RepeatedCompositeFieldContainer[Impairment]
+    def __init__(self, impairments: _Optional[_Iterable[_Union[Impairment, _Mapping]]] = ...) -> None: ...
+
+class AddImpairmentRequest(_message.Message):
+    __slots__ = ("impairment",)
+    IMPAIRMENT_FIELD_NUMBER: _ClassVar[int]
+    impairment: Impairment
+    def __init__(self, impairment: _Optional[_Union[Impairment, _Mapping]] = ...) -> None: ...
+
+class RemoveImpairmentRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RemoveImpairmentReply(_message.Message):
+    __slots__ = ("removed",)
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    removed: Impairment
+    def __init__(self, removed: _Optional[_Union[Impairment, _Mapping]] = ...) -> None: ...
+
+class ClearImpairmentsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ClearImpairmentsReply(_message.Message):
+    __slots__ = ("removed",)
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    removed: int
+    def __init__(self, removed: _Optional[int] = ...) -> None: ...
+
+class SetSnrRequest(_message.Message):
+    __slots__ = ("snr_db",)
+    SNR_DB_FIELD_NUMBER: _ClassVar[int]
+    snr_db: float
+    def __init__(self, snr_db: _Optional[float] = ...) -> None: ...
+
+class SnrPoint(_message.Message):
+    __slots__ = ("at_s", "snr_db")
+    AT_S_FIELD_NUMBER: _ClassVar[int]
+    SNR_DB_FIELD_NUMBER: _ClassVar[int]
+    at_s: float
+    snr_db: float
+    def __init__(self, at_s: _Optional[float] = ..., snr_db: _Optional[float] = ...) -> None: ...
+
+class ScheduleSnrRequest(_message.Message):
+    __slots__ = ("points", "period_s")
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_S_FIELD_NUMBER: _ClassVar[int]
+    points: _containers.RepeatedCompositeFieldContainer[SnrPoint]
+    period_s: float
+    def __init__(self, points: _Optional[_Iterable[_Union[SnrPoint, _Mapping]]] = ..., period_s: _Optional[float] = ...) -> None: ...
+
+class StatsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StatsReply(_message.Message):
+    __slots__ = ("frames_in", "frames_forwarded", "frames_dropped", "frames_jammed", "syncs_forwarded", "acks_returned", "snr_db", "effective_snr_db", "snr_scheduled", "impairments", "uptime_s", "upstream")
+    FRAMES_IN_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FORWARDED_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_JAMMED_FIELD_NUMBER: _ClassVar[int]
+    SYNCS_FORWARDED_FIELD_NUMBER: _ClassVar[int]
+    ACKS_RETURNED_FIELD_NUMBER: _ClassVar[int]
+    SNR_DB_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_SNR_DB_FIELD_NUMBER: _ClassVar[int]
+    SNR_SCHEDULED_FIELD_NUMBER: _ClassVar[int]
+    IMPAIRMENTS_FIELD_NUMBER: _ClassVar[int]
+    UPTIME_S_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_FIELD_NUMBER: _ClassVar[int]
+    frames_in: int
+    frames_forwarded: int
+    frames_dropped: int
+    frames_jammed: int
+    syncs_forwarded: int
+    acks_returned: int
+    snr_db: float
+    effective_snr_db: float
+    snr_scheduled: bool
+    impairments: int
+    uptime_s: float
+    upstream: str
+    def __init__(self, frames_in: _Optional[int] = ..., frames_forwarded: _Optional[int] = ..., frames_dropped: _Optional[int] = ..., frames_jammed: _Optional[int] = ..., syncs_forwarded: _Optional[int] = ..., acks_returned: _Optional[int] = ..., snr_db: _Optional[float] = ..., effective_snr_db: _Optional[float] = ..., snr_scheduled: _Optional[bool] = ..., impairments: _Optional[int] = ..., uptime_s: _Optional[float] = ..., upstream: _Optional[str] = ...) -> None: ...

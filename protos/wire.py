@@ -1,0 +1,107 @@
+"""Wire helpers shared by the three services: tensors <-> float32 bytes, gRPC options, health.
+
+Real channel symbols travel as little-endian float32 bytes in C-order (``latent``, ``pilot``);
+images as uint8 bytes [C, H, W]. Addresses are ``host:port`` strings (``127.0.0.1:50051``).
+"""
+from __future__ import annotations
+
+import socket
+import time
+
+import grpc
+import numpy as np
+import torch
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+# Transport cap on any one message (bytes). Larger messages are refused by gRPC itself with
+# RESOURCE_EXHAUSTED; the receiver also applies its own, smaller, application limit with a
+# message that says what to do (INVALID_ARGUMENT).
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+GRPC_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    # Reconnect quickly after a peer restarts (gRPC's default backoff grows to 120 s).
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+    ("grpc.enable_retries", 0),
+]
+
+# Trailing-metadata key naming the machine-readable reason of an error (e.g. UNKNOWN_SESSION).
+REASON_KEY = "diffusec-reason"
+
+
+def symbols_to_bytes(symbols: torch.Tensor) -> bytes:
+    """Real symbols (any shape, any float dtype) -> little-endian float32 bytes, C-order."""
+    return symbols.detach().to("cpu", torch.float32).contiguous().numpy().astype("<f4", copy=False).tobytes()
+
+
+def bytes_to_symbols(data: bytes) -> torch.Tensor:
+    """Little-endian float32 bytes -> a writable float32 tensor [N]. ValueError if len % 4 != 0."""
+    if len(data) % 4:
+        raise ValueError(f"{len(data)} bytes is not a whole number of float32 values (4 bytes each)")
+    return torch.from_numpy(np.frombuffer(data, dtype="<f4").astype(np.float32))
+
+
+def image_to_bytes(pixels01: torch.Tensor) -> tuple[bytes, list[int]]:
+    """A [0, 1] image [C, H, W] -> (uint8 bytes in C-order, shape)."""
+    u8 = (pixels01.detach().cpu().clamp(0, 1) * 255.0).round().to(torch.uint8).contiguous()
+    return u8.numpy().tobytes(), list(u8.shape)
+
+
+def bytes_to_image(data: bytes, shape) -> torch.Tensor:
+    """uint8 bytes + shape [C, H, W] -> [0, 1] float32 image [C, H, W]."""
+    array = np.frombuffer(data, dtype=np.uint8).reshape(tuple(shape))
+    return torch.from_numpy(array.astype(np.float32) / 255.0)
+
+
+def error_reason(err: grpc.RpcError) -> str:
+    """The ``diffusec-reason`` trailing metadata of a failed call ('' when absent)."""
+    try:
+        for key, value in err.trailing_metadata() or ():
+            if key == REASON_KEY:
+                return value
+    except Exception:  # not every RpcError carries a call
+        pass
+    return ""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free right now on ``host`` (for tests and local bring-up)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def add_health(server: grpc.Server, services: tuple[str, ...]) -> health.HealthServicer:
+    """Register the standard gRPC health service; ``services`` (and "") start NOT_SERVING."""
+    servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    for name in ("", *services):
+        servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    return servicer
+
+
+def set_serving(servicer: health.HealthServicer, services: tuple[str, ...], serving: bool = True) -> None:
+    status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+    for name in ("", *services):
+        servicer.set(name, status)
+
+
+def wait_for_serving(address: str, timeout_s: float = 30.0, service: str = "") -> None:
+    """Poll the health service at ``address`` until SERVING; TimeoutError after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+                last = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+            except grpc.RpcError as err:
+                last = f"{err.code().name}: {err.details()}"
+            time.sleep(0.1)
+    raise TimeoutError(f"{address} not SERVING after {timeout_s:.0f} s (last: {last})")
