@@ -1,7 +1,97 @@
-"""`diffusec-receiver` command line (its service arrives with the link issue)."""
+"""``diffusec-receiver``: the receiving end of the link (decode, purify, classify) as a gRPC service."""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
 import click
 
+from shared.presets import DEFAULT_PRESET, PRESETS
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+from .policy import POLICIES
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def main() -> None:
-    """DiffuSeC Link receiver service. Its subcommands arrive with the link (gRPC) work."""
+    """DiffuSeC Link receiver: serves the Link gRPC service (Sync + Transmit) and gRPC health.
+
+    Each Sync measures the SNR on the sender's pilot and opens a sync epoch whose (t_D, t_plus)
+    the policy chooses; each frame is decoded, purified from t_P = frame's t_D + epoch's t_plus,
+    and classified. Concurrent frames share micro-batches.
+    """
+
+
+@main.command()
+@click.option("--listen", default="127.0.0.1:50051", show_default=True, help="host:port to serve Link on.")
+@click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_default=True,
+              help="Model preset; the sender must use the same one.")
+@click.option("--checkpoints", type=click.Path(file_okay=False), default=None,
+              help="Checkpoint folder (default: $DIFFUSEC_CHECKPOINTS/<preset> or checkpoints/<preset>).")
+@click.option("--policy", type=click.Choice(POLICIES), default="fixed", show_default=True,
+              help="How each Sync chooses (t_D, t_plus) from the measured SNR.")
+@click.option("--t-d", "t_d", type=click.IntRange(0, 1000), default=20, show_default=True,
+              help="fixed policy: diffusing timesteps t_D the sender must use.")
+@click.option("--t-plus", "t_plus", type=click.IntRange(0, 1000), default=0, show_default=True,
+              help="fixed policy: extra denoising steps (t_P = t_D + t_plus).")
+@click.option("--sampler", type=click.Choice(["ddpm", "ddim"]), default="ddpm", show_default=True,
+              help="ddpm: full reverse chain (t_P network calls); ddim: strided, --steps calls.")
+@click.option("--steps", type=click.IntRange(min=1), default=5, show_default=True, help="Network calls for ddim.")
+@click.option("--max-batch", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Most frames per micro-batch.")
+@click.option("--batch-wait-ms", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              help="How long a micro-batch waits for more frames.")
+@click.option("--max-latent-bytes", type=click.IntRange(min=1), default=1 << 20, show_default=True,
+              help="Refuse larger latents with INVALID_ARGUMENT.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the purification noise.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores).")
+@click.option("--device", default="cpu", show_default=True, help="torch device for the models, e.g. cuda.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info", show_default=True)
+def serve(listen, preset, checkpoints, policy, t_d, t_plus, sampler, steps, max_batch, batch_wait_ms,
+          max_latent_bytes, seed, threads, device, log_level) -> None:
+    """Load the models and serve Link and health on LISTEN until SIGINT/SIGTERM."""
+    logging.basicConfig(level=log_level.upper(), format="receiver %(levelname)s %(message)s", stream=sys.stderr)
+    import torch
+
+    from shared.checkpoints import CheckpointError
+    from shared.pipeline import Pipeline
+
+    from .engine import Receiver
+    from .policy import make_policy
+    from .service import build_server
+
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        pipeline = Pipeline.load(preset, checkpoints, ("codec", "denoiser", "classifier"), device)
+        chosen = make_policy(policy, t_d, t_plus, pipeline.schedule.num_timesteps)
+    except (CheckpointError, ValueError) as err:
+        _fail(str(err))
+    receiver = Receiver(pipeline, chosen, max_batch=max_batch, max_wait_ms=batch_wait_ms, sampler=sampler,
+                        steps=steps, seed=seed, max_latent_bytes=max_latent_bytes)
+    try:
+        server, port = build_server(receiver, listen)
+    except (OSError, RuntimeError) as err:
+        _fail(f"cannot serve on {listen}: {err}")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    logging.getLogger("diffusec.receiver").info(
+        "serving Link on %s (port %d): preset %s, %d symbols/frame, policy %s, %s sampler, max batch %d",
+        listen, port, preset, receiver.latent_length, getattr(chosen, "describe", lambda: policy)(), sampler, max_batch)
+    stop.wait()
+    server.stop(grace=2.0).wait()
+    receiver.close()
+    logging.getLogger("diffusec.receiver").info("stopped after %d frames (%d duplicates, %d batches)",
+                                                receiver.frames_processed, receiver.duplicates,
+                                                receiver.batcher.batches)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Micro-batching: frames that arrive close together share one model call.
+
+One worker thread takes the first waiting item, then keeps collecting until ``max_batch`` items
+or ``max_wait_ms`` have passed, and hands the list to ``process``. Items that queue up while a
+batch runs form the next batch at once, so under load batches fill up and when idle a lone
+frame waits at most ``max_wait_ms``.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from typing import Callable, Generic, Sequence, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_STOP = object()
+
+
+class MicroBatcher(Generic[T, R]):
+    """``process(items) -> results`` (same length and order), run on batches in a worker thread."""
+
+    def __init__(self, process: Callable[[Sequence[T]], Sequence[R]], max_batch: int = 16,
+                 max_wait_ms: float = 5.0, name: str = "micro-batcher"):
+        if max_batch < 1 or max_wait_ms < 0:
+            raise ValueError(f"need max_batch >= 1 and max_wait_ms >= 0, got {max_batch}, {max_wait_ms}")
+        self.process, self.max_batch, self.max_wait_s = process, max_batch, max_wait_ms / 1000.0
+        self.batches = 0          # batches run
+        self.items = 0            # items processed
+        self.largest = 0          # largest batch seen
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, item: T, future: Future | None = None) -> Future:
+        """Queue ``item``; its result (or exception) arrives on the returned future."""
+        future = future if future is not None else Future()
+        self._queue.put((item, future))
+        return future
+
+    def close(self, timeout: float | None = 5.0) -> None:
+        """Finish the queued items, then stop the worker."""
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+
+    def _collect(self) -> tuple[list, bool]:
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        batch, stop = [first], False
+        deadline = time.monotonic() + self.max_wait_s
+        while len(batch) < self.max_batch:
+            remaining = deadline - time.monotonic()
+            try:
+                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                stop = True
+                break
+            batch.append(item)
+        return batch, stop
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            batch, stop = self._collect()
+            if not batch:
+                continue
+            live = [(item, f) for item, f in batch if f.set_running_or_notify_cancel()]
+            if not live:
+                continue
+            items, futures = [item for item, _ in live], [f for _, f in live]
+            try:
+                results = self.process(items)
+                if len(results) != len(items):
+                    raise RuntimeError(f"batch of {len(items)} items gave {len(results)} results")
+            except BaseException as err:  # noqa: BLE001 - every waiting frame must hear about it
+                for future in futures:
+                    future.set_exception(err)
+                continue
+            self.batches += 1
+            self.items += len(items)
+            self.largest = max(self.largest, len(items))
+            for future, result in zip(futures, results):
+                future.set_result(result)

@@ -1,0 +1,130 @@
+"""The receiver's domain logic: sync handshake and frame processing, independent of gRPC.
+
+    sync:  pilot [N] -> SNR (dB) -> policy -> new epoch (t_D, t_plus)
+    frame: z_hat [L] --C^-1, S^-1--> x_hat --P(x_hat; t_P = frame t_D + epoch t_plus)--> x --H--> class
+
+Frames from any number of streams are micro-batched; one batch may mix timesteps (t_P per image).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from protos.wire import image_to_bytes
+from shared.pipeline import Pipeline
+
+from . import validation
+from .batcher import MicroBatcher
+from .policy import Policy
+from .sessions import Epoch, SessionTable
+from .snr import measure_snr_db
+
+log = logging.getLogger("diffusec.receiver")
+
+
+@dataclass(frozen=True)
+class FrameIn:
+    """A frame as it came off the wire (not yet validated)."""
+
+    frame_id: int
+    session: str
+    epoch: int
+    t_d: int
+    latent: bytes                # float32 LE
+    shape: tuple[int, ...]
+    dtype: str
+    label: int | None            # set in evaluation mode
+
+
+@dataclass(frozen=True)
+class AckOut:
+    frame_id: int
+    predicted_class: int
+    t_p: int
+    epoch: int
+    t_d: int
+    image: bytes = b""           # evaluation mode: purified image, uint8 [C, H, W]
+    image_shape: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Job:
+    frame: FrameIn
+    z_hat: torch.Tensor          # [L]
+    t_p: int
+
+
+class Receiver:
+    """Sync and decode/purify/classify for every session; thread-safe."""
+
+    def __init__(self, pipeline: Pipeline, policy: Policy, *, max_batch: int = 16, max_wait_ms: float = 5.0,
+                 sampler: str = "ddpm", steps: int = 5, seed: int = 0, max_latent_bytes: int = 1 << 20,
+                 sessions: SessionTable | None = None):
+        self.pipeline, self.policy = pipeline, policy
+        self.preset = pipeline.preset
+        self.latent_length = self.preset.codec.channel_symbols
+        self.num_timesteps = pipeline.schedule.num_timesteps
+        self.sampler, self.steps, self.max_latent_bytes = sampler, steps, max_latent_bytes
+        self.sessions = sessions or SessionTable()
+        # Only the batcher thread draws from it, so purification noise is reproducible per order.
+        self.generator = torch.Generator().manual_seed(seed)
+        self.batcher: MicroBatcher[_Job, AckOut] = MicroBatcher(self._process, max_batch, max_wait_ms)
+        self.frames_processed = 0
+        self.duplicates = 0
+        self._lock = threading.Lock()
+
+    # --- sync handshake (paper IV-C) -------------------------------------------------------
+    def sync(self, session: str, sequence: int, pilot: bytes, preset: str = "") -> Epoch:
+        """Measure the SNR on the pilot, let the policy choose, open a new epoch of ``session``."""
+        validation.check_session(session)
+        validation.check_preset(preset, self.preset.name)
+        received = validation.parse_pilot(pilot)
+        snr_db = measure_snr_db(session, sequence, received)
+        epoch = self.sessions.sync(session, snr_db, self.policy)
+        log.debug("sync %s seq %d: %.2f dB -> epoch %d t_D=%d t_plus=%d", session, sequence, snr_db,
+                  epoch.number, epoch.t_d, epoch.t_plus)
+        return epoch
+
+    # --- frames ----------------------------------------------------------------------------
+    def submit(self, frame: FrameIn) -> tuple[Future, bool]:
+        """Validate ``frame`` and queue it -> (future of its AckOut, duplicate?). LinkError if bad."""
+        validation.check_session(frame.session)
+        epoch = self.sessions.epoch(frame.session, frame.epoch)
+        validation.check_t_d(frame.t_d, epoch.t_plus, self.num_timesteps)
+        validation.check_label(frame.label, self.preset.num_classes)
+        z_hat = validation.parse_latent(frame.latent, frame.shape, frame.dtype, self.latent_length,
+                                        self.max_latent_bytes, self.preset.name)
+        epoch, future, duplicate = self.sessions.admit(frame.session, frame.epoch, frame.frame_id)
+        if duplicate:
+            with self._lock:
+                self.duplicates += 1
+        else:
+            self.batcher.submit(_Job(frame, z_hat, frame.t_d + epoch.t_plus), future)
+        return future, duplicate
+
+    @torch.no_grad()
+    def _process(self, jobs: Sequence[_Job]) -> list[AckOut]:
+        """One micro-batch: decode -> purify (t_P per image) -> classify."""
+        device = self.pipeline.device
+        z_hat = torch.stack([job.z_hat for job in jobs]).to(device)
+        t_p = torch.tensor([job.t_p for job in jobs], dtype=torch.int64)
+        x_hat = self.pipeline.decode(z_hat)
+        pixels = self.pipeline.purify(x_hat, t_p, self.sampler, self.steps, self.generator)
+        predicted = self.pipeline.classify(pixels).argmax(1).cpu()
+        pixels = pixels.cpu()
+        acks = []
+        for i, job in enumerate(jobs):
+            image, shape = image_to_bytes(pixels[i]) if job.frame.label is not None else (b"", [])
+            acks.append(AckOut(job.frame.frame_id, int(predicted[i]), job.t_p, job.frame.epoch, job.frame.t_d,
+                               image, tuple(shape)))
+        with self._lock:
+            self.frames_processed += len(jobs)
+        return acks
+
+    def close(self) -> None:
+        self.batcher.close()
