@@ -1,7 +1,259 @@
-"""`diffusec-proxy` command line (its service arrives with the link issue)."""
+"""``diffusec-proxy``: the channel between sender and receiver, and its run-time control verbs.
+
+    diffusec-proxy serve --listen ADDR --upstream ADDR --control ADDR
+    diffusec-proxy --control ADDR snr set DB | snr schedule FILE
+    diffusec-proxy --control ADDR attack add KIND [params] | attack ls [--json] | attack rm NAME | attack clear
+    diffusec-proxy --control ADDR stats [--json]
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
 import click
 
+DEFAULT_CONTROL = "127.0.0.1:50053"
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
-    """DiffuSeC Link channel proxy service. Its subcommands arrive with the link (gRPC) work."""
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--control", "control", default=lambda: os.environ.get("DIFFUSEC_PROXY_CONTROL", DEFAULT_CONTROL),
+              show_default=f"$DIFFUSEC_PROXY_CONTROL or {DEFAULT_CONTROL}",
+              help="host:port of the proxy's ChannelControl service (the verbs talk to it; serve listens on it).")
+@click.pass_context
+def main(ctx: click.Context, control: str) -> None:
+    """DiffuSeC Link channel proxy: AWGN plus stackable impairments between sender and receiver.
+
+    `serve` relays the Link service (Sync and Transmit) to the receiver and passes every latent and
+    pilot symbol through the channel: AWGN at the set SNR (unit-power real symbols, dB), plus the
+    impairments added at run time with `attack add` (jamming, drop, delay). The other verbs change
+    or inspect a running proxy through its ChannelControl address (--control).
+    """
+    ctx.obj = {"control": control}
+
+
+# --- serve --------------------------------------------------------------------------------------
+@main.command()
+@click.option("--listen", default="127.0.0.1:50052", show_default=True, help="host:port where senders connect.")
+@click.option("--upstream", default="127.0.0.1:50051", show_default=True, help="host:port of the receiver.")
+@click.option("--control", "control", default=None,
+              help="host:port for ChannelControl (default: the group's --control).")
+@click.option("--snr-db", type=float, default=15.0, show_default=True, help="Initial AWGN SNR (dB).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the channel noise, drops and jitter.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info", show_default=True)
+@click.pass_context
+def serve(ctx, listen, upstream, control, snr_db, seed, threads, log_level) -> None:
+    """Relay Link from LISTEN to UPSTREAM through the channel; serve ChannelControl on CONTROL."""
+    logging.basicConfig(level=log_level.upper(), format="proxy %(levelname)s %(message)s", stream=sys.stderr)
+    import torch
+
+    from .service import build_servers
+    from .state import ChannelState
+
+    if threads:
+        torch.set_num_threads(threads)
+    control = control or ctx.obj["control"]
+    try:
+        state = ChannelState(snr_db, seed, upstream)
+        link, ctl, channel, _, _ = build_servers(state, listen, control, upstream)
+    except (ValueError, OSError, RuntimeError) as err:
+        _fail(str(err))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    log = logging.getLogger("diffusec.proxy")
+    log.info("relaying Link %s -> %s at %.1f dB; ChannelControl on %s", listen, upstream, snr_db, control)
+    stop.wait()
+    link.stop(grace=1.0).wait()
+    ctl.stop(grace=0.5).wait()
+    channel.close()
+    log.info("stopped: %s", json.dumps(state.stats()))
+
+
+# --- control client -----------------------------------------------------------------------------
+def _call(ctx: click.Context, method: str, request):
+    """Call ChannelControl.``method`` on the --control address; a clear error when unreachable."""
+    import grpc
+
+    from protos.diffusec.link.v1 import link_pb2_grpc
+
+    address = ctx.obj["control"]
+    with grpc.insecure_channel(address) as channel:
+        try:
+            return getattr(link_pb2_grpc.ChannelControlStub(channel), method)(request, timeout=10.0)
+        except grpc.RpcError as err:
+            if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                _fail(f"no channel proxy control service at {address} ({err.code().name}); is `diffusec-proxy serve` "
+                      f"running? Point --control (or $DIFFUSEC_PROXY_CONTROL) at its control address.", 1)
+            _fail(f"{err.code().name}: {err.details()}")
+
+
+def _stats_dict(reply) -> dict:
+    """StatsReply -> {field: value} in the .proto's field order (ints stay ints)."""
+    return {field.name: getattr(reply, field.name) for field in reply.DESCRIPTOR.fields}
+
+
+def _print_stats(reply, as_json: bool) -> None:
+    stats = _stats_dict(reply)
+    if as_json:
+        click.echo(json.dumps(stats))
+        return
+    for key, value in stats.items():
+        click.echo(f"{key:18s} {round(value, 3) if isinstance(value, float) else value}")
+
+
+@main.group()
+def snr() -> None:
+    """Set the channel's AWGN SNR, or make it follow a schedule."""
+
+
+@snr.command("set")
+@click.argument("db", type=float)
+@click.pass_context
+def snr_set(ctx, db: float) -> None:
+    """Set a constant SNR of DB dB (cancels any schedule)."""
+    from protos.diffusec.link.v1 import link_pb2
+
+    reply = _call(ctx, "SetSnr", link_pb2.SetSnrRequest(snr_db=db))
+    click.echo(f"snr {reply.snr_db:g} dB")
+
+
+@snr.command("schedule")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--period", "period_s", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Repeat the schedule every PERIOD seconds (0: the last SNR holds).")
+@click.pass_context
+def snr_schedule(ctx, file: Path, period_s: float) -> None:
+    """Follow the SNR trace in FILE from now: CSV rows `seconds,snr_db` (header and # comments allowed).
+
+    The SNR at time t is the value of the last row whose seconds <= t.
+    """
+    from protos.diffusec.link.v1 import link_pb2
+
+    from .impairments import check_schedule, parse_schedule_csv
+
+    try:
+        points = check_schedule(parse_schedule_csv(file.read_text()), period_s)
+    except ValueError as err:
+        _fail(f"{file}: {err}")
+    reply = _call(ctx, "ScheduleSnr", link_pb2.ScheduleSnrRequest(
+        points=[link_pb2.SnrPoint(at_s=t, snr_db=db) for t, db in points], period_s=period_s))
+    click.echo(f"snr schedule of {len(points)} points over {points[-1][0]:g} s; now {reply.snr_db:g} dB")
+
+
+@main.group()
+def attack() -> None:
+    """Stack, list and remove channel impairments (jamming, drop, delay) on a running proxy."""
+
+
+KIND_PARAMS = {"jamming": ("pnr_db",), "drop": ("rate",), "delay": ("ms", "jitter_ms")}
+
+
+@attack.command("add")
+@click.argument("kind", type=click.Choice(list(KIND_PARAMS)))
+@click.option("--name", default="", help="Name to refer to it by (default: KIND, or KIND-2, ...).")
+@click.option("--pnr-db", type=float, default=None,
+              help="jamming: perturbation-to-noise ratio, dB above the channel's AWGN power.")
+@click.option("--rate", type=float, default=None, help="drop: probability in 0..1 that a frame is lost.")
+@click.option("--ms", type=float, default=None, help="delay: milliseconds added to each frame and sync.")
+@click.option("--jitter-ms", type=float, default=None, help="delay: +- uniform jitter in milliseconds.")
+@click.pass_context
+def attack_add(ctx, kind, name, pnr_db, rate, ms, jitter_ms) -> None:
+    """Add an impairment of KIND on top of the others.
+
+    \b
+    jamming --pnr-db DB          Gaussian jamming on every latent and pilot symbol
+    drop    --rate P             lose each frame with probability P (the sender resends)
+    delay   --ms MS [--jitter-ms J]  forward frames and syncs MS +- J ms later
+    """
+    from protos.diffusec.link.v1 import link_pb2
+
+    given = {"pnr_db": pnr_db, "rate": rate, "ms": ms, "jitter_ms": jitter_ms}
+    wrong = [k for k, v in given.items() if v is not None and k not in KIND_PARAMS[kind]]
+    if wrong:
+        _fail(f"{kind} takes {', '.join('--' + p.replace('_', '-') for p in KIND_PARAMS[kind])}, "
+              f"not {', '.join('--' + w.replace('_', '-') for w in wrong)}")
+    required = KIND_PARAMS[kind][0]
+    if given[required] is None:
+        _fail(f"{kind} needs --{required.replace('_', '-')}")
+    if kind == "jamming":
+        message = link_pb2.Impairment(name=name, jamming=link_pb2.Jamming(pnr_db=pnr_db))
+    elif kind == "drop":
+        message = link_pb2.Impairment(name=name, drop=link_pb2.Drop(rate=rate))
+    else:
+        message = link_pb2.Impairment(name=name, delay=link_pb2.Delay(ms=ms, jitter_ms=jitter_ms or 0.0))
+    reply = _call(ctx, "AddImpairment", link_pb2.AddImpairmentRequest(impairment=message))
+    click.echo(f"added {_describe(reply)}")
+
+
+def _impairment_dict(message) -> dict:
+    kind = message.WhichOneof("kind")
+    params = getattr(message, kind)
+    return {"name": message.name, "kind": kind, **{f.name: getattr(params, f.name) for f in params.DESCRIPTOR.fields}}
+
+
+def _describe(message) -> str:
+    item = _impairment_dict(message)
+    params = " ".join(f"{k}={v:g}" for k, v in item.items() if k not in ("name", "kind"))
+    return f"{item['name']} ({item['kind']} {params})"
+
+
+@attack.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {name, kind, params...}.")
+@click.pass_context
+def attack_ls(ctx, as_json: bool) -> None:
+    """List the impairments, in the order they apply."""
+    from protos.diffusec.link.v1 import link_pb2
+
+    reply = _call(ctx, "ListImpairments", link_pb2.ListImpairmentsRequest())
+    if as_json:
+        click.echo(json.dumps([_impairment_dict(m) for m in reply.impairments]))
+    elif not reply.impairments:
+        click.echo("no impairments")
+    for message in reply.impairments if not as_json else ():
+        click.echo(_describe(message))
+
+
+@attack.command("rm")
+@click.argument("name")
+@click.pass_context
+def attack_rm(ctx, name: str) -> None:
+    """Remove the impairment called NAME."""
+    from protos.diffusec.link.v1 import link_pb2
+
+    reply = _call(ctx, "RemoveImpairment", link_pb2.RemoveImpairmentRequest(name=name))
+    click.echo(f"removed {_describe(reply.removed)}")
+
+
+@attack.command("clear")
+@click.pass_context
+def attack_clear(ctx) -> None:
+    """Remove every impairment (the SNR stays)."""
+    from protos.diffusec.link.v1 import link_pb2
+
+    reply = _call(ctx, "ClearImpairments", link_pb2.ClearImpairmentsRequest())
+    click.echo(f"removed {reply.removed} impairment(s)")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def stats(ctx, as_json: bool) -> None:
+    """Frames in/forwarded/dropped/jammed, syncs, acks, the current and effective SNR."""
+    from protos.diffusec.link.v1 import link_pb2
+
+    _print_stats(_call(ctx, "Stats", link_pb2.StatsRequest()), as_json)
+
+
+if __name__ == "__main__":
+    main()

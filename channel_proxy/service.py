@@ -1,0 +1,186 @@
+"""gRPC front of the channel proxy: a Link forwarder and the ChannelControl service.
+
+The forwarder relays Sync and Transmit to the upstream receiver, passing every pilot and latent
+symbol through the channel of :class:`channel_proxy.state.ChannelState`; errors of the upstream
+call (status, message, ``diffusec-reason``) reach the sender unchanged.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent import futures
+
+import grpc
+
+from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
+from protos.wire import GRPC_OPTIONS, add_health, bytes_to_symbols, set_serving, symbols_to_bytes
+
+from . import impairments as imp
+from .delayline import DelayLine
+from .state import ChannelState
+
+log = logging.getLogger("diffusec.proxy")
+
+LINK_SERVICE = link_pb2.DESCRIPTOR.services_by_name["Link"].full_name
+CONTROL_SERVICE = link_pb2.DESCRIPTOR.services_by_name["ChannelControl"].full_name
+
+
+def _through_channel(state: ChannelState, data: bytes) -> tuple[bytes, bool]:
+    """float32 symbols through AWGN + jamming; malformed bytes pass unchanged (the receiver judges)."""
+    if not data or len(data) % 4:
+        return data, False
+    noisy, jammed = state.apply_symbols(bytes_to_symbols(data))
+    return symbols_to_bytes(noisy), jammed
+
+
+def _relay_error(context: grpc.ServicerContext, err: grpc.RpcError) -> None:
+    """Abort the downstream call with the upstream call's status, message and trailing metadata."""
+    try:
+        metadata = err.trailing_metadata() or ()
+        context.set_trailing_metadata(tuple((k, v) for k, v in metadata if not k.startswith("grpc-")))
+    except Exception:  # noqa: BLE001 - an error without call metadata
+        pass
+    code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
+    details = err.details() if hasattr(err, "details") else str(err)
+    if code == grpc.StatusCode.UNAVAILABLE:
+        details = f"receiver unavailable behind the channel proxy: {details}"
+    context.abort(code, details)
+
+
+class LinkForwarder(link_pb2_grpc.LinkServicer):
+    def __init__(self, state: ChannelState, upstream: grpc.Channel):
+        self.state = state
+        self.upstream = link_pb2_grpc.LinkStub(upstream)
+
+    def Sync(self, request, context):
+        time.sleep(self.state.sync_delay())
+        pilot, _ = _through_channel(self.state, request.pilot)
+        out = link_pb2.SyncRequest()
+        out.CopyFrom(request)
+        out.pilot = pilot
+        try:
+            reply = self.upstream.Sync(out, timeout=context.time_remaining())
+        except grpc.RpcError as err:
+            _relay_error(context, err)
+        self.state.count(syncs_forwarded=1)
+        return reply
+
+    def Transmit(self, request_iterator, context):
+        line: DelayLine = DelayLine()
+        state = self.state
+
+        def read() -> None:
+            try:
+                for frame in request_iterator:
+                    state.count(frames_in=1)
+                    dropped, delay = state.frame_fate()
+                    if dropped:
+                        state.count(frames_dropped=1)
+                        continue
+                    out = link_pb2.Frame()
+                    out.CopyFrom(frame)
+                    out.latent, jammed = _through_channel(state, frame.latent)
+                    state.count(frames_forwarded=1, frames_jammed=int(jammed))
+                    line.put(out, delay)
+            except Exception as err:  # noqa: BLE001 - the sender went away
+                log.debug("downstream stream ended: %r", err)
+            finally:
+                line.close()
+
+        threading.Thread(target=read, name="proxy-reader", daemon=True).start()
+        call = self.upstream.Transmit(iter(line))
+        context.add_callback(call.cancel)
+        context.add_callback(line.cancel)
+        try:
+            for ack in call:
+                state.count(acks_returned=1)
+                yield ack
+        except grpc.RpcError as err:
+            line.cancel()
+            if err.code() != grpc.StatusCode.CANCELLED or context.is_active():
+                _relay_error(context, err)
+
+
+def impairment_message(item: imp.Impairment) -> link_pb2.Impairment:
+    spec = item.spec
+    if isinstance(spec, imp.Jamming):
+        return link_pb2.Impairment(name=item.name, jamming=link_pb2.Jamming(pnr_db=spec.pnr_db))
+    if isinstance(spec, imp.Drop):
+        return link_pb2.Impairment(name=item.name, drop=link_pb2.Drop(rate=spec.rate))
+    return link_pb2.Impairment(name=item.name, delay=link_pb2.Delay(ms=spec.ms, jitter_ms=spec.jitter_ms))
+
+
+def spec_of(message: link_pb2.Impairment) -> imp.Spec:
+    kind = message.WhichOneof("kind")
+    if kind == "jamming":
+        return imp.Jamming(message.jamming.pnr_db)
+    if kind == "drop":
+        return imp.Drop(message.drop.rate)
+    if kind == "delay":
+        return imp.Delay(message.delay.ms, message.delay.jitter_ms)
+    raise ValueError(f"the impairment has no kind; set one of: {', '.join(imp.KINDS)}")
+
+
+class ChannelControlServicer(link_pb2_grpc.ChannelControlServicer):
+    def __init__(self, state: ChannelState):
+        self.state = state
+
+    def ListImpairments(self, request, context):
+        return link_pb2.ListImpairmentsReply(impairments=[impairment_message(i) for i in self.state.list()])
+
+    def AddImpairment(self, request, context):
+        try:
+            return impairment_message(self.state.add(request.impairment.name, spec_of(request.impairment)))
+        except ValueError as err:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        except KeyError as err:
+            context.abort(grpc.StatusCode.ALREADY_EXISTS, err.args[0])
+
+    def RemoveImpairment(self, request, context):
+        try:
+            return link_pb2.RemoveImpairmentReply(removed=impairment_message(self.state.remove(request.name)))
+        except KeyError as err:
+            context.abort(grpc.StatusCode.NOT_FOUND, err.args[0])
+
+    def ClearImpairments(self, request, context):
+        return link_pb2.ClearImpairmentsReply(removed=self.state.clear())
+
+    def SetSnr(self, request, context):
+        try:
+            self.state.set_snr(request.snr_db)
+        except ValueError as err:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        return self.Stats(request, context)
+
+    def ScheduleSnr(self, request, context):
+        try:
+            self.state.schedule_snr([(p.at_s, p.snr_db) for p in request.points], request.period_s)
+        except ValueError as err:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        return self.Stats(request, context)
+
+    def Stats(self, request, context):
+        return link_pb2.StatsReply(**self.state.stats())
+
+
+def build_servers(state: ChannelState, listen: str, control: str, upstream: str,
+                  max_workers: int = 32) -> tuple[grpc.Server, grpc.Server, grpc.Channel, int, int]:
+    """Link forwarder on ``listen`` and ChannelControl on ``control``, both with health; started."""
+    channel = grpc.insecure_channel(upstream, options=GRPC_OPTIONS)
+    link = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="proxy"),
+                       options=GRPC_OPTIONS)
+    link_pb2_grpc.add_LinkServicer_to_server(LinkForwarder(state, channel), link)
+    link_health = add_health(link, (LINK_SERVICE,))
+    ctl = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="control"), options=GRPC_OPTIONS)
+    link_pb2_grpc.add_ChannelControlServicer_to_server(ChannelControlServicer(state), ctl)
+    ctl_health = add_health(ctl, (CONTROL_SERVICE,))
+    link_port, ctl_port = link.add_insecure_port(listen), ctl.add_insecure_port(control)
+    for port, address in ((link_port, listen), (ctl_port, control)):
+        if port == 0:
+            raise OSError(f"cannot listen on {address}: the address is in use or invalid")
+    link.start()
+    ctl.start()
+    set_serving(link_health, (LINK_SERVICE,))
+    set_serving(ctl_health, (CONTROL_SERVICE,))
+    return link, ctl, channel, link_port, ctl_port

@@ -1,0 +1,134 @@
+"""The proxy's channel state: SNR (constant or scheduled), named impairments, RNG and counters.
+
+Thread-safe; the Link forwarder asks it what to do to each pilot and frame, the ChannelControl
+service changes it at run time.
+"""
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+
+from . import impairments as imp
+
+
+@dataclass
+class Counters:
+    frames_in: int = 0
+    frames_forwarded: int = 0
+    frames_dropped: int = 0
+    frames_jammed: int = 0
+    syncs_forwarded: int = 0
+    acks_returned: int = 0
+
+
+class ChannelState:
+    def __init__(self, snr_db: float = 15.0, seed: int = 0, upstream: str = ""):
+        self._lock = threading.Lock()
+        self._snr_db = imp.check_snr_db(snr_db)
+        self._schedule: tuple[list[tuple[float, float]], float, float] | None = None  # points, period, start
+        self._impairments: OrderedDict[str, imp.Impairment] = OrderedDict()
+        self._generator = torch.Generator().manual_seed(seed)
+        self._random = random.Random(seed)
+        self.counters = Counters()
+        self.upstream = upstream
+        self.started = time.monotonic()
+
+    # --- control ------------------------------------------------------------------------------
+    def snr_db(self) -> float:
+        with self._lock:
+            return self._snr_locked()
+
+    def _snr_locked(self) -> float:
+        if self._schedule is None:
+            return self._snr_db
+        points, period_s, start = self._schedule
+        return imp.snr_at(points, time.monotonic() - start, period_s)
+
+    def set_snr(self, snr_db: float) -> None:
+        """A constant SNR (dB); cancels any schedule. ValueError when out of range."""
+        imp.check_snr_db(snr_db)
+        with self._lock:
+            self._snr_db, self._schedule = snr_db, None
+
+    def schedule_snr(self, points: list[tuple[float, float]], period_s: float = 0.0) -> None:
+        """Follow ``points`` [(seconds, dB)] from now (repeating every ``period_s`` if > 0)."""
+        points = imp.check_schedule(points, period_s)
+        with self._lock:
+            self._schedule = (points, period_s, time.monotonic())
+
+    def add(self, name: str, spec: imp.Spec) -> imp.Impairment:
+        """Stack a named impairment; KeyError if the name is taken, ValueError if ``spec`` is bad."""
+        imp.check_spec(spec)
+        with self._lock:
+            name = name or self._free_name(spec.kind)
+            if name in self._impairments:
+                raise KeyError(f"an impairment named {name!r} exists already; remove it first or pick another --name")
+            item = self._impairments[name] = imp.Impairment(name, spec)
+            return item
+
+    def _free_name(self, kind: str) -> str:
+        if kind not in self._impairments:
+            return kind
+        n = 2
+        while f"{kind}-{n}" in self._impairments:
+            n += 1
+        return f"{kind}-{n}"
+
+    def remove(self, name: str) -> imp.Impairment:
+        with self._lock:
+            try:
+                return self._impairments.pop(name)
+            except KeyError:
+                names = ", ".join(self._impairments) or "none"
+                raise KeyError(f"no impairment named {name!r} (present: {names})") from None
+
+    def clear(self) -> int:
+        with self._lock:
+            n = len(self._impairments)
+            self._impairments.clear()
+            return n
+
+    def list(self) -> list[imp.Impairment]:
+        with self._lock:
+            return list(self._impairments.values())
+
+    # --- data path ----------------------------------------------------------------------------
+    def _of(self, kind: type) -> list:
+        return [i.spec for i in self._impairments.values() if isinstance(i.spec, kind)]
+
+    def apply_symbols(self, symbols: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        """AWGN at the current SNR plus every jamming impairment -> (symbols out, jammed?)."""
+        with self._lock:
+            pnrs = [j.pnr_db for j in self._of(imp.Jamming)]
+            return imp.apply_channel(symbols, self._snr_locked(), pnrs, self._generator), bool(pnrs)
+
+    def frame_fate(self) -> tuple[bool, float]:
+        """(dropped?, forwarding delay in s) for one frame: each ``drop`` and ``delay`` applies."""
+        with self._lock:
+            dropped = any(imp.is_dropped(d.rate, self._random.random()) for d in self._of(imp.Drop))
+            return dropped, self._delay_locked()
+
+    def sync_delay(self) -> float:
+        with self._lock:
+            return self._delay_locked()
+
+    def _delay_locked(self) -> float:
+        return sum(imp.delay_s(d.ms, d.jitter_ms, self._random.random()) for d in self._of(imp.Delay))
+
+    def count(self, **increments: int) -> None:
+        with self._lock:
+            for key, value in increments.items():
+                setattr(self.counters, key, getattr(self.counters, key) + value)
+
+    def stats(self) -> dict:
+        with self._lock:
+            snr = self._snr_locked()
+            return {**vars(self.counters), "snr_db": snr,
+                    "effective_snr_db": imp.effective_snr_db(snr, [j.pnr_db for j in self._of(imp.Jamming)]),
+                    "snr_scheduled": self._schedule is not None, "impairments": len(self._impairments),
+                    "uptime_s": time.monotonic() - self.started, "upstream": self.upstream}
