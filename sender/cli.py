@@ -1,7 +1,137 @@
-"""`diffusec-sender` command line (its service arrives with the link issue)."""
+"""``diffusec-sender``: send images over the link (sync, diffuse, encode, stream) and score the acks."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
 import click
 
+from shared.presets import DEFAULT_PRESET, PRESETS
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def main() -> None:
-    """DiffuSeC Link sender service. Its subcommands arrive with the link (gRPC) work."""
+    """DiffuSeC Link sender: the transmitting end of the link (a gRPC client of Link)."""
+
+
+@main.command()
+@click.option("--to", "address", default="127.0.0.1:50052", show_default=True,
+              help="host:port of the channel proxy (or of the receiver directly, for a noise-free link).")
+@click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_default=True,
+              help="Model preset; must match the receiver's.")
+@click.option("--n", "n", type=click.IntRange(min=1), default=100, show_default=True, help="Number of images to send.")
+@click.option("--images", "images_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Send your own folder of PNG/JPEG files (recursive, sorted), centre-cropped and resized to "
+                   "the preset. No labels: accuracy is null and the JSON lists the predictions.")
+@click.option("--data", "source", type=click.Choice(["auto", "test", "sample"]), default="auto", show_default=True,
+              help="Without --images: the preset's test split (test), the embedded sample (sample), "
+                   "or the test split if found, else the sample (auto).")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Folder holding the dataset.")
+@click.option("--checkpoints", type=click.Path(file_okay=False), default=None,
+              help="Checkpoint folder with codec.pt (default: $DIFFUSEC_CHECKPOINTS/<preset> or checkpoints/<preset>).")
+@click.option("--sync-every", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Re-sync after every K frames (0: sync once at the start and after reconnects).")
+@click.option("--pilot-length", type=click.IntRange(16, 65536), default=1024, show_default=True,
+              help="Pilot symbols per sync, sent at the data's power (unit power per real symbol).")
+@click.option("--window", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Most unacknowledged frames in flight.")
+@click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Images diffused and encoded together.")
+@click.option("--ack-timeout", type=click.FloatRange(min=0.01), default=5.0, show_default=True,
+              help="Seconds (at least) before an unacknowledged frame is sent again.")
+@click.option("--retry-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="Give up after the peer has been unreachable this many seconds.")
+@click.option("--eval/--no-eval", "evaluation", default=True, show_default=True,
+              help="Evaluation mode: send labels and get purified images back to score SSIM.")
+@click.option("--session", default="", help="Session id (default: a random one).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the image choice and the diffusion noise.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores).")
+@click.option("--device", default="cpu", show_default=True, help="torch device for the encoder, e.g. cuda.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last stdout line.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on stderr (default: when stderr is a terminal).")
+def run(address, preset, n, images_dir, source, data_root, checkpoints, sync_every, pilot_length, window, batch,
+        ack_timeout, retry_timeout, evaluation, session, seed, threads, device, as_json, progress) -> None:
+    """Sync with the receiver, then diffuse with its t_D, encode and stream N images; print the scores.
+
+    The JSON has frames_sent, frames_acked, accuracy, ssim (evaluation mode), sync_count, t_d and
+    sync_p50_ms (one Sync round trip, milliseconds), among others. Exit status 1 when the link fails.
+    """
+    logging.basicConfig(level=logging.INFO if not as_json else logging.WARNING,
+                        format="sender %(levelname)s %(message)s", stream=sys.stderr)
+    import torch
+    from tqdm import tqdm
+
+    from shared.checkpoints import CheckpointError
+    from shared.cli import load_eval_data
+    from shared.data import DataNotFoundError
+    from shared.pipeline import Pipeline
+    from shared.presets import get_preset
+
+    from .images import load_folder
+    from .link import LinkFailed, LinkSender, SenderOptions
+    from .report import summarize
+
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = get_preset(preset).codec
+    names = None
+    try:
+        pipeline = Pipeline.load(preset, checkpoints, ("codec",), device)
+        if images_dir is not None:
+            images, names = load_folder(images_dir, cfg.image_size, cfg.channels, n)
+            labels, description = None, f"{len(names)} images from {images_dir}"
+        else:
+            data = load_eval_data(preset, data_root, source, n, seed)
+            images, labels, description = data.images, data.labels, data.description
+    except (CheckpointError, DataNotFoundError, FileNotFoundError, ValueError) as err:
+        _fail(str(err))
+    if progress is None:
+        progress = sys.stderr.isatty() and not os.environ.get("DIFFUSEC_NO_PROGRESS")
+    bar = tqdm(total=len(images), desc="sent+acked", unit="img", disable=not progress, dynamic_ncols=True)
+    options = SenderOptions(preset=preset, session=session, sync_every=sync_every, pilot_length=pilot_length,
+                            window=window, batch=batch, ack_timeout_s=ack_timeout, retry_timeout_s=retry_timeout,
+                            evaluation=evaluation, seed=seed)
+    sender = LinkSender(pipeline, address, options, on_ack=bar.update)
+    error = None
+    try:
+        result = sender.run(images, labels)
+    except LinkFailed as err:
+        error, result = str(err), None
+    finally:
+        bar.close()
+        sender.close()
+    if result is None:
+        payload = {"to": address, "preset": preset, "n": len(images), "session": sender.session, "error": error,
+                   "frames_sent": 0, "frames_acked": 0}
+        if as_json:
+            click.echo(json.dumps(payload))
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    payload = {"to": address, "preset": preset, "n": len(images), "session": sender.session, "data": description,
+               "evaluation": evaluation, **summarize(result, images, labels)}
+    if names is not None:
+        payload["predictions"] = [{"file": name, "class": ack.predicted_class if ack else None}
+                                  for name, ack in zip(names, result.acks)]
+    if as_json:
+        click.echo(json.dumps(payload))
+        return
+    click.echo(f"sent {payload['frames_sent']} frames of {description} to {address}")
+    for key in ("frames_acked", "frames_resent", "reconnects", "accuracy", "ssim", "sync_count", "t_d", "t_plus",
+                "snr_db", "sync_p50_ms", "ack_latency_p50_ms", "images_per_s", "wall_time_s"):
+        if payload[key] is not None:
+            click.echo(f"  {key:20s} {payload[key]}")
+    for item in payload.get("predictions", ()):
+        click.echo(f"  {item['file']}: class {item['class']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,323 @@
+"""The sending end of the link: sync handshake, diffuse + encode, stream frames, collect acks.
+
+    sync (pilot -> t_D, epoch) -> D(x; t_D) -> F -> z [L] float32 -> Frame ... -> Ack (class, image)
+
+Reliability: at most ``window`` frames are unacknowledged at a time; a frame without an ack
+after the retransmission timeout is sent again with the same id (the receiver answers a known
+id from its store, so resending is idempotent). When the peer is unreachable (UNAVAILABLE) or
+has forgotten the session (it restarted), the sender backs off exponentially, syncs again, and
+re-diffuses and re-encodes every unacknowledged frame under the new epoch and t_D.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable
+
+import grpc
+import torch
+
+from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
+from protos.wire import GRPC_OPTIONS, error_reason, symbols_to_bytes
+from shared.channel import pilot_sequence
+from shared.pipeline import Pipeline
+
+log = logging.getLogger("diffusec.sender")
+
+RETRYABLE_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED,
+                   grpc.StatusCode.ABORTED)
+RESYNC_REASONS = ("UNKNOWN_SESSION", "UNKNOWN_EPOCH", "EXPIRED_EPOCH")
+
+
+class LinkFailed(RuntimeError):
+    """The link could not deliver: a fatal status from the peer, or unreachable for too long."""
+
+
+@dataclass
+class SenderOptions:
+    """How the sender runs; times in seconds."""
+
+    preset: str = "cifar10"
+    session: str = ""                   # default: a fresh random id
+    sync_every: int = 0                 # re-sync after this many new frames (0: only at the start)
+    pilot_length: int = 1024            # pilot symbols per sync (unit power, like the data)
+    window: int = 32                    # most unacknowledged frames in flight
+    batch: int = 32                     # images diffused+encoded together
+    ack_timeout_s: float = 5.0          # least time before a frame is sent again
+    sync_timeout_s: float = 10.0
+    retry_timeout_s: float = 60.0       # give up after the peer was unreachable this long
+    evaluation: bool = True             # send labels; acks carry the purified image
+    seed: int = 0
+
+
+@dataclass
+class Sync:
+    epoch: int
+    t_d: int
+    t_plus: int
+    snr_db: float
+    latency_ms: float
+
+
+@dataclass
+class _Pending:
+    index: int                 # position in the image set = frame id
+    message: link_pb2.Frame
+    sent_at: float
+    first_sent_at: float
+
+
+@dataclass
+class LinkResult:
+    """What came back: one ack per image (None for an image that was never acked)."""
+
+    acks: list
+    syncs: list = field(default_factory=list)
+    frames_sent: int = 0                # distinct frames transmitted
+    frames_resent: int = 0              # retransmissions (timeouts and reconnects)
+    duplicate_acks: int = 0             # acks for frames already acked
+    reconnects: int = 0
+    latencies_ms: list = field(default_factory=list)   # first send -> ack, per frame
+    wall_time_s: float = 0.0
+    error: str | None = None
+
+
+class _Stream:
+    """One Transmit call: frames go in through a queue, acks come out on a reader thread."""
+
+    def __init__(self, stub: link_pb2_grpc.LinkStub, on_ack: Callable, on_end: Callable):
+        self._requests: queue.Queue = queue.Queue()
+        self.error: grpc.RpcError | None = None
+        self.finished = threading.Event()
+        self.call = stub.Transmit(self._frames())
+        self._on_ack, self._on_end = on_ack, on_end
+        self._thread = threading.Thread(target=self._read, name="sender-acks", daemon=True)
+        self._thread.start()
+
+    def _frames(self):
+        while True:
+            frame = self._requests.get()
+            if frame is None:
+                return
+            yield frame
+
+    def _read(self) -> None:
+        try:
+            for ack in self.call:
+                self._on_ack(ack)
+        except grpc.RpcError as err:
+            self.error = err
+        finally:
+            self.finished.set()
+            self._on_end()
+
+    def send(self, frame: link_pb2.Frame) -> None:
+        self._requests.put(frame)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Half-close and wait for the remaining acks."""
+        self._requests.put(None)
+        self.finished.wait(timeout)
+
+    def cancel(self) -> None:
+        self._requests.put(None)
+        self.call.cancel()
+        self.finished.wait(2.0)
+
+
+class LinkSender:
+    """Sends a set of images over the link to ``address`` (a receiver or a channel proxy)."""
+
+    def __init__(self, pipeline: Pipeline, address: str, options: SenderOptions,
+                 on_ack: Callable[[int], None] | None = None):
+        self.pipeline, self.address, self.opt = pipeline, address, options
+        self.session = options.session or f"sender-{uuid.uuid4().hex[:12]}"
+        self.generator = torch.Generator().manual_seed(options.seed)
+        self._jitter = random.Random(options.seed)
+        self._channel = grpc.insecure_channel(address, options=GRPC_OPTIONS)
+        self._stub = link_pb2_grpc.LinkStub(self._channel)
+        self._cond = threading.Condition()
+        self._on_ack_count = on_ack or (lambda n: None)
+        self._sync: Sync | None = None
+        self._sequence = 0
+        self._rto_s = options.ack_timeout_s
+        self._srtt_s: float | None = None
+        self._attempts = 0
+
+    # --- sync handshake -------------------------------------------------------------------------
+    def sync(self) -> Sync:
+        """One Sync round trip: pilot out, (epoch, t_D, t_plus, SNR) back. RpcError on failure."""
+        pilot = pilot_sequence(self.session, self._sequence, self.opt.pilot_length)
+        request = link_pb2.SyncRequest(session=self.session, sequence=self._sequence,
+                                       pilot=symbols_to_bytes(pilot), preset=self.opt.preset)
+        self._sequence += 1
+        start = time.perf_counter()
+        reply = self._stub.Sync(request, timeout=self.opt.sync_timeout_s)
+        latency_ms = (time.perf_counter() - start) * 1000.0
+        expected = self.pipeline.preset.codec.channel_symbols
+        if reply.latent_length and reply.latent_length != expected:
+            raise LinkFailed(f"the receiver expects {reply.latent_length} symbols per frame but preset "
+                             f"{self.opt.preset} sends {expected}; use the receiver's preset ({reply.preset})")
+        self._sync = Sync(reply.epoch, reply.t_d, reply.t_plus, reply.snr_db, latency_ms)
+        return self._sync
+
+    # --- frames ---------------------------------------------------------------------------------
+    def _encode(self, images_u8: torch.Tensor, indices: list[int], labels: torch.Tensor | None) -> list[link_pb2.Frame]:
+        """Diffuse (current t_D) and encode ``images_u8[indices]`` -> one Frame per image."""
+        sync = self._sync
+        pixels = images_u8[indices].float().div_(255.0).to(self.pipeline.device)
+        z = self.pipeline.encode(self.pipeline.diffuse(pixels, sync.t_d, self.generator)).cpu()
+        frames = []
+        for row, index in enumerate(indices):
+            frame = link_pb2.Frame(frame_id=index, session=self.session, epoch=sync.epoch, t_d=sync.t_d,
+                                   latent=symbols_to_bytes(z[row]), shape=[z.shape[1]], dtype="float32")
+            if labels is not None and self.opt.evaluation:
+                frame.label = int(labels[index])
+            frames.append(frame)
+        return frames
+
+    def _record_latency(self, seconds: float) -> None:
+        """Retransmission timeout: max(ack_timeout, smoothed latency * 3) (a TCP-like estimate)."""
+        self._srtt_s = seconds if self._srtt_s is None else 0.875 * self._srtt_s + 0.125 * seconds
+        self._rto_s = max(self.opt.ack_timeout_s, 3.0 * self._srtt_s)
+
+    def run(self, images_u8: torch.Tensor, labels: torch.Tensor | None = None) -> LinkResult:
+        """Send every image (uint8 [N, C, H, W]) and wait for every ack; raises LinkFailed."""
+        n = len(images_u8)
+        result = LinkResult(acks=[None] * n)
+        pending: OrderedDict[int, _Pending] = OrderedDict()
+        started = time.perf_counter()
+
+        def on_ack(ack: link_pb2.Ack) -> None:
+            with self._cond:
+                if 0 <= ack.frame_id < n and result.acks[ack.frame_id] is None:
+                    result.acks[ack.frame_id] = ack
+                    item = pending.pop(ack.frame_id, None)
+                    if item is not None:
+                        latency = time.perf_counter() - item.first_sent_at
+                        result.latencies_ms.append(latency * 1000.0)
+                        self._record_latency(time.perf_counter() - item.sent_at)
+                    self._on_ack_count(1)
+                else:
+                    result.duplicate_acks += 1
+                self._cond.notify_all()
+
+        def on_end() -> None:
+            with self._cond:
+                self._cond.notify_all()
+
+        stream: _Stream | None = None
+        next_index, since_sync, outage_started = 0, 0, None
+        try:
+            while True:
+                # (Re)connect: sync, then (re-)encode every unacknowledged frame under the new epoch.
+                if stream is None:
+                    try:
+                        result.syncs.append(self.sync())
+                        since_sync = 0
+                        stream = _Stream(self._stub, on_ack, on_end)
+                        with self._cond:
+                            resend = list(pending)
+                        for frame in self._encode(images_u8, resend, labels) if resend else ():
+                            with self._cond:
+                                item = pending.get(frame.frame_id)
+                                if item is None:
+                                    continue
+                                item.message, item.sent_at = frame, time.perf_counter()
+                            stream.send(frame)
+                            result.frames_resent += 1
+                        outage_started = None
+                    except grpc.RpcError as err:
+                        outage_started = self._retry_or_raise(err, outage_started, result)
+                        stream = None
+                        continue
+                with self._cond:
+                    if all(a is not None for a in result.acks):
+                        break
+                if stream.finished.is_set():
+                    err = stream.error
+                    stream = None
+                    if err is None:  # the peer ended the stream with frames outstanding
+                        log.info("the peer ended the stream with %d frames unacknowledged; reconnecting", len(pending))
+                        result.reconnects += 1
+                        time.sleep(0.1)
+                        continue
+                    outage_started = self._retry_or_raise(err, outage_started, result)
+                    continue
+                # Periodic re-sync (paper IV-C: "synchronized at certain intervals").
+                if self.opt.sync_every and since_sync >= self.opt.sync_every and next_index < n:
+                    try:
+                        result.syncs.append(self.sync())
+                        since_sync = 0
+                    except grpc.RpcError as err:
+                        stream.cancel()
+                        stream = None
+                        outage_started = self._retry_or_raise(err, outage_started, result)
+                        continue
+                with self._cond:
+                    room = self.opt.window - len(pending)
+                take = min(self.opt.batch, room, n - next_index)
+                if self.opt.sync_every:
+                    take = min(take, self.opt.sync_every - since_sync)
+                if take > 0:
+                    indices = list(range(next_index, next_index + take))
+                    frames = self._encode(images_u8, indices, labels)
+                    now = time.perf_counter()
+                    with self._cond:
+                        for frame in frames:
+                            pending[frame.frame_id] = _Pending(frame.frame_id, frame, now, now)
+                    for frame in frames:
+                        stream.send(frame)
+                    next_index += take
+                    since_sync += take
+                    result.frames_sent += take
+                    continue
+                # Window full or all sent: resend what timed out, else wait for acks.
+                with self._cond:
+                    now = time.perf_counter()
+                    late = [item for item in pending.values() if now - item.sent_at > self._rto_s]
+                    for item in late:
+                        item.sent_at = now
+                    if not late:
+                        self._cond.wait(0.05)
+                for item in late:
+                    log.debug("frame %d: no ack after %.2f s, resending", item.index, self._rto_s)
+                    stream.send(item.message)
+                    result.frames_resent += 1
+            if stream is not None:
+                stream.close()
+        except BaseException:
+            if stream is not None:
+                stream.cancel()
+            raise
+        finally:
+            result.wall_time_s = time.perf_counter() - started
+        return result
+
+    def _retry_or_raise(self, err: grpc.RpcError, outage_started: float | None, result: LinkResult) -> float:
+        """Back off before reconnecting when ``err`` is transient; LinkFailed otherwise."""
+        code, reason = err.code(), error_reason(err)
+        if code not in RETRYABLE_CODES and reason not in RESYNC_REASONS:
+            raise LinkFailed(f"{code.name} from {self.address}: {err.details()}")
+        now = time.monotonic()
+        outage_started = outage_started or now
+        if now - outage_started > self.opt.retry_timeout_s:
+            raise LinkFailed(f"{self.address} unreachable for {now - outage_started:.0f} s "
+                             f"(last: {code.name}: {err.details()}); is the receiver (or proxy) running?")
+        if outage_started == now:
+            self._attempts = 0
+        attempt, self._attempts = self._attempts, self._attempts + 1
+        delay = min(2.0, 0.1 * 2 ** min(attempt, 5)) * (0.5 + self._jitter.random())
+        log.info("link %s (%s); reconnecting in %.2f s", code.name, reason or err.details(), delay)
+        result.reconnects += 1
+        time.sleep(delay)
+        return outage_started
+
+    def close(self) -> None:
+        self._channel.close()

@@ -1,0 +1,249 @@
+"""Domain code of the link without sockets: impairments, schedules, sessions, batching, validation,
+the receiver engine against the in-process pipeline."""
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import pytest
+import torch
+
+from channel_proxy import impairments as imp
+from channel_proxy.delayline import DelayLine
+from channel_proxy.state import ChannelState
+from link_support import make_untrained_checkpoints
+from protos.wire import bytes_to_image, symbols_to_bytes
+from receiver.batcher import MicroBatcher
+from receiver.engine import FrameIn, Receiver
+from receiver.errors import LinkError
+from receiver.policy import FixedPolicy, make_policy
+from receiver.sessions import SessionTable
+from receiver.snr import NOISELESS_SNR_DB, measure_snr_db
+from receiver.validation import parse_latent, parse_pilot
+from shared.channel import pilot_sequence
+from shared.pipeline import Pipeline
+
+
+# --- impairments ---------------------------------------------------------------------------------
+def test_awgn_and_jamming_have_the_stated_noise_power():
+    g = torch.Generator().manual_seed(0)
+    z = pilot_sequence("s", 0, 200_000)
+    noise = imp.add_awgn(z, 10.0, g) - z
+    assert noise.pow(2).mean().item() == pytest.approx(0.1, rel=0.02)
+    jam = imp.add_jamming(z, 10.0, 6.0, g) - z           # 10^(-1) * 10^(0.6)
+    assert jam.pow(2).mean().item() == pytest.approx(0.1 * 10 ** 0.6, rel=0.02)
+    both = imp.apply_channel(z, 10.0, [6.0], g) - z
+    assert both.pow(2).mean().item() == pytest.approx(0.1 * (1 + 10 ** 0.6), rel=0.02)
+    assert imp.effective_snr_db(10.0, [6.0]) == pytest.approx(-10 * math.log10(0.1 * (1 + 10 ** 0.6)))
+    assert imp.effective_snr_db(7.5) == pytest.approx(7.5)
+
+
+def test_drop_and_delay_draws():
+    assert imp.is_dropped(0.3, 0.29) and not imp.is_dropped(0.3, 0.3) and not imp.is_dropped(0.0, 0.0)
+    assert imp.delay_s(50, 10, 0.0) == pytest.approx(0.040)
+    assert imp.delay_s(50, 10, 0.5) == pytest.approx(0.050)
+    assert imp.delay_s(5, 10, 0.0) == 0.0  # never negative
+
+
+@pytest.mark.parametrize("spec", [imp.Drop(1.5), imp.Drop(-0.1), imp.Jamming(float("nan")), imp.Delay(-1, 0),
+                                  imp.Jamming(99)])
+def test_bad_impairment_parameters_are_refused(spec):
+    with pytest.raises(ValueError):
+        imp.check_spec(spec)
+
+
+def test_snr_schedule():
+    points = [(0.0, 15.0), (2.0, -3.0), (5.0, 6.0)]
+    assert [imp.snr_at(points, t) for t in (0, 1.9, 2.0, 4.9, 5, 100)] == [15, 15, -3, -3, 6, 6]
+    assert imp.snr_at(points, 7.5, period_s=6.0) == 15.0 and imp.snr_at(points, 8.5, period_s=6.0) == -3.0
+    assert imp.snr_at([(1.0, 3.0)], 0.0) == 3.0
+    with pytest.raises(ValueError):
+        imp.check_schedule([(2.0, 1.0), (1.0, 1.0)])
+    with pytest.raises(ValueError):
+        imp.check_schedule([(0.0, 1.0), (5.0, 2.0)], period_s=4.0)
+    with pytest.raises(ValueError):
+        imp.check_schedule([])
+
+
+def test_schedule_csv():
+    text = "seconds,snr_db\n# a trace\n0, 12\n\n1.5,-3\n4,9.5\n"
+    assert imp.parse_schedule_csv(text) == [(0.0, 12.0), (1.5, -3.0), (4.0, 9.5)]
+    assert imp.parse_schedule_csv("0,1\n2,3") == [(0.0, 1.0), (2.0, 3.0)]
+    with pytest.raises(ValueError, match="line 3"):
+        imp.parse_schedule_csv("t,snr\n0,1\nabc,2\n")
+
+
+def test_channel_state_names_and_stacking():
+    state = ChannelState(snr_db=15.0)
+    assert state.add("", imp.Drop(0.1)).name == "drop"
+    assert state.add("", imp.Drop(0.2)).name == "drop-2"
+    with pytest.raises(KeyError):
+        state.add("drop", imp.Jamming(3))
+    state.add("j", imp.Jamming(0.0))
+    assert state.stats()["effective_snr_db"] == pytest.approx(15 - 10 * math.log10(2))
+    assert state.remove("drop").name == "drop"
+    with pytest.raises(KeyError, match="present: drop-2, j"):
+        state.remove("nope")
+    assert state.clear() == 2 and state.list() == []
+    state.schedule_snr([(0.0, 3.0), (60.0, 9.0)])
+    assert state.snr_db() == 3.0 and state.stats()["snr_scheduled"]
+    state.set_snr(-6.0)
+    assert state.snr_db() == -6.0 and not state.stats()["snr_scheduled"]
+
+
+def test_delay_line_orders_by_due_time():
+    line: DelayLine = DelayLine()
+    line.put("late", 0.08)
+    line.put("now", 0.0)
+    line.put("soon", 0.03)
+    line.close()
+    start = time.monotonic()
+    assert list(line) == ["now", "soon", "late"]
+    assert time.monotonic() - start >= 0.07
+
+
+# --- receiver domain -------------------------------------------------------------------------------
+def test_pilot_snr_estimate():
+    g = torch.Generator().manual_seed(1)
+    for snr in (-6.0, 0.0, 9.0, 18.0):
+        received = imp.add_awgn(pilot_sequence("sess", 4, 4096), snr, g)
+        assert measure_snr_db("sess", 4, received) == pytest.approx(snr, abs=0.3)
+    assert measure_snr_db("sess", 4, pilot_sequence("sess", 4, 64)) == NOISELESS_SNR_DB
+    # The wrong session's pilot reads as noise: about -3 dB, not the true SNR.
+    assert measure_snr_db("other", 4, pilot_sequence("sess", 4, 4096)) < 0
+
+
+def test_sessions_epochs_and_dedup():
+    table = SessionTable(max_epochs=2)
+    policy = FixedPolicy(7, 3)
+    assert table.sync("a", 10.0, policy).number == 1
+    assert table.sync("a", 11.0, policy).number == 2
+    assert table.sync("b", 1.0, policy).number == 1
+    assert table.epoch("a", 2).t_d == 7 and table.epoch("a", 2).snr_db == 11.0
+    table.sync("a", 12.0, policy)
+    with pytest.raises(LinkError) as expired:
+        table.epoch("a", 1)
+    assert expired.value.reason == "EXPIRED_EPOCH" and expired.value.code == "OUT_OF_RANGE"
+    with pytest.raises(LinkError) as future:
+        table.epoch("a", 9)
+    assert future.value.reason == "UNKNOWN_EPOCH"
+    with pytest.raises(LinkError) as unknown:
+        table.epoch("zzz", 1)
+    assert unknown.value.reason == "UNKNOWN_SESSION" and "call Sync first" in unknown.value.message
+    _, first, dup = table.admit("a", 3, 42)
+    assert not dup
+    _, again, dup = table.admit("a", 3, 42)
+    assert dup and again is first
+    _, other, dup = table.admit("b", 1, 42)  # frame ids are per session
+    assert not dup and other is not first
+
+
+def test_policy_bounds():
+    assert make_policy("fixed", 20, 5).choose(3.0, None).t_d == 20
+    with pytest.raises(ValueError):
+        make_policy("fixed", 990, 20)
+    with pytest.raises(ValueError):
+        make_policy("ddpg", 1, 1)
+
+
+def test_micro_batcher_groups_concurrent_items():
+    sizes = []
+
+    def process(items):
+        sizes.append(len(items))
+        time.sleep(0.02)
+        return [x * 2 for x in items]
+
+    batcher = MicroBatcher(process, max_batch=8, max_wait_ms=20)
+    futures = [batcher.submit(i) for i in range(20)]
+    assert [f.result(5) for f in futures] == [2 * i for i in range(20)]
+    assert max(sizes) == 8 and sum(sizes) == 20 and len(sizes) <= 4
+    failing = MicroBatcher(lambda items: 1 / 0, max_batch=4, max_wait_ms=1)
+    with pytest.raises(ZeroDivisionError):
+        failing.submit(1).result(5)
+    assert failing.submit(2).exception(5) is not None  # the worker survives a failed batch
+    batcher.close()
+    failing.close()
+
+
+def test_validation_messages():
+    good = symbols_to_bytes(torch.zeros(768))
+    assert parse_latent(good, [1, 768], "float32", 768, 1 << 20).shape == (768,)
+    cases = [
+        (dict(data=good, shape=[700]), "BAD_SHAPE", "expected [768]"),
+        (dict(data=good, dtype="float64"), "BAD_DTYPE", "float32"),
+        (dict(data=good + good), "BAD_LENGTH", "float64"),
+        (dict(data=symbols_to_bytes(torch.full((768,), float("nan")))), "NON_FINITE", "768 NaN"),
+        (dict(data=b"\0" * (2 << 20)), "TOO_LARGE", "exceeds"),
+    ]
+    for overrides, reason, text in cases:
+        args = {"data": good, "shape": [768], "dtype": "float32", **overrides}
+        with pytest.raises(LinkError) as err:
+            parse_latent(args["data"], args["shape"], args["dtype"], 768, 1 << 20, "cifar10")
+        assert err.value.reason == reason and text in err.value.message
+    with pytest.raises(LinkError, match="16..65536"):
+        parse_pilot(symbols_to_bytes(torch.ones(4)))
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> Pipeline:
+    return Pipeline.load("cifar10", make_untrained_checkpoints(tmp_path_factory.mktemp("ckpt")))
+
+
+def test_engine_matches_the_in_process_pipeline(pipeline):
+    """Same latents, same seed: the receiver's batch (mixed t_D) equals decode -> purify -> classify."""
+    receiver = Receiver(pipeline, FixedPolicy(3, 1), max_batch=4, max_wait_ms=50, seed=7)
+    try:
+        epoch = receiver.sync("s", 0, symbols_to_bytes(pilot_sequence("s", 0, 256)))
+        z = pipeline.encode(pipeline.diffuse(torch.rand(3, 3, 32, 32), 3, torch.Generator().manual_seed(0)))
+        t_ds = [3, 0, 5]  # frames diffused under different (older) t_D share one batch
+        futures = [receiver.submit(FrameIn(i, "s", epoch.number, t_ds[i], symbols_to_bytes(z[i]), (768,), "float32", 1))[0]
+                   for i in range(3)]
+        acks = [f.result(60) for f in futures]
+    finally:
+        receiver.close()
+    assert receiver.batcher.largest == 3
+    assert [a.t_p for a in acks] == [4, 1, 6]
+    g = torch.Generator().manual_seed(7)
+    expected = pipeline.purify(pipeline.decode(z), torch.tensor([4, 1, 6]), "ddpm", 5, g)
+    classes = pipeline.classify(expected).argmax(1)
+    for i, ack in enumerate(acks):
+        assert ack.predicted_class == int(classes[i])
+        got = bytes_to_image(ack.image, ack.image_shape)
+        assert (got - expected[i]).abs().max().item() <= 0.5 / 255 + 1e-6  # uint8 rounding only
+
+
+def test_engine_dedups_frame_ids(pipeline):
+    receiver = Receiver(pipeline, FixedPolicy(1, 0), max_batch=4, max_wait_ms=1)
+    try:
+        epoch = receiver.sync("s", 0, symbols_to_bytes(pilot_sequence("s", 0, 64)))
+        frame = FrameIn(5, "s", epoch.number, 1, symbols_to_bytes(torch.randn(768)), (768,), "", None)
+        first, dup1 = receiver.submit(frame)
+        second, dup2 = receiver.submit(frame)
+        assert (dup1, dup2) == (False, True) and first.result(30) == second.result(30)
+        assert receiver.frames_processed == 1 and receiver.duplicates == 1
+        assert first.result().image == b""  # no label: no image back
+    finally:
+        receiver.close()
+
+
+def test_concurrent_submitters_share_batches(pipeline):
+    receiver = Receiver(pipeline, FixedPolicy(1, 0), max_batch=8, max_wait_ms=30)
+    try:
+        epochs = {s: receiver.sync(s, 0, symbols_to_bytes(pilot_sequence(s, 0, 64))).number for s in "abcd"}
+        results = []
+
+        def send(session):
+            f, _ = receiver.submit(FrameIn(0, session, epochs[session], 1, symbols_to_bytes(torch.randn(768)),
+                                           (768,), "float32", None))
+            results.append(f.result(30))
+
+        threads = [threading.Thread(target=send, args=(s,)) for s in "abcd"]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(results) == 4 and receiver.batcher.largest >= 2
+    finally:
+        receiver.close()
