@@ -39,6 +39,7 @@ class FrameIn:
     shape: tuple[int, ...]
     dtype: str
     label: int | None            # set in evaluation mode
+    return_image: bool = False   # evaluation mode without a label
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,8 @@ class Receiver:
         pixels = pixels.cpu()
         acks = []
         for i, job in enumerate(jobs):
-            image, shape = image_to_bytes(pixels[i]) if job.frame.label is not None else (b"", [])
+            wanted = job.frame.label is not None or job.frame.return_image
+            image, shape = image_to_bytes(pixels[i]) if wanted else (b"", [])
             acks.append(AckOut(job.frame.frame_id, int(predicted[i]), job.t_p, job.frame.epoch, job.frame.t_d,
                                image, tuple(shape)))
         with self._lock:

@@ -32,7 +32,7 @@ def ack_message(ack: AckOut, duplicate: bool) -> link_pb2.Ack:
 
 def frame_in(frame: link_pb2.Frame) -> FrameIn:
     return FrameIn(frame.frame_id, frame.session, frame.epoch, frame.t_d, frame.latent, tuple(frame.shape),
-                   frame.dtype, frame.label if frame.HasField("label") else None)
+                   frame.dtype, frame.label if frame.HasField("label") else None, frame.return_image)
 
 
 class _EndOfInput:

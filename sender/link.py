@@ -52,7 +52,7 @@ class SenderOptions:
     ack_timeout_s: float = 5.0          # least time before a frame is sent again
     sync_timeout_s: float = 10.0
     retry_timeout_s: float = 60.0       # give up after the peer was unreachable this long
-    evaluation: bool = True             # send labels; acks carry the purified image
+    evaluation: bool = True             # send labels (if known); acks carry the purified image
     seed: int = 0
 
 
@@ -176,7 +176,8 @@ class LinkSender:
         frames = []
         for row, index in enumerate(indices):
             frame = link_pb2.Frame(frame_id=index, session=self.session, epoch=sync.epoch, t_d=sync.t_d,
-                                   latent=symbols_to_bytes(z[row]), shape=[z.shape[1]], dtype="float32")
+                                   latent=symbols_to_bytes(z[row]), shape=[z.shape[1]], dtype="float32",
+                                   return_image=self.opt.evaluation)
             if labels is not None and self.opt.evaluation:
                 frame.label = int(labels[index])
             frames.append(frame)

@@ -39,7 +39,7 @@ class SyncReply(_message.Message):
     def __init__(self, epoch: _Optional[int] = ..., t_d: _Optional[int] = ..., t_plus: _Optional[int] = ..., snr_db: _Optional[float] = ..., policy: _Optional[str] = ..., preset: _Optional[str] = ..., latent_length: _Optional[int] = ..., num_timesteps: _Optional[int] = ...) -> None: ...
 
 class Frame(_message.Message):
-    __slots__ = ("frame_id", "session", "epoch", "t_d", "latent", "shape", "dtype", "label")
+    __slots__ = ("frame_id", "session", "epoch", "t_d", "latent", "shape", "dtype", "label", "return_image")
     FRAME_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
@@ -48,6 +48,7 @@ class Frame(_message.Message):
     SHAPE_FIELD_NUMBER: _ClassVar[int]
     DTYPE_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
+    RETURN_IMAGE_FIELD_NUMBER: _ClassVar[int]
     frame_id: int
     session: str
     epoch: int
@@ -56,7 +57,8 @@ class Frame(_message.Message):
     shape: _containers.RepeatedScalarFieldContainer[int]
     dtype: str
     label: int
-    def __init__(self, frame_id: _Optional[int] = ..., session: _Optional[str] = ..., epoch: _Optional[int] = ..., t_d: _Optional[int] = ..., latent: _Optional[bytes] = ..., shape: _Optional[_Iterable[int]] = ..., dtype: _Optional[str] = ..., label: _Optional[int] = ...) -> None: ...
+    return_image: bool
+    def __init__(self, frame_id: _Optional[int] = ..., session: _Optional[str] = ..., epoch: _Optional[int] = ..., t_d: _Optional[int] = ..., latent: _Optional[bytes] = ..., shape: _Optional[_Iterable[int]] = ..., dtype: _Optional[str] = ..., label: _Optional[int] = ..., return_image: _Optional[bool] = ...) -> None: ...
 
 class Ack(_message.Message):
     __slots__ = ("frame_id", "predicted_class", "t_p", "epoch", "t_d", "image", "image_shape", "duplicate")
