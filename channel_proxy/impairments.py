@@ -111,6 +111,16 @@ def apply_channel(symbols: torch.Tensor, snr_db: float, jamming_pnr_db: Iterable
     return out
 
 
+def combined_noise_std(snr_db: float, jamming_pnr_db: Iterable[float] = ()) -> float:
+    """Standard deviation of AWGN plus every jamming term, per real symbol.
+
+    The terms are independent zero-mean Gaussians, so adding them one by one (``apply_channel``) and
+    drawing once at the summed variance 10^(-SNR/10) (1 + sum 10^(PNR/10)) give the same
+    distribution; the proxy's data path draws once (one random call per pilot or latent).
+    """
+    return math.sqrt(10.0 ** (-snr_db / 10.0) * (1.0 + sum(10.0 ** (p / 10.0) for p in jamming_pnr_db)))
+
+
 def effective_snr_db(snr_db: float, jamming_pnr_db: Iterable[float] = ()) -> float:
     """SNR counting every jamming term as noise: -10 log10(10^(-SNR/10) (1 + sum 10^(PNR/10)))."""
     noise = 10.0 ** (-snr_db / 10.0) * (1.0 + sum(10.0 ** (p / 10.0) for p in jamming_pnr_db))

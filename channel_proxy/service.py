@@ -14,7 +14,7 @@ from concurrent import futures
 import grpc
 
 from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
-from protos.wire import GRPC_OPTIONS, add_health, bytes_to_symbols, set_serving, symbols_to_bytes
+from protos.wire import GRPC_OPTIONS, add_health, set_serving
 
 from . import impairments as imp
 from .delayline import DelayLine
@@ -30,8 +30,7 @@ def _through_channel(state: ChannelState, data: bytes) -> tuple[bytes, bool]:
     """float32 symbols through AWGN + jamming; malformed bytes pass unchanged (the receiver judges)."""
     if not data or len(data) % 4:
         return data, False
-    noisy, jammed = state.apply_symbols(bytes_to_symbols(data))
-    return symbols_to_bytes(noisy), jammed
+    return state.apply_bytes(data)
 
 
 def _relay_error(context: grpc.ServicerContext, err: grpc.RpcError) -> None:
@@ -54,16 +53,21 @@ class LinkForwarder(link_pb2_grpc.LinkServicer):
         self.upstream = link_pb2_grpc.LinkStub(upstream)
 
     def Sync(self, request, context):
-        time.sleep(self.state.sync_delay())
+        delay = self.state.sync_delay()
+        if delay > 0:
+            time.sleep(delay)
+        start = time.perf_counter()
         pilot, _ = _through_channel(self.state, request.pilot)
         out = link_pb2.SyncRequest()
         out.CopyFrom(request)
         out.pilot = pilot
+        own = time.perf_counter() - start
         try:
             reply = self.upstream.Sync(out, timeout=context.time_remaining())
         except grpc.RpcError as err:
             _relay_error(context, err)
         self.state.count(syncs_forwarded=1)
+        reply.timing.proxy_us = own * 1e6
         return reply
 
     def Transmit(self, request_iterator, context):

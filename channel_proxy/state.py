@@ -11,6 +11,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from . import impairments as imp
@@ -106,6 +107,20 @@ class ChannelState:
         with self._lock:
             pnrs = [j.pnr_db for j in self._of(imp.Jamming)]
             return imp.apply_channel(symbols, self._snr_locked(), pnrs, self._generator), bool(pnrs)
+
+    def apply_bytes(self, data: bytes) -> tuple[bytes, bool]:
+        """Float32 LE symbols through AWGN + jamming (one draw at the combined variance) -> (bytes, jammed?).
+
+        The fast path of :meth:`apply_symbols` for the wire format: no tensor round trip.
+        """
+        symbols = np.frombuffer(data, dtype="<f4")
+        with self._lock:
+            pnrs = [j.pnr_db for j in self._of(imp.Jamming)]
+            std = imp.combined_noise_std(self._snr_locked(), pnrs)
+            noise = torch.randn(symbols.shape[0], generator=self._generator).numpy()
+        noise *= np.float32(std)
+        noise += symbols
+        return noise.astype("<f4", copy=False).tobytes(), bool(pnrs)
 
     def frame_fate(self) -> tuple[bool, float]:
         """(dropped?, forwarding delay in s) for one frame: each ``drop`` and ``delay`` applies."""

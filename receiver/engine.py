@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Sequence
@@ -54,6 +55,15 @@ class AckOut:
 
 
 @dataclass(frozen=True)
+class SyncTiming:
+    """Microseconds spent in one sync: all of it, the SNR estimate, the policy (+ epoch bookkeeping)."""
+
+    total_us: float
+    snr_estimate_us: float
+    policy_us: float
+
+
+@dataclass(frozen=True)
 class _Job:
     frame: FrameIn
     z_hat: torch.Tensor          # [L]
@@ -82,14 +92,23 @@ class Receiver:
     # --- sync handshake (paper IV-C) -------------------------------------------------------
     def sync(self, session: str, sequence: int, pilot: bytes, preset: str = "") -> Epoch:
         """Measure the SNR on the pilot, let the policy choose, open a new epoch of ``session``."""
+        return self.sync_timed(session, sequence, pilot, preset)[0]
+
+    def sync_timed(self, session: str, sequence: int, pilot: bytes, preset: str = "") -> tuple[Epoch, SyncTiming]:
+        """:meth:`sync`, and where its time went (microseconds)."""
+        start = time.perf_counter()
         validation.check_session(session)
         validation.check_preset(preset, self.preset.name)
         received = validation.parse_pilot(pilot)
+        t_snr = time.perf_counter()
         snr_db = measure_snr_db(session, sequence, received)
+        t_policy = time.perf_counter()
         epoch = self.sessions.sync(session, snr_db, self.policy)
-        log.debug("sync %s seq %d: %.2f dB -> epoch %d t_D=%d t_plus=%d", session, sequence, snr_db,
-                  epoch.number, epoch.t_d, epoch.t_plus)
-        return epoch
+        end = time.perf_counter()
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("sync %s seq %d: %.2f dB -> epoch %d t_D=%d t_plus=%d", session, sequence, snr_db,
+                      epoch.number, epoch.t_d, epoch.t_plus)
+        return epoch, SyncTiming((end - start) * 1e6, (t_policy - t_snr) * 1e6, (end - t_policy) * 1e6)
 
     # --- frames ----------------------------------------------------------------------------
     def submit(self, frame: FrameIn) -> tuple[Future, bool]:

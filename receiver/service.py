@@ -48,13 +48,15 @@ class LinkServicer(link_pb2_grpc.LinkServicer):
 
     def Sync(self, request, context):
         try:
-            epoch = self.receiver.sync(request.session, request.sequence, request.pilot, request.preset)
+            epoch, timing = self.receiver.sync_timed(request.session, request.sequence, request.pilot, request.preset)
         except LinkError as err:
             abort(context, err)
+        timing = link_pb2.SyncTiming(receiver_us=timing.total_us, snr_estimate_us=timing.snr_estimate_us,
+                                     policy_us=timing.policy_us)
         return link_pb2.SyncReply(epoch=epoch.number, t_d=epoch.t_d, t_plus=epoch.t_plus, snr_db=epoch.snr_db,
                                   policy=self.receiver.policy.name, preset=self.receiver.preset.name,
                                   latent_length=self.receiver.latent_length,
-                                  num_timesteps=self.receiver.num_timesteps)
+                                  num_timesteps=self.receiver.num_timesteps, timing=timing)
 
     def Transmit(self, request_iterator, context):
         """Read frames on a helper thread so acks flow back while later frames still arrive."""

@@ -19,7 +19,7 @@ class SyncRequest(_message.Message):
     def __init__(self, session: _Optional[str] = ..., sequence: _Optional[int] = ..., pilot: _Optional[bytes] = ..., preset: _Optional[str] = ...) -> None: ...
 
 class SyncReply(_message.Message):
-    __slots__ = ("epoch", "t_d", "t_plus", "snr_db", "policy", "preset", "latent_length", "num_timesteps")
+    __slots__ = ("epoch", "t_d", "t_plus", "snr_db", "policy", "preset", "latent_length", "num_timesteps", "timing")
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     T_D_FIELD_NUMBER: _ClassVar[int]
     T_PLUS_FIELD_NUMBER: _ClassVar[int]
@@ -28,6 +28,7 @@ class SyncReply(_message.Message):
     PRESET_FIELD_NUMBER: _ClassVar[int]
     LATENT_LENGTH_FIELD_NUMBER: _ClassVar[int]
     NUM_TIMESTEPS_FIELD_NUMBER: _ClassVar[int]
+    TIMING_FIELD_NUMBER: _ClassVar[int]
     epoch: int
     t_d: int
     t_plus: int
@@ -36,7 +37,20 @@ class SyncReply(_message.Message):
     preset: str
     latent_length: int
     num_timesteps: int
-    def __init__(self, epoch: _Optional[int] = ..., t_d: _Optional[int] = ..., t_plus: _Optional[int] = ..., snr_db: _Optional[float] = ..., policy: _Optional[str] = ..., preset: _Optional[str] = ..., latent_length: _Optional[int] = ..., num_timesteps: _Optional[int] = ...) -> None: ...
+    timing: SyncTiming
+    def __init__(self, epoch: _Optional[int] = ..., t_d: _Optional[int] = ..., t_plus: _Optional[int] = ..., snr_db: _Optional[float] = ..., policy: _Optional[str] = ..., preset: _Optional[str] = ..., latent_length: _Optional[int] = ..., num_timesteps: _Optional[int] = ..., timing: _Optional[_Union[SyncTiming, _Mapping]] = ...) -> None: ...
+
+class SyncTiming(_message.Message):
+    __slots__ = ("receiver_us", "snr_estimate_us", "policy_us", "proxy_us")
+    RECEIVER_US_FIELD_NUMBER: _ClassVar[int]
+    SNR_ESTIMATE_US_FIELD_NUMBER: _ClassVar[int]
+    POLICY_US_FIELD_NUMBER: _ClassVar[int]
+    PROXY_US_FIELD_NUMBER: _ClassVar[int]
+    receiver_us: float
+    snr_estimate_us: float
+    policy_us: float
+    proxy_us: float
+    def __init__(self, receiver_us: _Optional[float] = ..., snr_estimate_us: _Optional[float] = ..., policy_us: _Optional[float] = ..., proxy_us: _Optional[float] = ...) -> None: ...
 
 class Frame(_message.Message):
     __slots__ = ("frame_id", "session", "epoch", "t_d", "latent", "shape", "dtype", "label", "return_image")
