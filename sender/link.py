@@ -2,14 +2,18 @@
 
     sync (pilot -> t_D, epoch) -> D(x; t_D) -> F -> z [L] float32 -> Frame ... -> Ack (class, image)
 
-Reliability: at most ``window`` frames are unacknowledged at a time; a frame without an ack
-after the retransmission timeout is sent again with the same id (the receiver answers a known
-id from its store, so resending is idempotent). When the peer is unreachable (UNAVAILABLE) or
+Reliability: at most ``window`` frames are unacknowledged at a time; a frame is sent again with
+the same id (the receiver answers a known id from its store, so resending is idempotent) when
+no ack came within the retransmission timeout, or at once when ``FAST_RETRANSMIT_AFTER`` frames
+sent after it (or all of them, at the tail) have been acked: the receiver answers in arrival
+order, so that frame was lost on the way. The timeout follows the ack latency of frames sent once (Karn's rule: an ack of a
+resent frame may answer any of its copies). When the peer is unreachable (UNAVAILABLE) or
 has forgotten the session (it restarted), the sender backs off exponentially, syncs again, and
 re-diffuses and re-encodes every unacknowledged frame under the new epoch and t_D.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import random
@@ -33,6 +37,8 @@ log = logging.getLogger("diffusec.sender")
 RETRYABLE_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED,
                    grpc.StatusCode.ABORTED)
 RESYNC_REASONS = ("UNKNOWN_SESSION", "UNKNOWN_EPOCH", "EXPIRED_EPOCH")
+# A frame is presumed lost once this many frames sent after it have been acked (as TCP's 3 dup acks).
+FAST_RETRANSMIT_AFTER = 3
 
 
 class LinkFailed(RuntimeError):
@@ -71,6 +77,10 @@ class _Pending:
     message: link_pb2.Frame
     sent_at: float
     first_sent_at: float
+    order: int = 0                 # position in the order of (re)transmissions
+    ahead: int = 0                 # unacked frames sent before it, at its last transmission
+    resent: bool = False           # sent more than once: its latency is no RTT sample (Karn)
+    later_acked: int = 0           # frames sent after its last transmission that have been acked
 
 
 @dataclass
@@ -146,8 +156,7 @@ class LinkSender:
         self._on_ack_count = on_ack or (lambda n: None)
         self._sync: Sync | None = None
         self._sequence = 0
-        self._rto_s = options.ack_timeout_s
-        self._srtt_s: float | None = None
+        self._per_frame_s: float | None = None   # smoothed ack latency per frame queued ahead (s)
         self._attempts = 0
 
     # --- sync handshake -------------------------------------------------------------------------
@@ -183,16 +192,26 @@ class LinkSender:
             frames.append(frame)
         return frames
 
-    def _record_latency(self, seconds: float) -> None:
-        """Retransmission timeout: max(ack_timeout, smoothed latency * 3) (a TCP-like estimate)."""
-        self._srtt_s = seconds if self._srtt_s is None else 0.875 * self._srtt_s + 0.125 * seconds
-        self._rto_s = max(self.opt.ack_timeout_s, 3.0 * self._srtt_s)
+    def _record_latency(self, seconds: float, ahead: int) -> None:
+        """Learn the ack latency per frame in the queue: a frame sent with ``ahead`` unacked frames
+        before it waits for those too (the receiver answers in arrival order)."""
+        sample = seconds / (ahead + 1)
+        self._per_frame_s = sample if self._per_frame_s is None else 0.875 * self._per_frame_s + 0.125 * sample
+
+    def _timeout_s(self, item: "_Pending") -> float:
+        """Retransmission timeout of ``item``: max(ack_timeout, 3 x the expected latency of its place in the
+        queue). Scaling by the queue ahead keeps the timeout short at the tail, where a lost frame has
+        no later frames whose acks would reveal the loss, and long while the window is full."""
+        if self._per_frame_s is None:
+            return self.opt.ack_timeout_s
+        return max(self.opt.ack_timeout_s, 3.0 * self._per_frame_s * (item.ahead + 1))
 
     def run(self, images_u8: torch.Tensor, labels: torch.Tensor | None = None) -> LinkResult:
         """Send every image (uint8 [N, C, H, W]) and wait for every ack; raises LinkFailed."""
         n = len(images_u8)
         result = LinkResult(acks=[None] * n)
         pending: OrderedDict[int, _Pending] = OrderedDict()
+        order = itertools.count()
         started = time.perf_counter()
 
         def on_ack(ack: link_pb2.Ack) -> None:
@@ -203,7 +222,11 @@ class LinkSender:
                     if item is not None:
                         latency = time.perf_counter() - item.first_sent_at
                         result.latencies_ms.append(latency * 1000.0)
-                        self._record_latency(time.perf_counter() - item.sent_at)
+                        if not item.resent:
+                            self._record_latency(latency, item.ahead)
+                        for other in pending.values():
+                            if other.order < item.order:
+                                other.later_acked += 1
                     self._on_ack_count(1)
                 else:
                     result.duplicate_acks += 1
@@ -231,6 +254,8 @@ class LinkSender:
                                 if item is None:
                                     continue
                                 item.message, item.sent_at = frame, time.perf_counter()
+                                item.order, item.resent, item.later_acked = next(order), True, 0
+                                item.ahead = len(pending)
                             stream.send(frame)
                             result.frames_resent += 1
                         outage_started = None
@@ -272,7 +297,8 @@ class LinkSender:
                     now = time.perf_counter()
                     with self._cond:
                         for frame in frames:
-                            pending[frame.frame_id] = _Pending(frame.frame_id, frame, now, now)
+                            pending[frame.frame_id] = _Pending(frame.frame_id, frame, now, now, next(order),
+                                                               ahead=len(pending))
                     for frame in frames:
                         stream.send(frame)
                     next_index += take
@@ -282,13 +308,19 @@ class LinkSender:
                 # Window full or all sent: resend what timed out, else wait for acks.
                 with self._cond:
                     now = time.perf_counter()
-                    late = [item for item in pending.values() if now - item.sent_at > self._rto_s]
+                    newest = max((item.order for item in pending.values()), default=-1)
+                    # Lost: no ack in time, or acks for FAST_RETRANSMIT_AFTER later frames, or (at the
+                    # tail, where fewer follow it) for every frame sent after it.
+                    late = [item for item in pending.values()
+                            if now - item.sent_at > self._timeout_s(item) or item.later_acked >= FAST_RETRANSMIT_AFTER
+                            or (item.later_acked and item.order == newest)]
                     for item in late:
-                        item.sent_at = now
+                        item.sent_at, item.order, item.resent, item.later_acked = now, next(order), True, 0
+                        item.ahead = len(pending) - 1
                     if not late:
                         self._cond.wait(0.05)
                 for item in late:
-                    log.debug("frame %d: no ack after %.2f s, resending", item.index, self._rto_s)
+                    log.debug("frame %d: presumed lost (no ack in time, or later frames acked); resending", item.index)
                     stream.send(item.message)
                     result.frames_resent += 1
             if stream is not None:
