@@ -7,6 +7,7 @@ COPY sender ./sender
 COPY receiver ./receiver
 COPY channel_proxy ./channel_proxy
 COPY protos ./protos
+COPY link ./link
 COPY checkpoints ./checkpoints
 RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu -e .
 ENV DIFFUSEC_CHECKPOINTS=/app/checkpoints

@@ -28,7 +28,8 @@ def _fail(message: str) -> None:
 def main() -> None:
     """DiffuSeC Link: secure semantic communication with asymmetric diffusion.
 
-    Train the models (`train`), measure the pipeline in one process (`eval`), fetch data (`data`).
+    Train the models (`train`), measure the pipeline in one process (`eval`), fetch data (`data`);
+    run the gRPC link locally (`up`, `demo`), measure it (`bench`), probe a service (`health`).
     """
 
 
@@ -180,7 +181,9 @@ def eval_command(preset, system, snr_db, n, t_d, t_plus, sampler, steps, seed, s
 
 def _register_subgroups() -> None:
     from .data.cli import data
+    from .link_cli import register
     main.add_command(data)
+    register(main)
 
 
 _register_subgroups()

@@ -1,0 +1,93 @@
+"""``diffusec bench sync``: the timestep-sync round trip against a bare gRPC echo of the same shape.
+
+    sync:  bench client --Sync--> channel proxy --Sync--> receiver   (real processes, loopback)
+    echo:  bench client --Sync--> relay         --Sync--> echo server (same messages, no work)
+
+The two are measured interleaved in one run (alternating which goes first), so machine noise
+hits both alike. ``ratio`` = sync p50 / echo p50 and ``p99_ratio`` = sync p99 / echo p99 say what
+the sync path's own work costs on top of gRPC; the breakdown (from ``SyncReply.timing``) says
+where: the receiver's whole handler, its SNR estimate, its policy, and the proxy's channel.
+Times are in milliseconds (``*_ms``) or microseconds (``*_us``).
+"""
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+
+import grpc
+
+from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
+from protos.wire import GRPC_OPTIONS, symbols_to_bytes
+from shared.channel import pilot_sequence
+
+from .. import health
+from ..procs import ProcessGroup, Sink, child_env
+from .common import machine, percentile, rounded
+
+TARGETS = {"ratio": 1.25, "p99_ratio": 1.5}
+
+
+def start_echo(group: ProcessGroup, host: str = "127.0.0.1", timeout_s: float = 120.0) -> str:
+    """Start the echo server and its relay as children of ``group`` -> the relay's address."""
+    from protos.wire import free_port
+
+    server, relay = f"{host}:{free_port(host)}", f"{host}:{free_port(host)}"
+    env = child_env(1)
+    group.spawn("echo", [sys.executable, "-m", "link.bench.echo", "server", "--listen", server], env=env)
+    group.spawn("relay", [sys.executable, "-m", "link.bench.echo", "relay", "--listen", relay, "--upstream", server],
+                env=env)
+    for address in (server, relay):
+        health.wait_serving(address, timeout_s, alive=group.dead)
+    return relay
+
+
+def measure(link: str, echo: str, n: int, pilot_length: int = 1024, warmup: int = 50, preset: str = "",
+            timeout_s: float = 10.0) -> dict:
+    """``n`` interleaved Sync round trips through ``link`` (a proxy) and ``echo`` (a relay) -> the report."""
+    session = f"bench-sync-{uuid.uuid4().hex[:8]}"
+    sync_ms, echo_ms, timing = [], [], {"receiver_us": [], "snr_estimate_us": [], "policy_us": [], "proxy_us": []}
+    snr = []
+    with grpc.insecure_channel(link, options=GRPC_OPTIONS) as a, grpc.insecure_channel(echo, options=GRPC_OPTIONS) as b:
+        link_stub, echo_stub = link_pb2_grpc.LinkStub(a), link_pb2_grpc.LinkStub(b)
+        for k in range(warmup + n):
+            # The pilot is made before the clock starts, as in the sender (sender.link.LinkSender.sync).
+            request = link_pb2.SyncRequest(session=session, sequence=k, preset=preset,
+                                           pilot=symbols_to_bytes(pilot_sequence(session, k, pilot_length)))
+            order = ((link_stub, sync_ms), (echo_stub, echo_ms))
+            for stub, out in order if k % 2 == 0 else order[::-1]:
+                start = time.perf_counter()
+                reply = stub.Sync(request, timeout=timeout_s)
+                elapsed = (time.perf_counter() - start) * 1000.0
+                if k < warmup:
+                    continue
+                out.append(elapsed)
+                if stub is link_stub:
+                    snr.append(reply.snr_db)
+                    for key, values in timing.items():
+                        values.append(getattr(reply.timing, key))
+    report = {
+        "n": n, "pilot_length": pilot_length, "warmup": warmup,
+        "sync_p50_ms": rounded(percentile(sync_ms, 50)), "sync_p99_ms": rounded(percentile(sync_ms, 99)),
+        "echo_p50_ms": rounded(percentile(echo_ms, 50)), "echo_p99_ms": rounded(percentile(echo_ms, 99)),
+    }
+    report["ratio"] = rounded(percentile(sync_ms, 50) / percentile(echo_ms, 50), 3)
+    report["p99_ratio"] = rounded(percentile(sync_ms, 99) / percentile(echo_ms, 99), 3)
+    report["breakdown"] = {f"{key[:-3]}_p50_us": rounded(percentile(values, 50), 1) for key, values in timing.items()}
+    report["breakdown"]["extra_p50_us"] = rounded((percentile(sync_ms, 50) - percentile(echo_ms, 50)) * 1000.0, 1)
+    report["snr_db_p50"] = rounded(percentile(snr, 50), 3)
+    report["targets"] = TARGETS
+    report["meets_targets"] = report["ratio"] <= TARGETS["ratio"] and report["p99_ratio"] <= TARGETS["p99_ratio"]
+    return report
+
+
+def run(link: str, n: int, pilot_length: int = 1024, warmup: int = 50, preset: str = "",
+        sink: Sink | None = None) -> dict:
+    """Start the echo baseline, measure against the Link at ``link`` (a channel proxy), stop the baseline."""
+    group = ProcessGroup(sink)
+    try:
+        echo = start_echo(group)
+        report = measure(link, echo, n, pilot_length, warmup, preset)
+    finally:
+        group.stop()
+    return {**report, "link": link, "machine": machine()}

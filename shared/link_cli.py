@@ -1,0 +1,421 @@
+"""``diffusec up | demo | bench {sync,snr,link} | health``: run and measure the gRPC link locally.
+
+The commands only parse options and print; the machinery lives in the ``link`` package
+(``link.stack``, ``link.demo``, ``link.bench``). Addresses are ``host:port``, SNRs in dB, times in
+seconds unless a name says ``_ms``/``_us``.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import sys
+import time
+
+import click
+
+from .presets import DEFAULT_PRESET, PRESETS
+
+PRESET = click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_default=True,
+                      help="Model preset of the receiver (and of the sender in demo/bench).")
+CHECKPOINTS = click.option("--checkpoints", type=click.Path(file_okay=False), default=None,
+                           help="Checkpoint folder (default: $DIFFUSEC_CHECKPOINTS/<preset> or checkpoints/<preset>).")
+JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last stdout line.")
+VERBOSE = click.option("--verbose", "-v", is_flag=True, help="Show the services' logs, prefixed [receiver]/[proxy].")
+
+
+def _threads_option(default: int | None, what: str):
+    return click.option("--threads", type=click.IntRange(min=1), default=default, show_default=default is not None,
+                        help=f"torch threads of each service and of this process ({what}).")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _note(message: str) -> None:
+    click.echo(message, err=True)
+
+
+class _Stop(BaseException):
+    """Raised by the SIGINT/SIGTERM handler of ``up`` (BaseException: nothing swallows it)."""
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _stack_config(preset, checkpoints, t_d=20, t_plus=0, snr_db=15.0, threads=None, seed=0, **more):
+    from link.stack import StackConfig
+
+    return StackConfig(preset=preset, checkpoints=checkpoints, t_d=t_d, t_plus=t_plus, snr_db=snr_db,
+                       threads=threads, seed=seed, **more)
+
+
+@contextlib.contextmanager
+def _link(config, attach_link: str | None, attach_control: str | None, verbose: bool, need_control: bool = False):
+    """Yield (proxy, control) addresses: the given ones, or those of a stack started here (stopped after)."""
+    if attach_link or attach_control:
+        if not attach_link or (need_control and not attach_control):
+            _fail("give both --link and --control to use a running link" if need_control
+                  else "--control needs --link")
+        yield attach_link, attach_control
+        return
+    from link.procs import stderr_sink
+    from link.stack import LinkStack, StackError
+
+    stack = LinkStack(config, sink=stderr_sink if verbose else None)
+    _note("starting receiver and proxy ...")
+    try:
+        addresses = stack.start()
+    except StackError as err:
+        _fail(str(err), 1)
+    try:
+        yield addresses.proxy, addresses.control
+    finally:
+        stack.stop()
+
+
+def _emit(payload: dict, as_json: bool, title: str) -> None:
+    if as_json:
+        click.echo(json.dumps(payload))
+        return
+    click.echo(title)
+    for key, value in payload.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            click.echo(f"  {key}:")
+            for row in value:
+                click.echo("    " + "  ".join(f"{k}={v}" for k, v in row.items()))
+        else:
+            click.echo(f"  {key:26s} {value}")
+
+
+# --- health -------------------------------------------------------------------------------------
+@click.command()
+@click.argument("address")
+@click.option("--service", default="", help="Service name to check (default: the whole server), e.g. "
+                                            "diffusec.link.v1.Link or diffusec.link.v1.ChannelControl.")
+@click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Keep polling up to this many seconds until SERVING.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Seconds per check.")
+def health(address: str, service: str, wait_s: float, timeout_s: float) -> None:
+    """Check the standard gRPC health service at ADDRESS (host:port); exit 0 when SERVING, else 1.
+
+    Prints the status: SERVING, NOT_SERVING, UNAVAILABLE when nothing answers, NOT_FOUND for an
+    unknown service. `python -m link.health ADDRESS` does the same without loading torch (the
+    containers' health checks use it).
+    """
+    from link import health as h
+
+    status = h.probe(address, service, wait_s, timeout_s)
+    click.echo(f"{address}{'/' + service if service else ''}: {status}")
+    sys.exit(0 if status == h.SERVING else 1)
+
+
+# --- up -----------------------------------------------------------------------------------------
+@click.command()
+@PRESET
+@CHECKPOINTS
+@click.option("--t-d", "t_d", type=click.IntRange(0, 1000), default=20, show_default=True,
+              help="Diffusing timesteps t_D the receiver's fixed policy hands out at each Sync.")
+@click.option("--t-plus", "t_plus", type=click.IntRange(0, 1000), default=0, show_default=True,
+              help="Extra denoising steps of the receiver (t_P = t_D + t_plus).")
+@click.option("--snr-db", type=float, default=15.0, show_default=True, help="The proxy's initial AWGN SNR (dB).")
+@_threads_option(None, "default: all cores")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the receiver's and the proxy's noise.")
+@click.option("--receiver", "receiver_addr", default=None, help="host:port for the receiver (default: a free loopback port).")
+@click.option("--proxy", "proxy_addr", default=None, help="host:port where senders connect (default: a free loopback port).")
+@click.option("--control", "control_addr", default=None, help="host:port of the proxy's ChannelControl (default: free port).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info", show_default=True)
+@JSON
+def up(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_addr, proxy_addr, control_addr, log_level,
+       as_json) -> None:
+    """Run the receiver and the channel proxy locally until Ctrl-C or SIGTERM.
+
+    Both start as child processes on loopback ports; once each answers its gRPC health check with
+    SERVING, the addresses are printed (with --json: one JSON line on stdout with receiver, proxy,
+    control and pids). The services' logs follow on stderr, prefixed [receiver] and [proxy]. Send
+    images with `diffusec-sender run --to PROXY`; change the channel with `diffusec-proxy --control
+    CONTROL snr set DB | attack add ...`. Ctrl-C or SIGTERM stops both (SIGTERM, then SIGKILL after
+    10 s); if either exits on its own, the other is stopped and the exit status is 1.
+    """
+    from link.procs import stderr_sink
+    from link.stack import LinkStack, StackError
+
+    config = _stack_config(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver=receiver_addr,
+                           proxy=proxy_addr, control=control_addr, log_level=log_level)
+    stack = LinkStack(config, sink=stderr_sink)
+
+    def stop(signum, frame):
+        raise _Stop(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    code = 0
+    try:
+        addresses = stack.start()
+        info = {**addresses.to_dict(), "preset": preset, "t_d": t_d, "t_plus": t_plus, "snr_db": snr_db}
+        if as_json:
+            click.echo(json.dumps(info))
+        else:
+            click.echo(f"link up: preset {preset}, fixed t_D = {t_d}, t_plus = {t_plus}, {snr_db:g} dB\n"
+                       f"  receiver  {addresses.receiver}  (pid {addresses.pids['receiver']})\n"
+                       f"  proxy     {addresses.proxy}  (pid {addresses.pids['proxy']})  "
+                       f"send: diffusec-sender run --to {addresses.proxy} --n 100\n"
+                       f"  control   {addresses.control}  "
+                       f"e.g. diffusec-proxy --control {addresses.control} attack add jamming --pnr-db 6\n"
+                       f"Ctrl-C stops both.")
+        sys.stdout.flush()
+        while True:
+            death = stack.dead()
+            if death:
+                _note(f"[up] {death}")
+                code = 1
+                break
+            time.sleep(0.5)
+    except _Stop:
+        pass
+    except StackError as err:
+        _note(f"error: {err}")
+        code = 1
+    finally:
+        for sig in previous:  # a second Ctrl-C must not interrupt the shutdown
+            signal.signal(sig, signal.SIG_IGN)
+        codes = stack.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if codes:
+            _note("[up] stopped: " + ", ".join(f"{name} exit {status}" for name, status in codes.items()))
+    sys.exit(code)
+
+
+# --- demo ---------------------------------------------------------------------------------------
+@click.command()
+@PRESET
+@click.option("--n", "n", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Test images sent in each scenario (the same images every time).")
+@CHECKPOINTS
+@_threads_option(None, "default: all cores")
+@click.option("--t-d", "t_d", type=click.IntRange(0, 1000), default=20, show_default=True, help="Fixed t_D of the receiver.")
+@click.option("--t-plus", "t_plus", type=click.IntRange(0, 1000), default=0, show_default=True,
+              help="Extra denoising steps (t_P = t_D + t_plus).")
+@click.option("--scenario", "scenario_names", multiple=True,
+              help="Run only these scenarios (repeatable): clean, awgn-low, jamming, drop.")
+@click.option("--data", "source", type=click.Choice(["auto", "test", "sample"]), default="auto", show_default=True,
+              help="test: the preset's test split; sample: the embedded sample; auto: test split if found, else sample.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Folder holding the dataset.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the image choice and all noise.")
+@click.option("--window", type=click.IntRange(min=1), default=32, show_default=True, help="Sender: frames in flight.")
+@click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True, help="Sender: images encoded together.")
+@click.option("--sync-every", type=click.IntRange(min=0), default=25, show_default=True, help="Sender: re-sync every K frames.")
+@click.option("--ack-timeout", type=click.FloatRange(min=0.01), default=2.0, show_default=True,
+              help="Sender: least seconds before an unacknowledged frame is resent.")
+@VERBOSE
+@JSON
+def demo(preset, n, checkpoints, threads, t_d, t_plus, scenario_names, source, data_root, seed, window, batch,
+         sync_every, ack_timeout, verbose, as_json) -> None:
+    """Bring the link up, send N test images under each scenario, print a table, shut down.
+
+    \b
+    clean     AWGN 15 dB
+    awgn-low  AWGN -3 dB
+    jamming   AWGN 15 dB + Gaussian jamming at PNR 10 dB (SINR 4.6 dB)
+    drop      AWGN 15 dB + 20% of frames lost (the sender resends them)
+
+    Per scenario: accuracy (top-1) and SSIM (original vs purified image) in 0..1, frames acked,
+    sent and resent, frames the proxy dropped, the SINR the receiver measured on the pilots; then
+    the sync latency (one Sync round trip through the proxy, ms). Runs offline: without a data
+    root it uses the embedded 500-image test sample.
+    """
+    from link import demo as d
+
+    from .checkpoints import CheckpointError
+    from .cli import load_eval_data
+    from .data import DataNotFoundError
+    from .pipeline import Pipeline
+
+    _set_threads(threads)
+    scenarios = d.default_scenarios()
+    if scenario_names:
+        known = {s.name: s for s in scenarios}
+        unknown = [name for name in scenario_names if name not in known]
+        if unknown:
+            _fail(f"unknown scenario {', '.join(unknown)}; choose from {', '.join(known)}")
+        scenarios = [known[name] for name in scenario_names]
+    try:
+        pipeline = Pipeline.load(preset, checkpoints, ("codec",))
+        data = load_eval_data(preset, data_root, source, n, seed)
+    except (CheckpointError, DataNotFoundError, FileNotFoundError) as err:
+        _fail(str(err))
+    started = time.perf_counter()
+    options = d.DemoOptions(preset=preset, sync_every=sync_every, window=window, batch=batch,
+                            ack_timeout_s=ack_timeout, seed=seed)
+    with _link(_stack_config(preset, checkpoints, t_d, t_plus, 15.0, threads, seed), None, None, verbose) as (proxy, control):
+        _note(f"link up; sending {len(data)} images of {data.description} per scenario")
+        try:
+            result = d.run(pipeline, proxy, control, data.images, data.labels, scenarios, options, progress=_note)
+        except Exception as err:  # noqa: BLE001 - a link failure: report it, then the stack stops
+            _fail(f"the demo failed: {err}", 1)
+    payload = {"preset": preset, "n": len(data), "data": data.description, "t_d": t_d, "t_plus": t_plus,
+               **d.to_dict(result), "total_wall_time_s": round(time.perf_counter() - started, 2)}
+    if as_json:
+        click.echo(json.dumps(payload))
+        return
+    click.echo(f"DiffuSeC link demo: {len(data)} images of {data.description} per scenario, preset {preset}, "
+               f"t_D = {t_d}, t_plus = {t_plus}")
+    click.echo(d.table(result.rows))
+    click.echo(f"sync latency p50 {payload['sync_p50_ms']} ms, p99 {payload['sync_p99_ms']} ms over "
+               f"{payload['sync_count']} syncs; total {payload['total_wall_time_s']} s")
+
+
+# --- bench --------------------------------------------------------------------------------------
+@click.group()
+def bench() -> None:
+    """Benchmarks of the link on loopback: sync latency, SNR estimate, throughput.
+
+    Each starts its own receiver and proxy (like `diffusec up`) unless --link/--control point at
+    running ones. The machines are shared and noisy: judge by the ratios, report the absolute times.
+    """
+
+
+ATTACH_LINK = click.option("--link", "attach_link", default=None,
+                           help="Use the Link service (a channel proxy) at host:port instead of starting one.")
+ATTACH_CONTROL = click.option("--control", "attach_control", default=None,
+                              help="With --link: that proxy's ChannelControl host:port.")
+
+
+@bench.command("sync")
+@click.option("--n", "n", type=click.IntRange(min=1), default=2000, show_default=True, help="Round trips of each kind.")
+@click.option("--warmup", type=click.IntRange(min=0), default=50, show_default=True, help="Untimed round trips first.")
+@click.option("--pilot-length", type=click.IntRange(16, 65536), default=1024, show_default=True,
+              help="Pilot symbols per Sync (the sender's default).")
+@PRESET
+@CHECKPOINTS
+@_threads_option(1, "the sync path is single-threaded work")
+@ATTACH_LINK
+@VERBOSE
+@JSON
+def bench_sync(n, warmup, pilot_length, preset, checkpoints, threads, attach_link, verbose, as_json) -> None:
+    """Sync round trips sender -> proxy -> receiver vs a bare gRPC echo through a relay (same shape).
+
+    Interleaved in one run. Prints sync_p50_ms, sync_p99_ms, echo_p50_ms, echo_p99_ms, ratio
+    (sync p50 / echo p50; target <= 1.25), p99_ratio (target <= 1.5) and a breakdown in
+    microseconds measured inside the servers (SyncReply.timing): the receiver's handler, its SNR
+    estimate and policy, the proxy's own work, and the extra p50 over the echo.
+    """
+    from link.bench import sync
+    from link.procs import stderr_sink
+
+    _set_threads(threads)
+    with _link(_stack_config(preset, checkpoints, threads=threads), attach_link, None, verbose) as (proxy, _):
+        _note(f"timing {n} syncs and {n} echoes, interleaved ...")
+        report = sync.run(proxy, n, pilot_length, warmup, preset, sink=stderr_sink if verbose else None)
+    _emit(report, as_json, "bench sync (milliseconds; breakdown in microseconds)")
+
+
+@bench.command("snr")
+@click.option("--low", "low_db", type=float, default=-6.0, show_default=True, help="Lowest SNR of the sweep (dB).")
+@click.option("--high", "high_db", type=float, default=18.0, show_default=True, help="Highest SNR (dB).")
+@click.option("--step", "step_db", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Sweep step (dB).")
+@click.option("--repeats", type=click.IntRange(min=1), default=20, show_default=True, help="Syncs per SNR.")
+@click.option("--pilot-length", type=click.IntRange(16, 65536), default=1024, show_default=True,
+              help="Pilot symbols per Sync.")
+@PRESET
+@CHECKPOINTS
+@_threads_option(1, "the sync path is single-threaded work")
+@ATTACH_LINK
+@ATTACH_CONTROL
+@VERBOSE
+@JSON
+def bench_snr(low_db, high_db, step_db, repeats, pilot_length, preset, checkpoints, threads, attach_link,
+              attach_control, verbose, as_json) -> None:
+    """The receiver's pilot SNR estimate through the proxy, against the proxy's set SNR.
+
+    Sweeps LOW..HIGH dB; prints mean_abs_error_db (target <= 0.5), max_abs_error_db, the bias and
+    a per-SNR table. With --link/--control the proxy must have no impairments; its SNR is restored.
+    """
+    from link.bench import snr
+
+    if high_db < low_db:
+        _fail(f"--high ({high_db}) is below --low ({low_db})")
+    _set_threads(threads)
+    with _link(_stack_config(preset, checkpoints, threads=threads), attach_link, attach_control, verbose,
+               need_control=True) as (proxy, control):
+        try:
+            report = snr.run(proxy, control, snr.sweep(low_db, high_db, step_db), repeats, pilot_length, preset)
+        except snr.BenchError as err:
+            _fail(str(err), 1)
+    _emit(report, as_json, "bench snr (dB)")
+
+
+@bench.command("link")
+@click.option("--n", "n", type=click.IntRange(min=1), default=512, show_default=True, help="Test images timed.")
+@click.option("--t-d", "t_d", type=click.IntRange(0, 1000), default=40, show_default=True,
+              help="Fixed t_D of the receiver started here (t_P = t_D + t_plus).")
+@click.option("--t-plus", "t_plus", type=click.IntRange(0, 1000), default=0, show_default=True, help="Extra denoising steps.")
+@click.option("--snr-db", type=float, default=15.0, show_default=True, help="Channel SNR (dB), both paths.")
+@click.option("--window", type=click.IntRange(min=1), default=None, help="Sender: frames in flight (default: the sender's).")
+@click.option("--batch", type=click.IntRange(min=1), default=None, help="Sender: images encoded together (default: the sender's).")
+@click.option("--max-batch", type=click.IntRange(min=1), default=None,
+              help="Receiver: most frames per micro-batch (default: the receiver's).")
+@click.option("--batch-wait-ms", type=click.FloatRange(min=0), default=None,
+              help="Receiver: how long a micro-batch waits for more frames (default: the receiver's).")
+@click.option("--eval-batch", type=click.IntRange(min=1), default=250, show_default=True,
+              help="In-process batch (as `diffusec eval --batch`).")
+@click.option("--warmup", type=click.IntRange(min=1), default=32, show_default=True, help="Untimed images first, both paths.")
+@click.option("--data", "source", type=click.Choice(["auto", "test", "sample"]), default="auto", show_default=True)
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Folder holding the dataset.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@PRESET
+@CHECKPOINTS
+@_threads_option(None, "default: all cores; the same for both paths")
+@ATTACH_LINK
+@VERBOSE
+@JSON
+def bench_link(n, t_d, t_plus, snr_db, window, batch, max_batch, batch_wait_ms, eval_batch, warmup, source, data_root,
+               seed, preset, checkpoints, threads, attach_link, verbose, as_json) -> None:
+    """Images per second over sender -> proxy -> receiver vs the same chain in one process.
+
+    Prints network_images_per_s, inprocess_images_per_s and ratio (network / in-process; target
+    >= 0.85) at t_P = t_D + t_plus (default 40), plus both accuracies as a check that the network
+    did not change the math. With --link, the receiver's policy decides the timesteps and the
+    proxy's SNR should equal --snr-db.
+    """
+    from link.bench import throughput
+    from sender.link import SenderOptions
+
+    from .checkpoints import CheckpointError
+    from .cli import load_eval_data
+    from .data import DataNotFoundError
+    from .pipeline import Pipeline
+
+    _set_threads(threads)
+    defaults = SenderOptions()
+    window, batch = window or defaults.window, batch or defaults.batch
+    try:
+        pipeline = Pipeline.load(preset, checkpoints)
+        data = load_eval_data(preset, data_root, source, n, seed)
+    except (CheckpointError, DataNotFoundError, FileNotFoundError) as err:
+        _fail(str(err))
+    receiver_args = []
+    if max_batch:
+        receiver_args += ["--max-batch", str(max_batch)]
+    if batch_wait_ms is not None:
+        receiver_args += ["--batch-wait-ms", str(batch_wait_ms)]
+    config = _stack_config(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_args=tuple(receiver_args))
+    with _link(config, attach_link, None, verbose) as (proxy, _):
+        report = throughput.run(pipeline, proxy, data, snr_db, window, batch, eval_batch, seed, warmup, progress=_note)
+    _emit(report, as_json, "bench link (images per second)")
+
+
+COMMANDS = (up, demo, bench, health)
+
+
+def register(group: click.Group) -> None:
+    """Add the link commands to the ``diffusec`` group."""
+    for command in COMMANDS:
+        group.add_command(command)
