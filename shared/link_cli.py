@@ -199,7 +199,9 @@ def up(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_addr, p
 @click.option("--n", "n", type=click.IntRange(min=1), default=200, show_default=True,
               help="Test images sent in each scenario (the same images every time).")
 @CHECKPOINTS
-@_threads_option(None, "default: all cores")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="torch threads of the receiver and the proxy (default: all cores); the sender, in this "
+                   "process, encodes on one.")
 @click.option("--t-d", "t_d", type=click.IntRange(0, 1000), default=20, show_default=True, help="Fixed t_D of the receiver.")
 @click.option("--t-plus", "t_plus", type=click.IntRange(0, 1000), default=0, show_default=True,
               help="Extra denoising steps (t_P = t_D + t_plus).")
@@ -238,7 +240,7 @@ def demo(preset, n, checkpoints, threads, t_d, t_plus, scenario_names, source, d
     from .data import DataNotFoundError
     from .pipeline import Pipeline
 
-    _set_threads(threads)
+    _set_threads(1)  # this process only encodes (the sender); the receiver needs the cores
     scenarios = d.default_scenarios()
     if scenario_names:
         known = {s.name: s for s in scenarios}
@@ -372,7 +374,7 @@ def bench_snr(low_db, high_db, step_db, repeats, pilot_length, preset, checkpoin
 @click.option("--seed", type=int, default=0, show_default=True)
 @PRESET
 @CHECKPOINTS
-@_threads_option(None, "default: all cores; the same for both paths")
+@_threads_option(None, "default: all cores; the receiver and the in-process run get the same, the sender one")
 @ATTACH_LINK
 @VERBOSE
 @JSON
@@ -408,7 +410,8 @@ def bench_link(n, t_d, t_plus, snr_db, window, batch, max_batch, batch_wait_ms, 
         receiver_args += ["--batch-wait-ms", str(batch_wait_ms)]
     config = _stack_config(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_args=tuple(receiver_args))
     with _link(config, attach_link, None, verbose) as (proxy, _):
-        report = throughput.run(pipeline, proxy, data, snr_db, window, batch, eval_batch, seed, warmup, progress=_note)
+        report = throughput.run(pipeline, proxy, data, snr_db, window, batch, eval_batch, seed, warmup, progress=_note,
+                                inprocess_threads=threads)
     _emit(report, as_json, "bench link (images per second)")
 
 

@@ -6,6 +6,8 @@
 ``ratio`` = network / in-process images per second; the network path should keep the receiver's
 micro-batches full so that ratio stays near 1. Both paths run a short warm-up first (not timed).
 The timesteps are the receiver's: in attach mode, whatever its policy answers to the first Sync.
+On one machine the sender (this process) shares the cores with the receiver, so it encodes on
+``sender_threads`` (1) torch threads: more would only oversubscribe the cores the receiver needs.
 """
 from __future__ import annotations
 
@@ -17,12 +19,15 @@ TARGET_RATIO = 0.85
 
 
 def run(pipeline, proxy: str, data, snr_db: float, window: int, batch: int, eval_batch: int, seed: int = 0,
-        warmup: int = 32, progress=None) -> dict:
+        warmup: int = 32, progress=None, sender_threads: int = 1, inprocess_threads: int | None = None) -> dict:
     """Time ``data`` (an ImageSet) over the link at ``proxy``, then in process; -> the report.
 
     ``pipeline`` must hold codec, denoiser and classifier (the sender uses its codec). ``snr_db`` is
     what the proxy is set to (it is not changed here) and what the in-process channel uses.
+    ``inprocess_threads``: torch threads of the in-process run (default: torch's).
     """
+    import torch
+
     from sender.link import LinkSender, SenderOptions
     from sender.report import summarize
     from shared.evaluate import evaluate
@@ -38,6 +43,8 @@ def run(pipeline, proxy: str, data, snr_db: float, window: int, batch: int, eval
         finally:
             sender.close()
 
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(sender_threads)
     say(f"network warm-up: {min(warmup, len(images))} images")
     first = send(min(warmup, len(images)), "warmup")
     t_d, t_plus = first.syncs[-1].t_d, first.syncs[-1].t_plus
@@ -46,6 +53,7 @@ def run(pipeline, proxy: str, data, snr_db: float, window: int, batch: int, eval
     net = summarize(network, images, labels)
     net_ips = net["frames_acked"] / network.wall_time_s
 
+    torch.set_num_threads(inprocess_threads or threads_before)
     say("in-process warm-up")
     warm = data.subset(min(warmup, len(images)), seed)
     evaluate(pipeline, warm, "plain", snr_db, t_d, t_plus, seed, eval_batch, progress=False)
@@ -63,4 +71,5 @@ def run(pipeline, proxy: str, data, snr_db: float, window: int, batch: int, eval
             "network_accuracy": net["accuracy"], "inprocess_accuracy": local.accuracy,
             "network_ssim": net["ssim"], "inprocess_ssim": local.ssim,
             "frames_resent": net["frames_resent"], "sender_window": window, "sender_batch": batch,
+            "sender_threads": sender_threads, "inprocess_threads": torch.get_num_threads(),
             "inprocess_batch": eval_batch, "data": data.description, "link": proxy, "machine": machine()}
