@@ -104,7 +104,7 @@ class TrainConfig:
     codec_lr: float = 1e-3
     iota: float = 0.5               # SSIM weight in eq. 33
     # denoiser (eq. 35)
-    denoiser_epochs: float = 3.0
+    denoiser_epochs: float = 2.0
     denoiser_batch: int = 128
     denoiser_lr: float = 1e-3
     zeta: float = 0.8               # SSIM-vs-MSE balance in eq. 35
@@ -122,7 +122,7 @@ class TrainConfig:
     # interactive retraining (attack paper, section II): fine-tune on receiver outputs
     retrain_epochs: float = 1.0
     retrain_lr: float = 0.02
-    retrain_images: int = 20000
+    retrain_images: int = 10000
 
 
 @dataclass(frozen=True)
