@@ -34,6 +34,7 @@ class ChannelState:
         self._schedule: tuple[list[tuple[float, float]], float, float] | None = None  # points, period, start
         self._impairments: OrderedDict[str, imp.Impairment] = OrderedDict()
         self._generator = torch.Generator().manual_seed(seed)
+        self._rng = np.random.default_rng(seed)      # the wire fast path (apply_bytes)
         self._random = random.Random(seed)
         self.counters = Counters()
         self.upstream = upstream
@@ -117,7 +118,7 @@ class ChannelState:
         with self._lock:
             pnrs = [j.pnr_db for j in self._of(imp.Jamming)]
             std = imp.combined_noise_std(self._snr_locked(), pnrs)
-            noise = torch.randn(symbols.shape[0], generator=self._generator).numpy()
+            noise = self._rng.standard_normal(symbols.shape[0], dtype=np.float32)
         noise *= np.float32(std)
         noise += symbols
         return noise.astype("<f4", copy=False).tobytes(), bool(pnrs)

@@ -23,7 +23,7 @@ from . import validation
 from .batcher import MicroBatcher
 from .policy import Policy
 from .sessions import Epoch, SessionTable
-from .snr import measure_snr_db
+from .snr import PilotCache, measure_snr_db
 
 log = logging.getLogger("diffusec.receiver")
 
@@ -82,6 +82,7 @@ class Receiver:
         self.num_timesteps = pipeline.schedule.num_timesteps
         self.sampler, self.steps, self.max_latent_bytes = sampler, steps, max_latent_bytes
         self.sessions = sessions or SessionTable()
+        self.pilots = PilotCache()
         # Only the batcher thread draws from it, so purification noise is reproducible per order.
         self.generator = torch.Generator().manual_seed(seed)
         self.batcher: MicroBatcher[_Job, AckOut] = MicroBatcher(self._process, max_batch, max_wait_ms)
@@ -101,7 +102,7 @@ class Receiver:
         validation.check_preset(preset, self.preset.name)
         received = validation.parse_pilot(pilot)
         t_snr = time.perf_counter()
-        snr_db = measure_snr_db(session, sequence, received)
+        snr_db = measure_snr_db(session, sequence, received, self.pilots)
         t_policy = time.perf_counter()
         epoch = self.sessions.sync(session, snr_db, self.policy)
         end = time.perf_counter()
@@ -109,6 +110,13 @@ class Receiver:
             log.debug("sync %s seq %d: %.2f dB -> epoch %d t_D=%d t_plus=%d", session, sequence, snr_db,
                       epoch.number, epoch.t_d, epoch.t_plus)
         return epoch, SyncTiming((end - start) * 1e6, (t_policy - t_snr) * 1e6, (end - t_policy) * 1e6)
+
+    def prefetch_pilot(self, session: str, sequence: int, length: int) -> None:
+        """Regenerate the pilot of a Sync expected later (call it off the reply's path)."""
+        try:
+            self.pilots.prefetch(session, sequence, length)
+        except Exception:  # noqa: BLE001 - an optimisation only: the Sync will regenerate it
+            log.debug("pilot prefetch failed", exc_info=True)
 
     # --- frames ----------------------------------------------------------------------------
     def submit(self, frame: FrameIn) -> tuple[Future, bool]:

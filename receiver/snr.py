@@ -7,6 +7,8 @@ the channel's noise (and any jamming), so SNR = P_pilot / mean((received - sent)
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -18,15 +20,57 @@ from shared.channel import pilot_sequence
 NOISELESS_SNR_DB = 100.0
 
 
-def measure_snr_db(session: str, sequence: int, received: torch.Tensor | np.ndarray) -> float:
+class PilotCache:
+    """Pilots regenerated ahead of need (float32 numpy [N]), keyed by (session, sequence, N).
+
+    Regenerating a pilot (a seeded torch generator) is most of the work of a Sync. Senders number
+    their syncs 0, 1, 2, ...; so after answering sequence k the receiver makes the pilot of k + 1
+    (:meth:`prefetch`, off the reply's path) and the next Sync finds it here. A miss regenerates it
+    on the spot. Thread-safe; holds at most ``size`` pilots (oldest dropped first).
+    """
+
+    def __init__(self, size: int = 1024):
+        self.size = size
+        self.hits = self.misses = 0
+        self._pilots: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, session: str, sequence: int, length: int) -> np.ndarray:
+        """The pilot of (session, sequence), removed from the cache (a sequence is used once)."""
+        with self._lock:
+            pilot = self._pilots.pop((session, sequence, length), None)
+            if pilot is not None:
+                self.hits += 1
+                return pilot
+            self.misses += 1
+        return pilot_sequence(session, sequence, length).numpy()
+
+    def prefetch(self, session: str, sequence: int, length: int) -> None:
+        key = (session, sequence, length)
+        with self._lock:
+            if key in self._pilots:
+                return
+        pilot = pilot_sequence(session, sequence, length).numpy()
+        with self._lock:
+            self._pilots[key] = pilot
+            while len(self._pilots) > self.size:
+                self._pilots.popitem(last=False)
+
+
+def measure_snr_db(session: str, sequence: int, received: torch.Tensor | np.ndarray,
+                   pilots: PilotCache | None = None) -> float:
     """SNR (dB) of the received pilot [N] against the pilot regenerated from (session, sequence).
 
     The same estimate as :func:`shared.channel.estimate_snr_db`, computed in numpy: it is on
     the path of every Sync, and a few numpy calls on ~1k floats cost far less than torch ops.
+    ``pilots`` may hold the regenerated pilot already (see :class:`PilotCache`).
     """
     r = received.detach().cpu().numpy() if isinstance(received, torch.Tensor) else np.asarray(received)
     r = r.reshape(-1)
-    sent = pilot_sequence(session, sequence, r.shape[0]).numpy()
+    if pilots is not None:
+        sent = pilots.take(session, sequence, r.shape[0])
+    else:
+        sent = pilot_sequence(session, sequence, r.shape[0]).numpy()
     noise = r - sent
     noise_power = float(np.dot(noise, noise)) / r.shape[0]
     signal_power = float(np.dot(sent, sent)) / r.shape[0]
