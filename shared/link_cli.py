@@ -369,6 +369,8 @@ def bench_snr(low_db, high_db, step_db, repeats, pilot_length, preset, checkpoin
 @click.option("--eval-batch", type=click.IntRange(min=1), default=250, show_default=True,
               help="In-process batch (as `diffusec eval --batch`).")
 @click.option("--warmup", type=click.IntRange(min=1), default=32, show_default=True, help="Untimed images first, both paths.")
+@click.option("--rounds", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Split the images into this many parts; the two paths alternate over them in ABBA order.")
 @click.option("--data", "source", type=click.Choice(["auto", "test", "sample"]), default="auto", show_default=True)
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Folder holding the dataset.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -378,13 +380,14 @@ def bench_snr(low_db, high_db, step_db, repeats, pilot_length, preset, checkpoin
 @ATTACH_LINK
 @VERBOSE
 @JSON
-def bench_link(n, t_d, t_plus, snr_db, window, batch, max_batch, batch_wait_ms, eval_batch, warmup, source, data_root,
-               seed, preset, checkpoints, threads, attach_link, verbose, as_json) -> None:
+def bench_link(n, t_d, t_plus, snr_db, window, batch, max_batch, batch_wait_ms, eval_batch, warmup, rounds, source,
+               data_root, seed, preset, checkpoints, threads, attach_link, verbose, as_json) -> None:
     """Images per second over sender -> proxy -> receiver vs the same chain in one process.
 
     Prints network_images_per_s, inprocess_images_per_s and ratio (network / in-process; target
     >= 0.85) at t_P = t_D + t_plus (default 40), plus both accuracies as a check that the network
-    did not change the math. With --link, the receiver's policy decides the timesteps and the
+    did not change the math. The two paths alternate over parts of the images (--rounds, ABBA), so
+    other jobs on the machine slow both alike. With --link, the receiver's policy decides the timesteps and the
     proxy's SNR should equal --snr-db.
     """
     from link.bench import throughput
@@ -411,7 +414,7 @@ def bench_link(n, t_d, t_plus, snr_db, window, batch, max_batch, batch_wait_ms, 
     config = _stack_config(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_args=tuple(receiver_args))
     with _link(config, attach_link, None, verbose) as (proxy, _):
         report = throughput.run(pipeline, proxy, data, snr_db, window, batch, eval_batch, seed, warmup, progress=_note,
-                                inprocess_threads=threads)
+                                inprocess_threads=threads, rounds=rounds)
     _emit(report, as_json, "bench link (images per second)")
 
 

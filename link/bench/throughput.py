@@ -4,10 +4,13 @@
     in-process: shared.evaluate on the same images, same t_D / t_plus, same SNR, same torch threads
 
 ``ratio`` = network / in-process images per second; the network path should keep the receiver's
-micro-batches full so that ratio stays near 1. Both paths run a short warm-up first (not timed).
-The timesteps are the receiver's: in attach mode, whatever its policy answers to the first Sync.
-On one machine the sender (this process) shares the cores with the receiver, so it encodes on
-``sender_threads`` (1) torch threads: more would only oversubscribe the cores the receiver needs.
+micro-batches full so that ratio stays near 1. The images are split into ``rounds`` parts, and the
+two paths alternate in ABBA order over them (network, in-process, in-process, network, ...), so
+that noise from other jobs on the machine hits both alike; each rate is images / summed time.
+Both paths run a short warm-up first (not timed). The timesteps are the receiver's: in attach
+mode, whatever its policy answers to the first Sync. On one machine the sender (this process)
+shares the cores with the receiver, so it encodes on ``sender_threads`` (1) torch threads: more
+would only oversubscribe the cores the receiver needs.
 """
 from __future__ import annotations
 
@@ -18,9 +21,16 @@ from .common import machine, rounded
 TARGET_RATIO = 0.85
 
 
+def _part(data, start: int, stop: int):
+    from shared.data import ImageSet
+
+    return ImageSet(data.images[start:stop], data.labels[start:stop], data.classes, data.description, data.checksum)
+
+
 def run(pipeline, proxy: str, data, snr_db: float, window: int, batch: int, eval_batch: int, seed: int = 0,
-        warmup: int = 32, progress=None, sender_threads: int = 1, inprocess_threads: int | None = None) -> dict:
-    """Time ``data`` (an ImageSet) over the link at ``proxy``, then in process; -> the report.
+        warmup: int = 32, progress=None, sender_threads: int = 1, inprocess_threads: int | None = None,
+        rounds: int = 2) -> dict:
+    """Time ``data`` (an ImageSet) over the link at ``proxy`` and in process, interleaved -> the report.
 
     ``pipeline`` must hold codec, denoiser and classifier (the sender uses its codec). ``snr_db`` is
     what the proxy is set to (it is not changed here) and what the in-process channel uses.
@@ -33,43 +43,62 @@ def run(pipeline, proxy: str, data, snr_db: float, window: int, batch: int, eval
     from shared.evaluate import evaluate
 
     say = progress or (lambda message: None)
-    images, labels = data.images, data.labels
+    local_threads = inprocess_threads or torch.get_num_threads()
     options = SenderOptions(preset=pipeline.preset.name, window=window, batch=batch, evaluation=True, seed=seed)
 
-    def send(count: int, tag: str):
+    def network(part, tag: str):
+        torch.set_num_threads(sender_threads)
         sender = LinkSender(pipeline, proxy, SenderOptions(**{**vars(options), "session": f"bench-link-{tag}-{time.time_ns()}"}))
         try:
-            return sender.run(images[:count], labels[:count])
+            result = sender.run(part.images, part.labels)
         finally:
             sender.close()
+        return result, summarize(result, part.images, part.labels)
 
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(sender_threads)
-    say(f"network warm-up: {min(warmup, len(images))} images")
-    first = send(min(warmup, len(images)), "warmup")
+    def local(part, t_d, t_plus):
+        torch.set_num_threads(local_threads)
+        start = time.perf_counter()
+        result = evaluate(pipeline, part, "plain", snr_db, t_d, t_plus, seed, eval_batch, progress=False)
+        return time.perf_counter() - start, result
+
+    warm = _part(data, 0, min(warmup, len(data)))
+    say(f"warm-up: {len(warm)} images over the link and in process")
+    first, _ = network(warm, "warmup")
     t_d, t_plus = first.syncs[-1].t_d, first.syncs[-1].t_plus
-    say(f"network: {len(images)} images at t_D = {t_d}, t_plus = {t_plus} (t_P = {t_d + t_plus})")
-    network = send(len(images), "timed")
-    net = summarize(network, images, labels)
-    net_ips = net["frames_acked"] / network.wall_time_s
+    local(warm, t_d, t_plus)
 
-    torch.set_num_threads(inprocess_threads or threads_before)
-    say("in-process warm-up")
-    warm = data.subset(min(warmup, len(images)), seed)
-    evaluate(pipeline, warm, "plain", snr_db, t_d, t_plus, seed, eval_batch, progress=False)
-    say(f"in-process: {len(images)} images, batch {eval_batch}")
-    start = time.perf_counter()
-    local = evaluate(pipeline, data, "plain", snr_db, t_d, t_plus, seed, eval_batch, progress=False)
-    local_s = time.perf_counter() - start
-    local_ips = len(images) / local_s
-
+    bounds = [round(i * len(data) / rounds) for i in range(rounds + 1)]
+    net_s = local_s = 0.0
+    acked = correct_net = correct_local = resent = 0
+    ssim_net = ssim_local = 0.0
+    for r in range(rounds):
+        part = _part(data, bounds[r], bounds[r + 1])
+        if not len(part):
+            continue
+        order = ("network", "in-process") if r % 2 == 0 else ("in-process", "network")
+        for path in order:
+            say(f"round {r + 1}/{rounds}: {len(part)} images {path} at t_P = {t_d + t_plus}")
+            if path == "network":
+                result, summary = network(part, f"r{r}")
+                net_s += result.wall_time_s
+                acked += summary["frames_acked"]
+                resent += summary["frames_resent"]
+                correct_net += round((summary["accuracy"] or 0.0) * summary["frames_acked"])
+                ssim_net += (summary["ssim"] or 0.0) * summary["frames_acked"]
+            else:
+                seconds, result = local(part, t_d, t_plus)
+                local_s += seconds
+                correct_local += round(result.accuracy * len(part))
+                ssim_local += result.ssim * len(part)
+    n = len(data)
+    net_ips, local_ips = acked / net_s, n / local_s
     ratio = net_ips / local_ips
     return {"network_images_per_s": rounded(net_ips, 3), "inprocess_images_per_s": rounded(local_ips, 3),
             "ratio": rounded(ratio, 3), "target_ratio": TARGET_RATIO, "meets_target": ratio >= TARGET_RATIO,
-            "n": len(images), "t_d": t_d, "t_plus": t_plus, "t_p": t_d + t_plus, "snr_db": snr_db,
-            "network_wall_time_s": round(network.wall_time_s, 2), "inprocess_wall_time_s": round(local_s, 2),
-            "network_accuracy": net["accuracy"], "inprocess_accuracy": local.accuracy,
-            "network_ssim": net["ssim"], "inprocess_ssim": local.ssim,
-            "frames_resent": net["frames_resent"], "sender_window": window, "sender_batch": batch,
-            "sender_threads": sender_threads, "inprocess_threads": torch.get_num_threads(),
-            "inprocess_batch": eval_batch, "data": data.description, "link": proxy, "machine": machine()}
+            "n": n, "rounds": rounds, "t_d": t_d, "t_plus": t_plus, "t_p": t_d + t_plus, "snr_db": snr_db,
+            "network_wall_time_s": round(net_s, 2), "inprocess_wall_time_s": round(local_s, 2),
+            "network_accuracy": rounded(correct_net / max(acked, 1)), "inprocess_accuracy": rounded(correct_local / n),
+            "network_ssim": rounded(ssim_net / max(acked, 1)), "inprocess_ssim": rounded(ssim_local / n),
+            "frames_acked": acked, "frames_resent": resent, "sender_window": window, "sender_batch": batch,
+            "sender_threads": sender_threads, "inprocess_threads": local_threads, "inprocess_batch": eval_batch,
+            "data": data.description, "link": proxy, "machine": machine()}
