@@ -120,7 +120,7 @@ class TrainConfig:
     classifier_weight_decay: float = 5e-4
     label_smoothing: float = 0.1
     # interactive retraining (attack paper, section II): fine-tune on receiver outputs
-    retrain_epochs: float = 1.0
+    retrain_epochs: float = 4.0
     retrain_lr: float = 0.02
     retrain_images: int = 10000
 
