@@ -48,8 +48,8 @@ class DemoOptions:
 
     preset: str = "cifar10"
     sync_every: int = 25
-    window: int = 32
-    batch: int = 16
+    window: int = 64
+    batch: int = 32
     ack_timeout_s: float = 2.0
     retry_timeout_s: float = 60.0
     seed: int = 0

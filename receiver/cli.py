@@ -43,8 +43,9 @@ def main() -> None:
 @click.option("--sampler", type=click.Choice(["ddpm", "ddim"]), default="ddpm", show_default=True,
               help="ddpm: full reverse chain (t_P network calls); ddim: strided, --steps calls.")
 @click.option("--steps", type=click.IntRange(min=1), default=5, show_default=True, help="Network calls for ddim.")
-@click.option("--max-batch", type=click.IntRange(min=1), default=16, show_default=True,
-              help="Most frames per micro-batch.")
+@click.option("--max-batch", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Most frames per micro-batch. Senders keep the batches full with a --window of at least "
+                   "twice this (the sender's default is 64).")
 @click.option("--batch-wait-ms", type=click.FloatRange(min=0), default=5.0, show_default=True,
               help="How long a micro-batch waits for more frames.")
 @click.option("--max-latent-bytes", type=click.IntRange(min=1), default=1 << 20, show_default=True,

@@ -41,8 +41,9 @@ def main() -> None:
               help="Re-sync after every K frames (0: sync once at the start and after reconnects).")
 @click.option("--pilot-length", type=click.IntRange(16, 65536), default=1024, show_default=True,
               help="Pilot symbols per sync, sent at the data's power (unit power per real symbol).")
-@click.option("--window", type=click.IntRange(min=1), default=32, show_default=True,
-              help="Most unacknowledged frames in flight.")
+@click.option("--window", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Most unacknowledged frames in flight. Twice the receiver's --max-batch (32) keeps its "
+                   "micro-batches full: one batch queues while the other runs.")
 @click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True,
               help="Images diffused and encoded together.")
 @click.option("--ack-timeout", type=click.FloatRange(min=0.01), default=5.0, show_default=True,

@@ -53,7 +53,7 @@ class SenderOptions:
     session: str = ""                   # default: a fresh random id
     sync_every: int = 0                 # re-sync after this many new frames (0: only at the start)
     pilot_length: int = 1024            # pilot symbols per sync (unit power, like the data)
-    window: int = 32                    # most unacknowledged frames in flight
+    window: int = 64                    # most unacknowledged frames in flight (2 x the receiver's max batch)
     batch: int = 32                     # images diffused+encoded together
     ack_timeout_s: float = 5.0          # least time before a frame is sent again
     sync_timeout_s: float = 10.0

@@ -211,8 +211,8 @@ def up(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_addr, p
               help="test: the preset's test split; sample: the embedded sample; auto: test split if found, else sample.")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Folder holding the dataset.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the image choice and all noise.")
-@click.option("--window", type=click.IntRange(min=1), default=32, show_default=True, help="Sender: frames in flight.")
-@click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True, help="Sender: images encoded together.")
+@click.option("--window", type=click.IntRange(min=1), default=64, show_default=True, help="Sender: frames in flight.")
+@click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="Sender: images encoded together.")
 @click.option("--sync-every", type=click.IntRange(min=0), default=25, show_default=True, help="Sender: re-sync every K frames.")
 @click.option("--ack-timeout", type=click.FloatRange(min=0.01), default=2.0, show_default=True,
               help="Sender: least seconds before an unacknowledged frame is resent.")
