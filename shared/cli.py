@@ -99,7 +99,9 @@ def load_eval_data(preset_name: str, data_root: str | None, source: str, n: int 
             if source == "test":
                 raise
             data = load_sample(dataset)
-            click.echo(f"note: {str(err).splitlines()[0]} -- using the {data.description}", err=True)
+            what = str(err).splitlines()[0].removesuffix(" Tried:")
+            click.echo(f"note: {what} (`diffusec data info` lists the paths tried); using the {data.description}",
+                       err=True)
     return data.subset(n, seed)
 
 
