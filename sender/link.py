@@ -3,11 +3,20 @@
     sync (pilot -> t_D, epoch) -> D(x; t_D) -> F -> z [L] float32 -> Frame ... -> Ack (class, image)
 
 Reliability: at most ``window`` frames are unacknowledged at a time; a frame is sent again with
-the same id (the receiver answers a known id from its store, so resending is idempotent) when
-no ack came within the retransmission timeout, or at once when ``FAST_RETRANSMIT_AFTER`` frames
-sent after it (or all of them, at the tail) have been acked: the receiver answers in arrival
-order, so that frame was lost on the way. The timeout follows the ack latency of frames sent once (Karn's rule: an ack of a
-resent frame may answer any of its copies). When the peer is unreachable (UNAVAILABLE) or
+the same id (the receiver answers a known id from its store, so resending is idempotent) when it
+is presumed lost:
+
+- at once when ``FAST_RETRANSMIT_AFTER`` frames sent after it (or, at the tail, every frame sent
+  after it) have been acked: the receiver answers in arrival order, so it was lost on the way.
+  Only acks of frames sent once count (Karn's rule: the ack of a resent frame may answer any of
+  its copies, so it says nothing about the order);
+- or when nothing moved for it for the retransmission timeout: no ack of a frame queued ahead of
+  it since it was sent. The timeout is max(``ack_timeout_s``, 2 x unacked frames x the time per
+  ack so far): the frames queued with it (at most all the unacked ones) can take that long, and at
+  the tail of a run, with few frames left, it is short. Before the first ack it is at least
+  ``FIRST_ACK_TIMEOUT_S`` (the receiver may be warming up).
+
+When the peer is unreachable (UNAVAILABLE) or
 has forgotten the session (it restarted), the sender backs off exponentially, syncs again, and
 re-diffuses and re-encodes every unacknowledged frame under the new epoch and t_D.
 """
@@ -39,6 +48,8 @@ RETRYABLE_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDE
 RESYNC_REASONS = ("UNKNOWN_SESSION", "UNKNOWN_EPOCH", "EXPIRED_EPOCH")
 # A frame is presumed lost once this many frames sent after it have been acked (as TCP's 3 dup acks).
 FAST_RETRANSMIT_AFTER = 3
+# Until the first ack of a run, frames are resent after at least this many seconds.
+FIRST_ACK_TIMEOUT_S = 30.0
 
 
 class LinkFailed(RuntimeError):
@@ -78,9 +89,9 @@ class _Pending:
     sent_at: float
     first_sent_at: float
     order: int = 0                 # position in the order of (re)transmissions
-    ahead: int = 0                 # unacked frames sent before it, at its last transmission
-    resent: bool = False           # sent more than once: its latency is no RTT sample (Karn)
-    later_acked: int = 0           # frames sent after its last transmission that have been acked
+    resent: bool = False           # sent more than once: its ack says nothing about order (Karn)
+    later_acked: int = 0           # frames sent once, after its last transmission, that have been acked
+    waiting_since: float = 0.0     # its last transmission, or the last ack of a frame queued ahead of it
 
 
 @dataclass
@@ -156,7 +167,9 @@ class LinkSender:
         self._on_ack_count = on_ack or (lambda n: None)
         self._sync: Sync | None = None
         self._sequence = 0
-        self._per_frame_s: float | None = None   # smoothed ack latency per frame queued ahead (s)
+        self._first_send_at: float | None = None  # this run's first frame (s, perf_counter)
+        self._acks = 0                             # distinct acks this run
+        self._last_ack_at = 0.0
         self._attempts = 0
 
     # --- sync handshake -------------------------------------------------------------------------
@@ -192,25 +205,23 @@ class LinkSender:
             frames.append(frame)
         return frames
 
-    def _record_latency(self, seconds: float, ahead: int) -> None:
-        """Learn the ack latency per frame in the queue: a frame sent with ``ahead`` unacked frames
-        before it waits for those too (the receiver answers in arrival order)."""
-        sample = seconds / (ahead + 1)
-        self._per_frame_s = sample if self._per_frame_s is None else 0.875 * self._per_frame_s + 0.125 * sample
+    def _timeout_s(self, unacked: int) -> float:
+        """Seconds without progress after which an unacked frame is presumed lost (see the module doc).
 
-    def _timeout_s(self, item: "_Pending") -> float:
-        """Retransmission timeout of ``item``: max(ack_timeout, 3 x the expected latency of its place in the
-        queue). Scaling by the queue ahead keeps the timeout short at the tail, where a lost frame has
-        no later frames whose acks would reveal the loss, and long while the window is full."""
-        if self._per_frame_s is None:
-            return self.opt.ack_timeout_s
-        return max(self.opt.ack_timeout_s, 3.0 * self._per_frame_s * (item.ahead + 1))
+        At most the ``unacked`` frames are queued at the receiver with it, and they take about
+        unacked x (time per ack) to be answered; twice that is the timeout.
+        """
+        if not self._acks or self._first_send_at is None:
+            return max(self.opt.ack_timeout_s, FIRST_ACK_TIMEOUT_S)
+        per_ack = (self._last_ack_at - self._first_send_at) / self._acks
+        return max(self.opt.ack_timeout_s, 2.0 * max(unacked, 1) * per_ack)
 
     def run(self, images_u8: torch.Tensor, labels: torch.Tensor | None = None) -> LinkResult:
         """Send every image (uint8 [N, C, H, W]) and wait for every ack; raises LinkFailed."""
         n = len(images_u8)
         result = LinkResult(acks=[None] * n)
         pending: OrderedDict[int, _Pending] = OrderedDict()
+        self._first_send_at, self._acks = None, 0
         order = itertools.count()
         started = time.perf_counter()
 
@@ -219,14 +230,15 @@ class LinkSender:
                 if 0 <= ack.frame_id < n and result.acks[ack.frame_id] is None:
                     result.acks[ack.frame_id] = ack
                     item = pending.pop(ack.frame_id, None)
+                    now = time.perf_counter()
+                    self._acks, self._last_ack_at = self._acks + 1, now
                     if item is not None:
-                        latency = time.perf_counter() - item.first_sent_at
-                        result.latencies_ms.append(latency * 1000.0)
-                        if not item.resent:
-                            self._record_latency(latency, item.ahead)
+                        result.latencies_ms.append((now - item.first_sent_at) * 1000.0)
                         for other in pending.values():
-                            if other.order < item.order:
-                                other.later_acked += 1
+                            if other.order > item.order:
+                                other.waiting_since = now          # queued behind it: the receiver moved on
+                            elif not item.resent:
+                                other.later_acked += 1             # sent before it, still unacked: lost?
                     self._on_ack_count(1)
                 else:
                     result.duplicate_acks += 1
@@ -255,7 +267,7 @@ class LinkSender:
                                     continue
                                 item.message, item.sent_at = frame, time.perf_counter()
                                 item.order, item.resent, item.later_acked = next(order), True, 0
-                                item.ahead = len(pending)
+                                item.waiting_since = item.sent_at
                             stream.send(frame)
                             result.frames_resent += 1
                         outage_started = None
@@ -298,7 +310,9 @@ class LinkSender:
                     with self._cond:
                         for frame in frames:
                             pending[frame.frame_id] = _Pending(frame.frame_id, frame, now, now, next(order),
-                                                               ahead=len(pending))
+                                                               waiting_since=now)
+                        if self._first_send_at is None:
+                            self._first_send_at = now
                     for frame in frames:
                         stream.send(frame)
                     next_index += take
@@ -311,12 +325,13 @@ class LinkSender:
                     newest = max((item.order for item in pending.values()), default=-1)
                     # Lost: no ack in time, or acks for FAST_RETRANSMIT_AFTER later frames, or (at the
                     # tail, where fewer follow it) for every frame sent after it.
+                    timeout = self._timeout_s(len(pending))
                     late = [item for item in pending.values()
-                            if now - item.sent_at > self._timeout_s(item) or item.later_acked >= FAST_RETRANSMIT_AFTER
+                            if now - item.waiting_since > timeout or item.later_acked >= FAST_RETRANSMIT_AFTER
                             or (item.later_acked and item.order == newest)]
                     for item in late:
                         item.sent_at, item.order, item.resent, item.later_acked = now, next(order), True, 0
-                        item.ahead = len(pending) - 1
+                        item.waiting_since = now
                     if not late:
                         self._cond.wait(0.05)
                 for item in late:
