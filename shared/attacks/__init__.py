@@ -1,0 +1,1 @@
+"""Semantic attacks (issue 4): data-source perturbations and wireless (over-the-air) perturbations."""
