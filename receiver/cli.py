@@ -75,20 +75,31 @@ def serve(listen, preset, checkpoints, policy, t_d, t_plus, sampler, steps, max_
     except (CheckpointError, ValueError) as err:
         _fail(str(err))
     receiver = Receiver(pipeline, chosen, max_batch=max_batch, max_wait_ms=batch_wait_ms, sampler=sampler,
-                        steps=steps, seed=seed, max_latent_bytes=max_latent_bytes)
+                        steps=steps, seed=seed, max_latent_bytes=max_latent_bytes, batch_thread=False)
     try:
         server, port = build_server(receiver, listen)
     except (OSError, RuntimeError) as err:
         _fail(f"cannot serve on {listen}: {err}")
-    stop = threading.Event()
+
+    def shut_down() -> None:
+        # Let in-flight calls finish (their frames still need the batch loop), then end the loop.
+        server.stop(grace=2.0).wait()
+        receiver.close()
+
+    stopping = threading.Event()
+
+    def on_signal(*_) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            threading.Thread(target=shut_down, name="shutdown", daemon=True).start()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
     logging.getLogger("diffusec.receiver").info(
         "serving Link on %s (port %d): preset %s, %d symbols/frame, policy %s, %s sampler, max batch %d",
         listen, port, preset, receiver.latent_length, getattr(chosen, "describe", lambda: policy)(), sampler, max_batch)
-    stop.wait()
-    server.stop(grace=2.0).wait()
-    receiver.close()
+    # The models run here, on the main thread, which owns torch's thread pool (see receiver.batcher).
+    receiver.run_batches()
     logging.getLogger("diffusec.receiver").info("stopped after %d frames (%d duplicates, %d batches)",
                                                 receiver.frames_processed, receiver.duplicates,
                                                 receiver.batcher.batches)

@@ -75,7 +75,7 @@ class Receiver:
 
     def __init__(self, pipeline: Pipeline, policy: Policy, *, max_batch: int = 16, max_wait_ms: float = 5.0,
                  sampler: str = "ddpm", steps: int = 5, seed: int = 0, max_latent_bytes: int = 1 << 20,
-                 sessions: SessionTable | None = None):
+                 sessions: SessionTable | None = None, batch_thread: bool = True):
         self.pipeline, self.policy = pipeline, policy
         self.preset = pipeline.preset
         self.latent_length = self.preset.codec.channel_symbols
@@ -85,7 +85,9 @@ class Receiver:
         self.pilots = PilotCache()
         # Only the batcher thread draws from it, so purification noise is reproducible per order.
         self.generator = torch.Generator().manual_seed(seed)
-        self.batcher: MicroBatcher[_Job, AckOut] = MicroBatcher(self._process, max_batch, max_wait_ms)
+        # batch_thread=False: the owner runs the models with run_batches() on its own (main) thread.
+        self.batcher: MicroBatcher[_Job, AckOut] = MicroBatcher(self._process, max_batch, max_wait_ms,
+                                                                start=batch_thread)
         self.frames_processed = 0
         self.duplicates = 0
         self._lock = threading.Lock()
@@ -138,6 +140,7 @@ class Receiver:
     @torch.no_grad()
     def _process(self, jobs: Sequence[_Job]) -> list[AckOut]:
         """One micro-batch: decode -> purify (t_P per image) -> classify."""
+        start = time.perf_counter()
         device = self.pipeline.device
         z_hat = torch.stack([job.z_hat for job in jobs]).to(device)
         t_p = torch.tensor([job.t_p for job in jobs], dtype=torch.int64)
@@ -153,7 +156,14 @@ class Receiver:
                                image, tuple(shape)))
         with self._lock:
             self.frames_processed += len(jobs)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("batch of %d frames (t_P %d..%d) in %.2f s", len(jobs), int(t_p.min()), int(t_p.max()),
+                      time.perf_counter() - start)
         return acks
+
+    def run_batches(self) -> None:
+        """Run the micro-batches on the calling thread until :meth:`close` (with ``batch_thread=False``)."""
+        self.batcher.run()
 
     def close(self) -> None:
         self.batcher.close()

@@ -2,7 +2,9 @@
 
     sync (pilot -> t_D, epoch) -> D(x; t_D) -> F -> z [L] float32 -> Frame ... -> Ack (class, image)
 
-Reliability: at most ``window`` frames are unacknowledged at a time; a frame is sent again with
+Frames go out in chunks of ``batch`` (at least half a window, or what is left), so that the
+receiver's micro-batches stay whole. Reliability: at most ``window`` frames are unacknowledged at a
+time; a frame is sent again with
 the same id (the receiver answers a known id from its store, so resending is idempotent) when it
 is presumed lost:
 
@@ -301,6 +303,10 @@ class LinkSender:
                 with self._cond:
                     room = self.opt.window - len(pending)
                 take = min(self.opt.batch, room, n - next_index)
+                # Refill in chunks (half a window at least): single frames sent as single acks come
+                # back would split the receiver's micro-batches for the rest of the run.
+                if take < min(self.opt.batch, max(1, self.opt.window // 2), n - next_index):
+                    take = 0
                 if self.opt.sync_every:
                     take = min(take, self.opt.sync_every - since_sync)
                 if take > 0:

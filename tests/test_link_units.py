@@ -167,6 +167,30 @@ def test_micro_batcher_groups_concurrent_items():
     failing.close()
 
 
+def test_micro_batcher_keeps_a_trickling_burst_whole_and_runs_on_the_callers_thread():
+    """Items 10 ms apart (a burst through the proxy) stay one batch: the wait is a quiet gap, not a deadline."""
+    sizes, threads = [], []
+
+    def process(items):
+        sizes.append(len(items))
+        threads.append(threading.current_thread())
+        return items
+
+    batcher = MicroBatcher(process, max_batch=8, max_wait_ms=60, start=False)
+    runner = threading.Thread(target=batcher.run)  # the owner's loop (the receiver uses its main thread)
+    runner.start()
+    futures = []
+    for i in range(8):  # 80 ms in all: a 60 ms deadline from the first item would have split it
+        futures.append(batcher.submit(i))
+        time.sleep(0.010)
+    assert [f.result(5) for f in futures] == list(range(8))
+    lone = batcher.submit(99)  # then a lone item leaves after one quiet gap
+    assert lone.result(5) == 99
+    batcher.close()
+    runner.join(5)
+    assert sizes == [8, 1] and set(threads) == {runner} and not runner.is_alive()
+
+
 def test_validation_messages():
     good = symbols_to_bytes(torch.zeros(768))
     assert parse_latent(good, [1, 768], "float32", 768, 1 << 20).shape == (768,)
