@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from .attacks.options import source_attack_options
 from .presets import DEFAULT_PRESET, PRESETS
 
 PRESET_OPTION = click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET,
@@ -105,7 +106,7 @@ def load_eval_data(preset_name: str, data_root: str | None, source: str, n: int 
     return data.subset(n, seed)
 
 
-@main.command("eval")
+@main.group("eval", invoke_without_command=True)
 @PRESET_OPTION
 @click.option("--system", type=click.Choice(["classifier", "vit", "plain"]), default="plain", show_default=True,
               help="classifier: classifier alone on clean images; vit: the link without diffusion "
@@ -131,20 +132,42 @@ def load_eval_data(preset_name: str, data_root: str | None, source: str, n: int 
 @click.option("--grid", type=click.Path(dir_okay=False), default=None,
               help="Also write a PNG of the first 10 images: original and what the receiver ends with.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last stdout line.")
-def eval_command(preset, system, snr_db, n, t_d, t_plus, sampler, steps, seed, source, data_root, checkpoints,
-                 batch, threads, device, grid, as_json) -> None:
+@source_attack_options
+@click.option("--channel-attack", type=click.Choice(["none", "jamming", "adversarial"]), default="none",
+              show_default=True, help="Perturb the received symbols (vit, plain): Gaussian jamming, or an "
+                                      "adversarial perturbation through the receiver's decoder and classifier.")
+@click.option("--pnr-db", type=float, default=None,
+              help="Channel attack power: perturbation-to-noise ratio in dB (needed with --channel-attack).")
+@click.option("--channel-attack-method", type=click.Choice(["fgm", "pgd"]), default="fgm", show_default=True,
+              help="Adversarial channel attack: one fast gradient step (fgm, the attack paper's) or PGD "
+                   "with --attack-steps.")
+@click.pass_context
+def eval_command(ctx, preset, system, snr_db, n, t_d, t_plus, sampler, steps, seed, source, data_root, checkpoints,
+                 batch, threads, device, grid, as_json, source_attack, eps, attack_steps, step_size, target, adaptive,
+                 eot_samples, channel_attack, pnr_db, channel_attack_method) -> None:
     """Measure accuracy and SSIM of SYSTEM on the test split, in one process.
 
     SSIM is between each original test image and what the receiver ends with (after purification
     for plain), averaged over images. Accuracy and SSIM are in [0, 1].
+
+    Under attack (--source-attack, --channel-attack) the JSON adds source_attack, channel_attack
+    (the parameters, with the gradient path) and attack_success_rate (non-targeted: fraction
+    misclassified; targeted: of the images not of class --target, the fraction classified as it).
+    SSIM still compares against the clean originals.
+
+    `diffusec eval attacks` sweeps the attacks and plots them (see `diffusec eval attacks --help`).
     """
+    if ctx.invoked_subcommand is not None:
+        return
     import math
 
     import torch
 
+    from .attacks.chain import ChannelAttack, attacked_run
+    from .attacks.options import build_source_attack
     from .checkpoints import CheckpointError
     from .data import DataNotFoundError
-    from .evaluate import evaluate
+    from .evaluate import attack_target, evaluate
     from .pipeline import Pipeline
 
     if threads:
@@ -153,6 +176,21 @@ def eval_command(preset, system, snr_db, n, t_d, t_plus, sampler, steps, seed, s
         _fail(f"--snr-db must be a finite number of dB, got {snr_db}")
     if t_d + t_plus > 1000:
         _fail(f"t_P = t_D + t_plus = {t_d + t_plus} exceeds T = 1000 diffusion steps")
+    try:
+        attack = build_source_attack(source_attack, eps, attack_steps, step_size, target, adaptive, eot_samples)
+        wireless = None
+        if channel_attack != "none":
+            if system == "classifier":
+                raise ValueError("--channel-attack needs a link: use --system vit or plain")
+            if pnr_db is None:
+                raise ValueError("--channel-attack needs --pnr-db (perturbation-to-noise ratio, dB)")
+            wireless = ChannelAttack(channel_attack, pnr_db, method=channel_attack_method, steps=attack_steps,
+                                     target=target if channel_attack == "adversarial" else None, adaptive=adaptive)
+        attack_target(attack, wireless)
+    except ValueError as err:
+        _fail(str(err))
+    if target is not None and attack is None and (wireless is None or wireless.kind != "adversarial"):
+        _fail("--target needs --source-attack fgsm|pgd or --channel-attack adversarial")
     parts = {"classifier": ("classifier",), "vit": ("codec", "classifier"),
              "plain": ("codec", "denoiser", "classifier")}[system]
     try:
@@ -160,25 +198,178 @@ def eval_command(preset, system, snr_db, n, t_d, t_plus, sampler, steps, seed, s
         data = load_eval_data(preset, data_root, source, n, seed)
     except (CheckpointError, DataNotFoundError, FileNotFoundError) as err:
         _fail(str(err))
-    result = evaluate(pipeline, data, system, snr_db, t_d, t_plus, seed, batch, sampler, steps,
-                      progress=not as_json and sys.stderr.isatty())
+    if target is not None and target >= pipeline.preset.num_classes:
+        _fail(f"--target {target} out of range: preset {preset} has {pipeline.preset.num_classes} classes (0..."
+              f"{pipeline.preset.num_classes - 1})")
+    try:
+        result = evaluate(pipeline, data, system, snr_db, t_d, t_plus, seed, batch, sampler, steps,
+                          progress=not as_json and sys.stderr.isatty(), source_attack=attack, channel_attack=wireless)
+    except RuntimeError as err:
+        if "wireless.py" not in str(err):
+            raise
+        _fail(str(err))
     payload = result.to_dict()
     if grid:
         from .imaging import save_grid
 
         shown = data.as_float(slice(0, 10))
-        received, _ = pipeline.run(system, shown, snr_db, t_d, t_plus, sampler, steps,
-                                   torch.Generator().manual_seed(seed))
+        received, _ = attacked_run(pipeline, system, shown, data.labels[:10], snr_db, t_d, t_plus, sampler, steps,
+                                   torch.Generator().manual_seed(seed), source=attack, channel=wireless)
         label = {"classifier": "input", "vit": f"vit {snr_db:g} dB", "plain": f"plain {snr_db:g} dB t={t_d}+{t_plus}"}[system]
+        if attack is not None or wireless is not None:
+            label += " attacked"
         payload["grid"] = str(save_grid([("original", shown), (label, received)], grid))
     if as_json:
         click.echo(json.dumps(payload))
         return
     click.echo(f"{system} on {result.data}")
     for key in ("accuracy", "ssim", "snr_db", "t_d", "t_plus", "sampler", "sampler_steps", "bandwidth_ratio",
-                "channel_symbols", "n", "wall_time_s", "images_per_s", "grid"):
+                "channel_symbols", "n", "wall_time_s", "images_per_s", "grid", "attack_success_rate"):
         if payload.get(key) is not None:
             click.echo(f"  {key:16s} {payload[key]}")
+    for key in ("source_attack", "channel_attack"):
+        if payload.get(key) is not None:
+            shown_attack = {k: v for k, v in payload[key].items() if v is not None}
+            click.echo(f"  {key:16s} {json.dumps(shown_attack)}")
+
+
+def _float_list(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, ...] | None:
+    """``"2/255,4/255,0.1"`` -> floats (eps syntax); None stays None (the preset's default)."""
+    if value is None:
+        return None
+    from .attacks.budget import parse_eps
+
+    try:
+        values = tuple(parse_eps(part) for part in value.split(",") if part.strip())
+    except ValueError as err:
+        raise click.BadParameter(str(err), ctx=ctx, param=param) from None
+    if not values:
+        raise click.BadParameter("give at least one value, comma-separated", ctx=ctx, param=param)
+    return values
+
+
+@eval_command.command("attacks")
+@PRESET_OPTION
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Folder for attacks.json and the plots pnr.png, multi_domain.png, strength.png.")
+@click.option("--n", "n", type=click.IntRange(min=1), default=None,
+              help="Test images per point (default 100; 16 with --quick).")
+@click.option("--quick", is_flag=True,
+              help="Smoke-sized sweep: PNR every 10 dB, the two largest strengths, at most 3 attack steps, "
+                   "the 5-call DDIM purifier, 2 EOT draws.")
+@click.option("--snr-db", type=float, default=5.0, show_default=True, help="AWGN channel SNR in dB (the attack paper's 5 dB).")
+@click.option("--pnr-min", type=float, default=-20.0, show_default=True, help="Lowest PNR of the sweep (dB).")
+@click.option("--pnr-max", type=float, default=0.0, show_default=True, help="Highest PNR of the sweep (dB).")
+@click.option("--pnr-step", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True, help="PNR step (dB).")
+@click.option("--source-attack", "source_kind", type=click.Choice(["fgsm", "pgd"]), default="pgd", show_default=True,
+              help="The source attack of the multi-domain and strength curves.")
+@click.option("--eps", default=None, callback=lambda c, p, v: _float_list(c, p, v)[0] if v else None,
+              help="Source strength of the multi-domain attack, [0, 1] pixel units (default 0.1 for mnist/fmnist as "
+                   "in the attack paper's Fig. 6, 8/255 for cifar10).")
+@click.option("--eps-list", default=None, callback=_float_list,
+              help="Strengths of the success-vs-strength curve, comma-separated, e.g. 2/255,4/255,8/255.")
+@click.option("--attack-steps", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--channel-attack-method", type=click.Choice(["fgm", "pgd"]), default="fgm", show_default=True)
+@click.option("--target", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Class of the targeted strength curve.")
+@click.option("--adaptive", is_flag=True, help="Attacks differentiate through the whole chain (see `diffusec eval --help`).")
+@click.option("--eot-samples", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--systems", default="vit,plain", show_default=True, help="Comma-separated systems to attack.")
+@click.option("--t-d", "t_d", type=click.IntRange(0, 1000), default=20, show_default=True)
+@click.option("--t-plus", "t_plus", type=click.IntRange(0, 1000), default=0, show_default=True)
+@click.option("--sampler", type=click.Choice(["ddpm", "ddim"]), default=None, help="Default ddpm (ddim with --quick).")
+@click.option("--steps", type=click.IntRange(min=1), default=5, show_default=True, help="Network calls for --sampler ddim.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--data", "source", type=click.Choice(["auto", "test", "sample"]), default="auto", show_default=True)
+@DATA_OPTION
+@CKPT_OPTION
+@click.option("--batch", type=click.IntRange(min=1), default=250, show_default=True)
+@click.option("--threads", type=int, default=None, help="torch threads (default: all cores).")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the attacks.json object as the last stdout line.")
+def eval_attacks(preset, out_dir, n, quick, snr_db, pnr_min, pnr_max, pnr_step, source_kind, eps, eps_list,
+                 attack_steps, channel_attack_method, target, adaptive, eot_samples, systems, t_d, t_plus, sampler,
+                 steps, seed, source, data_root, checkpoints, batch, threads, device, as_json) -> None:
+    """Sweep the semantic attacks against the undefended link (vit) and DiffuSeC (plain); plot them.
+
+    \b
+    (a) accuracy vs PNR (dB): adversarial wireless attack vs Gaussian jamming of the same power
+    (b) multi-domain: source attack of strength --eps plus the wireless attack at each PNR
+    (c) attack success rate vs source strength eps: targeted (--target) vs non-targeted
+
+    Writes OUT/attacks.json and OUT/{pnr,multi_domain,strength}.png.
+    """
+    import math
+    from dataclasses import replace
+
+    import torch
+
+    from .attacks import sweep as sw
+    from .attacks.plots import plot_sweep
+    from .checkpoints import CheckpointError
+    from .data import DataNotFoundError
+    from .pipeline import Pipeline
+    from .presets import get_preset
+
+    if threads:
+        torch.set_num_threads(threads)
+    if not math.isfinite(snr_db):
+        _fail(f"--snr-db must be a finite number of dB, got {snr_db}")
+    if t_d + t_plus > 1000:
+        _fail(f"t_P = t_D + t_plus = {t_d + t_plus} exceeds T = 1000 diffusion steps")
+    chosen = tuple(s.strip() for s in systems.split(",") if s.strip())
+    if not chosen or any(s not in ("vit", "plain") for s in chosen):
+        _fail(f"--systems must list vit and/or plain, got {systems!r}")
+    dataset = get_preset(preset).dataset
+    try:
+        config = sw.SweepConfig(
+            systems=chosen, snr_db=snr_db, pnr_db=sw.pnr_grid(pnr_min, pnr_max, pnr_step), source_kind=source_kind,
+            source_eps=eps if eps is not None else sw.DEFAULT_SOURCE_EPS.get(dataset, 8 / 255),
+            eps_list=eps_list or sw.DEFAULT_EPS_LIST.get(dataset, sw.DEFAULT_EPS_LIST["cifar10"]),
+            attack_steps=attack_steps, channel_method=channel_attack_method, target=target, adaptive=adaptive,
+            eot_samples=eot_samples, t_d=t_d, t_plus=t_plus, sampler=sampler or "ddpm", sampler_steps=steps,
+            seed=seed, batch=batch)
+    except ValueError as err:
+        _fail(str(err))
+    if quick:
+        config = sw.quick(config)
+        if sampler is not None:
+            config = replace(config, sampler=sampler, sampler_steps=steps)
+    parts = ("codec", "denoiser", "classifier") if "plain" in chosen else ("codec", "classifier")
+    try:
+        pipeline = Pipeline.load(preset, checkpoints, parts, device)
+        data = load_eval_data(preset, data_root, source, n or (16 if quick else 100), seed)
+    except (CheckpointError, DataNotFoundError, FileNotFoundError) as err:
+        _fail(str(err))
+    if target >= pipeline.preset.num_classes:
+        _fail(f"--target {target} out of range: preset {preset} has {pipeline.preset.num_classes} classes")
+    progress = not as_json and sys.stderr.isatty() and not os.environ.get("DIFFUSEC_NO_PROGRESS")
+    try:
+        result = sw.run_sweep(pipeline, data, config, progress=progress)
+    except RuntimeError as err:
+        if "wireless.py" not in str(err):
+            raise
+        _fail(str(err))
+    out = Path(out_dir)
+    payload = result.to_dict()
+    payload["plots"] = plot_sweep(result, out)
+    (out / "attacks.json").write_text(json.dumps(payload, indent=1) + "\n")
+    if as_json:
+        click.echo(json.dumps(payload))
+        return
+    click.echo(f"attack sweep of {preset} on {result.data}: {len(result.runs)} runs in {result.wall_time_s} s")
+    for system in config.systems:
+        curve, strength = result.pnr[system], result.strength[system]
+        click.echo(f"  {system}: clean accuracy {result.baseline[system]}")
+        for i, p in enumerate(curve["pnr_db"]):
+            click.echo(f"    PNR {p:6.1f} dB  adversarial {curve['adversarial'][i]:.3f}  jamming {curve['jamming'][i]:.3f}"
+                       f"  multi-domain {result.multi_domain[system]['multi_domain'][i]:.3f}")
+        click.echo(f"    source only (eps {result.config['source_eps_label']}): "
+                   f"{result.multi_domain[system]['source_only']}")
+        for i, e in enumerate(strength["eps"]):
+            click.echo(f"    eps {result.config['eps_labels'][i]:>8s}  success non-targeted "
+                       f"{strength['non_targeted'][i]}  targeted (class {target}) {strength['targeted'][i]}")
+    click.echo(f"  wrote {out / 'attacks.json'} and {', '.join(payload['plots'].values())}")
 
 
 def _register_subgroups() -> None:

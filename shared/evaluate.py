@@ -1,4 +1,8 @@
-"""In-process evaluation: accuracy and SSIM of a system on the test split (never training images)."""
+"""In-process evaluation: accuracy and SSIM of a system on the test split (never training images).
+
+Optionally under attack (issue 4): a source attack on the images before the sender and/or a
+wireless attack on the received symbols (:mod:`shared.attacks`).
+"""
 from __future__ import annotations
 
 import time
@@ -7,6 +11,8 @@ from dataclasses import asdict, dataclass
 import torch
 from tqdm import tqdm
 
+from .attacks.chain import ChannelAttack, attacked_run, success_counts
+from .attacks.source import SourceAttack, describe
 from .data import ImageSet
 from .losses import ssim01
 from .pipeline import Pipeline
@@ -31,6 +37,11 @@ class EvalResult:
     data: str
     wall_time_s: float
     images_per_s: float
+    # attacks (null without): parameters, and the fraction of eligible images the attack won
+    # (non-targeted: misclassified; targeted: true label != target and classified as the target)
+    source_attack: dict | None = None
+    channel_attack: dict | None = None
+    attack_success_rate: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -38,15 +49,32 @@ class EvalResult:
 
 def evaluate(pipeline: Pipeline, data: ImageSet, system: str, snr_db: float, t_d: int, t_plus: int,
              seed: int = 0, batch: int = 250, sampler: str = "ddpm", steps: int = 5,
-             progress: bool = True) -> EvalResult:
-    """Run ``data`` through ``system`` in batches; seeded noise makes a run repeatable."""
+             progress: bool = True, source_attack: SourceAttack | None = None,
+             channel_attack: ChannelAttack | None = None) -> EvalResult:
+    """Run ``data`` through ``system`` in batches; seeded noise makes a run repeatable.
+
+    With attacks, SSIM still compares the *clean* original with what the receiver ends with (what
+    the sender meant to send), and accuracy is against the true labels.
+    """
+    target = attack_target(source_attack, channel_attack)
+    if channel_attack is not None and system == "classifier":
+        raise ValueError("a channel attack needs a link: use system vit or plain")
+    attacked = source_attack is not None or channel_attack is not None
     generator = torch.Generator().manual_seed(seed)
-    correct, ssim_sum = 0, 0.0
+    correct, ssim_sum, wins, eligible = 0, 0.0, 0, 0
     start = time.time()
     for i in tqdm(range(0, len(data), batch), desc=f"eval {system}", disable=not progress, dynamic_ncols=True):
         x = data.as_float(slice(i, i + batch))
-        received, logits = pipeline.run(system, x, snr_db, t_d, t_plus, sampler, steps, generator)
-        correct += (logits.argmax(1) == data.labels[i:i + batch]).sum().item()
+        labels = data.labels[i:i + batch]
+        if attacked:
+            received, logits = attacked_run(pipeline, system, x, labels, snr_db, t_d, t_plus, sampler, steps, generator,
+                                            source=source_attack, channel=channel_attack)
+        else:
+            received, logits = pipeline.run(system, x, snr_db, t_d, t_plus, sampler, steps, generator)
+        predicted = logits.argmax(1)
+        correct += (predicted == labels).sum().item()
+        won, could = success_counts(predicted, labels, target)
+        wins, eligible = wins + won, eligible + could
         if system != "classifier":
             ssim_sum += ssim01(x, received, per_image=True).sum().item()
     wall = time.time() - start
@@ -60,4 +88,16 @@ def evaluate(pipeline: Pipeline, data: ImageSet, system: str, snr_db: float, t_d
         t_p=t_d + t_plus if diffused else None, sampler=sampler if diffused else None,
         sampler_steps=(steps if sampler == "ddim" else t_d + t_plus) if diffused else None,
         bandwidth_ratio=round(cfg.bandwidth_ratio, 6), channel_symbols=cfg.channel_symbols, seed=seed,
-        data=data.description, wall_time_s=round(wall, 2), images_per_s=round(len(data) / max(wall, 1e-9), 1))
+        data=data.description, wall_time_s=round(wall, 2), images_per_s=round(len(data) / max(wall, 1e-9), 1),
+        source_attack=describe(source_attack, system) if source_attack is not None else None,
+        channel_attack=channel_attack.to_dict(system) if channel_attack is not None else None,
+        attack_success_rate=round(wins / eligible, 4) if attacked and eligible else None)
+
+
+def attack_target(source_attack: SourceAttack | None, channel_attack: ChannelAttack | None) -> int | None:
+    """The one target class the attacks aim at (None: non-targeted); ValueError if they disagree."""
+    aiming = [source_attack] + ([channel_attack] if channel_attack is not None and channel_attack.kind == "adversarial" else [])
+    targets = {a.target for a in aiming if a is not None and a.target is not None}
+    if len(targets) > 1:
+        raise ValueError(f"the source and channel attacks aim at different targets {sorted(targets)}")
+    return targets.pop() if targets else None

@@ -4,12 +4,27 @@
 - :mod:`.source`: l_inf FGSM/PGD on the sender's images (``SourceAttack``, ``craft``);
 - :mod:`.chain`: the pipeline under attack (``ChannelAttack``, ``attacked_run``);
 - :mod:`.differentiable`: grad-enabled copies of the chain stages the attacks differentiate;
-- :mod:`.wireless`: perturbations of the received symbols (jamming, adversarial; built separately).
-"""
-from .budget import format_eps, parse_eps
-from .chain import CHANNEL_KINDS, CHANNEL_METHODS, ChannelAttack, attacked_run, success_counts
-from .source import KINDS as SOURCE_KINDS
-from .source import SourceAttack, craft, fgsm, pgd
+- :mod:`.wireless`: perturbations of the received symbols (jamming, adversarial; built separately);
+- :mod:`.options`: the click options of the attacks, shared by `diffusec eval` and the sender;
+- :mod:`.sweep`, :mod:`.plots`: `diffusec eval attacks`.
 
-__all__ = ["CHANNEL_KINDS", "CHANNEL_METHODS", "ChannelAttack", "SOURCE_KINDS", "SourceAttack", "attacked_run",
-           "craft", "fgsm", "format_eps", "parse_eps", "pgd", "success_counts"]
+The names below load on first use, so that the command-line modules can import
+:mod:`.options` and :mod:`.budget` without loading torch.
+"""
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "parse_eps": "budget", "format_eps": "budget",
+    "SourceAttack": "source", "craft": "source", "fgsm": "source", "pgd": "source",
+    "ChannelAttack": "chain", "attacked_run": "chain", "success_counts": "chain",
+    "CHANNEL_KINDS": "chain", "CHANNEL_METHODS": "chain",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

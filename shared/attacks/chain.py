@@ -52,6 +52,8 @@ class ChannelAttack:
         if self.kind == "jamming":
             out.update(method=None, steps=None, target=None, adaptive=None, gradient_path=None)
         else:
+            if self.method == "fgm":
+                out["steps"] = None     # one gradient step
             through = (f"decode -> strided DDIM purify ({GRADIENT_PURIFY_STEPS} U-Net calls) -> classify"
                        if self.adaptive and system == "plain" else "decode -> classify (receiver's decoder and classifier)")
             out["gradient_path"] = through
