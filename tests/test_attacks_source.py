@@ -1,0 +1,191 @@
+"""Data-source attacks: eps parsing, FGSM/PGD in the l_inf ball, and that they actually attack."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from shared.attacks import SourceAttack, craft, fgsm, parse_eps, pgd
+from shared.attacks.differentiable import chain_logits, describe_gradient_path
+from shared.attacks.source import quantize_within
+from shared.checkpoints import default_checkpoint_dir
+from shared.models.classifier import Classifier
+from shared.models.codec import Codec
+from shared.models.unet import UNet
+from shared.pipeline import Pipeline
+from shared.diffusion import linear_beta_schedule
+from shared.presets import get_preset
+
+SHIPPED = default_checkpoint_dir("cifar10")
+
+
+# --- eps budgets ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("text, value", [("8/255", 8 / 255), ("0.03", 0.03), (" 4 / 255 ", 4 / 255), ("0", 0.0),
+                                         ("1", 1.0), (0.1, 0.1)])
+def test_parse_eps_accepts_decimals_and_fractions(text, value):
+    assert parse_eps(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text, words", [("9/0", "divides by zero"), ("abc", "0.03 or 8/255"), ("", "0.03 or 8/255"),
+                                         ("2", "[0, 1]"), ("-0.1", "[0, 1]"), ("nan", "[0, 1]"), ("1/2/3", "8/255")])
+def test_parse_eps_rejects_bad_input_clearly(text, words):
+    with pytest.raises(ValueError) as err:
+        parse_eps(text)
+    assert words in str(err.value) and (text.strip() in str(err.value))
+
+
+def test_source_attack_validates_and_serialises():
+    pgd_attack = SourceAttack("pgd", 8 / 255)
+    assert pgd_attack.effective_step_size == pytest.approx(2.5 * (8 / 255) / 10)
+    assert SourceAttack("fgsm", 0.1).effective_step_size == 0.1 and SourceAttack("fgsm", 0.1).effective_steps == 1
+    described = pgd_attack.to_dict()
+    assert described["kind"] == "pgd" and described["eps_label"] == "8/255" and described["targeted"] is False
+    for bad in (dict(kind="cw", eps=0.1), dict(kind="pgd", eps=1.5), dict(kind="pgd", eps=0.1, steps=0),
+                dict(kind="pgd", eps=0.1, target=-1), dict(kind="pgd", eps=0.1, step_size=0.0),
+                dict(kind="pgd", eps=0.1, eot_samples=0)):
+        with pytest.raises(ValueError):
+            SourceAttack(**bad)
+
+
+# --- a small fitted model --------------------------------------------------------------------------
+CLASSES = 10
+
+
+def make_task(n_per_class: int = 20, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """10 classes of 3x8x8 images: a faint class pattern (+/-0.06) around grey, plus pixel noise."""
+    patterns = (torch.rand(CLASSES, 3, 8, 8, generator=torch.Generator().manual_seed(123)) * 2 - 1) * 0.06
+    g = torch.Generator().manual_seed(seed)     # the noise differs per seed, the class patterns do not
+    labels = torch.arange(CLASSES).repeat_interleave(n_per_class)
+    x = 0.5 + patterns[labels] + 0.01 * torch.randn(len(labels), 3, 8, 8, generator=g)
+    return x.clamp(0, 1), labels
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    """A linear softmax classifier fitted to ``make_task`` (clean accuracy ~1 on fresh samples)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, CLASSES))
+    x, y = make_task(seed=0)
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    for _ in range(150):
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    model.eval().requires_grad_(False)
+    x_test, y_test = make_task(n_per_class=5, seed=1)
+    return model, x_test, y_test
+
+
+def accuracy(model, x, y) -> float:
+    return (model(x).argmax(1) == y).float().mean().item()
+
+
+def test_pgd_stays_in_the_eps_ball_and_the_pixel_range(fitted):
+    model, _, _ = fitted
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(16, 3, 8, 8, generator=g)
+    x[:4] = 0.0   # pixels at the edges of [0, 1]: the clamp must hold them there
+    x[4:8] = 1.0
+    y = torch.randint(0, CLASSES, (16,), generator=g)
+    for eps in (0.0, 2 / 255, 0.1):
+        for adv in (pgd(model, x, y, eps, steps=7, step_size=eps, generator=g),   # large steps: projection bites
+                    pgd(model, x, y, eps, steps=3, step_size=eps / 2, target=3, random_start=False),
+                    fgsm(model, x, y, eps)):
+            assert adv.shape == x.shape
+            assert (adv - x).abs().max().item() <= eps + 1e-6
+            assert adv.min().item() >= 0.0 and adv.max().item() <= 1.0
+
+
+def test_pgd_raises_the_loss_and_lowers_accuracy(fitted):
+    model, x, y = fitted
+    clean_acc = accuracy(model, x, y)
+    clean_loss = F.cross_entropy(model(x), y).item()
+    adv = pgd(model, x, y, eps=0.05, steps=10, step_size=0.0125, generator=torch.Generator().manual_seed(0))
+    assert clean_acc >= 0.9, "the fitted model should classify clean samples"
+    assert F.cross_entropy(model(adv), y).item() > clean_loss + 1.0
+    assert accuracy(model, adv, y) <= 0.2
+    # Random noise of the same budget does almost nothing: the drop is the gradient's doing.
+    noise = (x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1)).sign()).clamp(0, 1)
+    assert accuracy(model, noise, y) >= 0.8
+    # FGSM, one step, also hurts, less reliably than PGD.
+    assert accuracy(model, fgsm(model, x, y, 0.05), y) < clean_acc - 0.3
+
+
+def test_targeted_attack_hits_the_target_more_than_non_targeted(fitted):
+    model, x, y = fitted
+    target = 3
+    others = y != target
+    kwargs = dict(eps=0.05, steps=10, step_size=0.0125, generator=torch.Generator().manual_seed(0))
+    hit_targeted = (model(pgd(model, x, y, target=target, **kwargs)).argmax(1)[others] == target).float().mean().item()
+    kwargs["generator"] = torch.Generator().manual_seed(0)
+    hit_untargeted = (model(pgd(model, x, y, **kwargs)).argmax(1)[others] == target).float().mean().item()
+    assert hit_targeted >= 0.8
+    assert hit_targeted > hit_untargeted + 0.3
+
+
+def test_pgd_is_repeatable_with_a_seeded_generator(fitted):
+    model, x, y = fitted
+    first = pgd(model, x, y, 0.03, 3, 0.01, generator=torch.Generator().manual_seed(7))
+    second = pgd(model, x, y, 0.03, 3, 0.01, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(first, second)
+
+
+def test_quantized_store_stays_within_the_budget():
+    x_u8 = torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8)
+    x01 = x_u8.float() / 255
+    eps = 8 / 256   # 7.97 levels: plain rounding could step to 8
+    adv = (x01 + eps * torch.randn(x01.shape).sign()).clamp(0, 1)
+    stored = quantize_within(adv, x_u8, eps)
+    assert stored.dtype == torch.uint8
+    assert (stored.int() - x_u8.int()).abs().max().item() <= 7
+
+
+# --- craft() on the pipeline ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def untrained_pipeline() -> Pipeline:
+    torch.manual_seed(0)
+    preset = get_preset("cifar10")
+    modules = [Codec(preset.codec), UNet(preset.denoiser), Classifier(preset.classifier)]
+    for module in modules:
+        module.eval().requires_grad_(False)
+    return Pipeline(preset, *modules, linear_beta_schedule(preset.diffusion))
+
+
+def test_chain_is_differentiable_through_every_stage(untrained_pipeline):
+    """The grad-enabled chain reaches the input although the public stage methods are no_grad."""
+    x = torch.rand(2, 3, 32, 32).requires_grad_(True)
+    for system in ("classifier", "vit", "plain"):
+        logits = chain_logits(untrained_pipeline, x, system, snr_db=10.0, t_d=3, t_plus=1, purify_steps=2,
+                              generator=torch.Generator().manual_seed(0))
+        (grad,) = torch.autograd.grad(logits[:, 0].sum(), x)
+        assert logits.shape == (2, 10) and grad.abs().sum() > 0, system
+    assert "EOT over 4" in describe_gradient_path("plain", True, 4)
+    assert describe_gradient_path("plain", False, 4).startswith("classifier")
+
+
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_craft_returns_bounded_perturbed_images(untrained_pipeline, adaptive):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 32, 32, generator=g)
+    y = torch.tensor([1, 2])
+    attack = SourceAttack("pgd", 4 / 255, steps=2, adaptive=adaptive, eot_samples=2)
+    adv = craft(attack, untrained_pipeline, x, y, snr_db=10.0, t_d=3, t_plus=0, system="plain", generator=g)
+    assert adv.shape == x.shape and adv.device.type == "cpu"
+    assert (adv - x).abs().max().item() <= 4 / 255 + 1e-6 and (adv - x).abs().max().item() > 1 / 255
+    with pytest.raises(ValueError, match="out of range"):
+        craft(SourceAttack("fgsm", 0.1, target=10), untrained_pipeline, x, y, snr_db=10.0, t_d=3, t_plus=0)
+
+
+@pytest.mark.skipif(not (SHIPPED / "classifier.pt").exists(), reason="no shipped cifar10 checkpoints")
+def test_pgd_8_of_255_breaks_the_shipped_classifier():
+    """The paper's protocol (PGD, 8/255, 10 steps, white-box classifier) on real weights and images."""
+    from shared.data import load_sample
+
+    pipe = Pipeline.load("cifar10", parts=("classifier",))
+    data = load_sample("cifar10").subset(16, 0)
+    x, y = data.as_float(), data.labels
+    adv = craft(SourceAttack("pgd", 8 / 255), pipe, x, y, snr_db=15.0, t_d=20, t_plus=0,
+                generator=torch.Generator().manual_seed(0))
+    assert accuracy(pipe.classifier, x, y) >= 0.6
+    assert accuracy(pipe.classifier, adv, y) <= 0.15
