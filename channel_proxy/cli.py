@@ -1,6 +1,6 @@
 """``diffusec-proxy``: the channel between sender and receiver, and its run-time control verbs.
 
-    diffusec-proxy serve --listen ADDR --upstream ADDR --control ADDR
+    diffusec-proxy serve --listen ADDR --upstream ADDR --control ADDR [--preset P] [--checkpoints DIR]
     diffusec-proxy --control ADDR snr set DB | snr schedule FILE
     diffusec-proxy --control ADDR attack add KIND [params] | attack ls [--json] | attack rm NAME | attack clear
     diffusec-proxy --control ADDR stats [--json]
@@ -35,7 +35,7 @@ def main(ctx: click.Context, control: str) -> None:
 
     `serve` relays the Link service (Sync and Transmit) to the receiver and passes every latent and
     pilot symbol through the channel: AWGN at the set SNR (unit-power real symbols, dB), plus the
-    impairments added at run time with `attack add` (jamming, drop, delay). The other verbs change
+    impairments added at run time with `attack add` (jamming, drop, delay, adversarial). The other verbs change
     or inspect a running proxy through its ChannelControl address (--control).
     """
     ctx.obj = {"control": control}
@@ -49,22 +49,33 @@ def main(ctx: click.Context, control: str) -> None:
               help="host:port for ChannelControl (default: the group's --control).")
 @click.option("--snr-db", type=float, default=15.0, show_default=True, help="Initial AWGN SNR (dB).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the channel noise, drops and jitter.")
+@click.option("--preset", default=None,
+              help="Model preset of the link (the receiver's), for the `adversarial` surrogate. [default: cifar10]")
+@click.option("--checkpoints", type=click.Path(file_okay=False), default=None,
+              help="Checkpoint folder of the `adversarial` surrogate's codec and classifier (default: "
+                   "$DIFFUSEC_CHECKPOINTS/<preset> or checkpoints/<preset>, as the receiver). Loaded only "
+                   "when an adversarial impairment is first added.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info", show_default=True)
 @click.pass_context
-def serve(ctx, listen, upstream, control, snr_db, seed, threads, log_level) -> None:
+def serve(ctx, listen, upstream, control, snr_db, seed, preset, checkpoints, threads, log_level) -> None:
     """Relay Link from LISTEN to UPSTREAM through the channel; serve ChannelControl on CONTROL."""
     logging.basicConfig(level=log_level.upper(), format="proxy %(levelname)s %(message)s", stream=sys.stderr)
     import torch
 
+    from shared.presets import DEFAULT_PRESET, PRESETS
+
     from .service import build_servers
     from .state import ChannelState
 
+    preset = preset or DEFAULT_PRESET
+    if preset not in PRESETS:
+        _fail(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
     if threads:
         torch.set_num_threads(threads)
     control = control or ctx.obj["control"]
     try:
-        state = ChannelState(snr_db, seed, upstream)
+        state = ChannelState(snr_db, seed, upstream, preset, checkpoints)
         link, ctl, channel, _, _ = build_servers(state, listen, control, upstream)
     except (ValueError, OSError, RuntimeError) as err:
         _fail(str(err))
@@ -81,7 +92,7 @@ def serve(ctx, listen, upstream, control, snr_db, seed, threads, log_level) -> N
 
 
 # --- control client -----------------------------------------------------------------------------
-def _call(ctx: click.Context, method: str, request):
+def _call(ctx: click.Context, method: str, request, timeout_s: float = 10.0):
     """Call ChannelControl.``method`` on the --control address; a clear error when unreachable."""
     import grpc
 
@@ -90,7 +101,7 @@ def _call(ctx: click.Context, method: str, request):
     address = ctx.obj["control"]
     with grpc.insecure_channel(address) as channel:
         try:
-            return getattr(link_pb2_grpc.ChannelControlStub(channel), method)(request, timeout=10.0)
+            return getattr(link_pb2_grpc.ChannelControlStub(channel), method)(request, timeout=timeout_s)
         except grpc.RpcError as err:
             if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 _fail(f"no channel proxy control service at {address} ({err.code().name}); is `diffusec-proxy serve` "
@@ -99,8 +110,15 @@ def _call(ctx: click.Context, method: str, request):
 
 
 def _stats_dict(reply) -> dict:
-    """StatsReply -> {field: value} in the .proto's field order (ints stay ints)."""
-    return {field.name: getattr(reply, field.name) for field in reply.DESCRIPTOR.fields}
+    """StatsReply -> {field: value} in the .proto's field order (ints stay ints; an unset optional is None)."""
+    return {field.name: getattr(reply, field.name) if not _unset(reply, field) else None
+            for field in reply.DESCRIPTOR.fields}
+
+
+def _unset(message, field) -> bool:
+    """An ``optional`` field (explicit presence) that was not set."""
+    return bool(field.containing_oneof and field.containing_oneof.name.startswith("_")) \
+        and not message.HasField(field.name)
 
 
 def _print_stats(reply, as_json: bool) -> None:
@@ -109,7 +127,8 @@ def _print_stats(reply, as_json: bool) -> None:
         click.echo(json.dumps(stats))
         return
     for key, value in stats.items():
-        click.echo(f"{key:18s} {round(value, 3) if isinstance(value, float) else value}")
+        shown = "-" if value is None else round(value, 3) if isinstance(value, float) else value
+        click.echo(f"{key:18s} {shown}")
 
 
 @main.group()
@@ -153,32 +172,45 @@ def snr_schedule(ctx, file: Path, period_s: float) -> None:
 
 @main.group()
 def attack() -> None:
-    """Stack, list and remove channel impairments (jamming, drop, delay) on a running proxy."""
+    """Stack, list and remove channel impairments (jamming, drop, delay, adversarial) on a running proxy."""
 
 
-KIND_PARAMS = {"jamming": ("pnr_db",), "drop": ("rate",), "delay": ("ms", "jitter_ms")}
+KIND_PARAMS = {"jamming": ("pnr_db",), "drop": ("rate",), "delay": ("ms", "jitter_ms"),
+               "adversarial": ("pnr_db", "method", "steps", "target", "surrogate")}
 
 
 @attack.command("add")
 @click.argument("kind", type=click.Choice(list(KIND_PARAMS)))
 @click.option("--name", default="", help="Name to refer to it by (default: KIND, or KIND-2, ...).")
 @click.option("--pnr-db", type=float, default=None,
-              help="jamming: perturbation-to-noise ratio, dB above the channel's AWGN power.")
+              help="jamming, adversarial: perturbation-to-noise ratio, dB above the channel's AWGN power.")
 @click.option("--rate", type=float, default=None, help="drop: probability in 0..1 that a frame is lost.")
 @click.option("--ms", type=float, default=None, help="delay: milliseconds added to each frame and sync.")
 @click.option("--jitter-ms", type=float, default=None, help="delay: +- uniform jitter in milliseconds.")
+@click.option("--method", type=click.Choice(["fgm", "pgd"]), default=None,
+              help="adversarial: fast gradient method or projected gradient descent. [default: fgm]")
+@click.option("--steps", type=click.IntRange(1, 1000), default=None, help="adversarial: PGD iterations. [default: 10]")
+@click.option("--target", type=click.IntRange(min=0), default=None,
+              help="adversarial: a class to push every frame towards (default: non-targeted).")
+@click.option("--surrogate", default=None,
+              help="adversarial: checkpoint folder, on the proxy's machine, of the surrogate decoder and "
+                   "classifier (default: the proxy's --checkpoints).")
 @click.pass_context
-def attack_add(ctx, kind, name, pnr_db, rate, ms, jitter_ms) -> None:
+def attack_add(ctx, kind, name, pnr_db, rate, ms, jitter_ms, method, steps, target, surrogate) -> None:
     """Add an impairment of KIND on top of the others.
 
     \b
     jamming --pnr-db DB          Gaussian jamming on every latent and pilot symbol
     drop    --rate P             lose each frame with probability P (the sender resends)
     delay   --ms MS [--jitter-ms J]  forward frames and syncs MS +- J ms later
+    adversarial --pnr-db DB [--method fgm|pgd] [--steps N] [--target C] [--surrogate DIR]
+                                 white-box perturbation of every latent frame (not pilots),
+                                 crafted on a surrogate decoder + classifier at exactly DB PNR
     """
     from protos.diffusec.link.v1 import link_pb2
 
-    given = {"pnr_db": pnr_db, "rate": rate, "ms": ms, "jitter_ms": jitter_ms}
+    given = {"pnr_db": pnr_db, "rate": rate, "ms": ms, "jitter_ms": jitter_ms, "method": method, "steps": steps,
+             "target": target, "surrogate": surrogate}
     wrong = [k for k, v in given.items() if v is not None and k not in KIND_PARAMS[kind]]
     if wrong:
         _fail(f"{kind} takes {', '.join('--' + p.replace('_', '-') for p in KIND_PARAMS[kind])}, "
@@ -190,21 +222,28 @@ def attack_add(ctx, kind, name, pnr_db, rate, ms, jitter_ms) -> None:
         message = link_pb2.Impairment(name=name, jamming=link_pb2.Jamming(pnr_db=pnr_db))
     elif kind == "drop":
         message = link_pb2.Impairment(name=name, drop=link_pb2.Drop(rate=rate))
-    else:
+    elif kind == "delay":
         message = link_pb2.Impairment(name=name, delay=link_pb2.Delay(ms=ms, jitter_ms=jitter_ms or 0.0))
-    reply = _call(ctx, "AddImpairment", link_pb2.AddImpairmentRequest(impairment=message))
+    else:
+        message = link_pb2.Impairment(name=name, adversarial=link_pb2.Adversarial(
+            pnr_db=pnr_db, method=method or "fgm", steps=steps or 10, target=target, surrogate=surrogate or ""))
+    # The first adversarial impairment loads the surrogate models on the proxy: allow it the time.
+    reply = _call(ctx, "AddImpairment", link_pb2.AddImpairmentRequest(impairment=message),
+                  timeout_s=120.0 if kind == "adversarial" else 10.0)
     click.echo(f"added {_describe(reply)}")
 
 
 def _impairment_dict(message) -> dict:
     kind = message.WhichOneof("kind")
     params = getattr(message, kind)
-    return {"name": message.name, "kind": kind, **{f.name: getattr(params, f.name) for f in params.DESCRIPTOR.fields}}
+    return {"name": message.name, "kind": kind,
+            **{f.name: None if _unset(params, f) else getattr(params, f.name) for f in params.DESCRIPTOR.fields}}
 
 
 def _describe(message) -> str:
     item = _impairment_dict(message)
-    params = " ".join(f"{k}={v:g}" for k, v in item.items() if k not in ("name", "kind"))
+    shown = {k: v for k, v in item.items() if k not in ("name", "kind") and v not in (None, "")}
+    params = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
     return f"{item['name']} ({item['kind']} {params})"
 
 
@@ -249,7 +288,7 @@ def attack_clear(ctx) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 def stats(ctx, as_json: bool) -> None:
-    """Frames in/forwarded/dropped/jammed, syncs, acks, the current and effective SNR."""
+    """Frames in/forwarded/dropped/jammed/attacked, syncs, acks, SNRs, the adversarial PNR achieved."""
     from protos.diffusec.link.v1 import link_pb2
 
     _print_stats(_call(ctx, "Stats", link_pb2.StatsRequest()), as_json)

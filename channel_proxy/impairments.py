@@ -8,6 +8,10 @@ The proxy applies, to every latent symbol and every pilot symbol alike:
 
 and, per frame, ``drop`` (loss with probability ``rate``) and ``delay`` (``ms`` +- uniform
 ``jitter_ms``). The SNR itself may follow a piecewise-constant schedule of (seconds, dB) points.
+
+``adversarial`` (latent frames only, never pilots) adds, after AWGN and jamming, a white-box
+perturbation crafted on a surrogate of the receiver's decoder + classifier, at exactly the given
+PNR per frame (``shared.attacks.wireless``; the proxy side is ``channel_proxy.adversary``).
 """
 from __future__ import annotations
 
@@ -21,7 +25,8 @@ import torch
 
 from shared.channel import awgn
 
-KINDS = ("jamming", "drop", "delay")
+KINDS = ("jamming", "drop", "delay", "adversarial")
+ATTACK_METHODS = ("fgm", "pgd")
 SNR_RANGE_DB = (-60.0, 120.0)
 
 
@@ -53,7 +58,25 @@ class Delay:
     kind = "delay"
 
 
-Spec = Jamming | Drop | Delay
+@dataclass(frozen=True)
+class Adversarial:
+    """White-box adversarial perturbation of each latent frame at ``pnr_db`` (dB above the noise power).
+
+    ``method`` "fgm" or "pgd" (``steps`` iterations); ``target`` a class for a targeted attack (None:
+    non-targeted); ``surrogate`` the checkpoint folder of the attacker's decoder and classifier
+    ("": the proxy's own --checkpoints).
+    """
+
+    pnr_db: float
+    method: str = "fgm"
+    steps: int = 10
+    target: int | None = None
+    surrogate: str = ""
+
+    kind = "adversarial"
+
+
+Spec = Jamming | Drop | Delay | Adversarial
 
 
 @dataclass(frozen=True)
@@ -73,10 +96,17 @@ def check_spec(spec: Spec) -> Spec:
     """ValueError (with the allowed range) unless every parameter of ``spec`` is valid."""
     values = asdict(spec)
     for key, value in values.items():
-        if not math.isfinite(value):
+        if isinstance(value, (int, float)) and not math.isfinite(value):
             raise ValueError(f"{spec.kind} {key} must be a finite number, got {value}")
-    if isinstance(spec, Jamming) and not -60.0 <= spec.pnr_db <= 60.0:
-        raise ValueError(f"jamming pnr_db must lie in -60..60 dB, got {spec.pnr_db}")
+    if isinstance(spec, (Jamming, Adversarial)) and not -60.0 <= spec.pnr_db <= 60.0:
+        raise ValueError(f"{spec.kind} pnr_db must lie in -60..60 dB, got {spec.pnr_db}")
+    if isinstance(spec, Adversarial):
+        if spec.method not in ATTACK_METHODS:
+            raise ValueError(f"adversarial method must be one of {', '.join(ATTACK_METHODS)}, got {spec.method!r}")
+        if not 1 <= spec.steps <= 1000:
+            raise ValueError(f"adversarial steps must lie in 1..1000, got {spec.steps}")
+        if spec.target is not None and spec.target < 0:
+            raise ValueError(f"adversarial target must be a class index >= 0, got {spec.target}")
     if isinstance(spec, Drop) and not 0.0 <= spec.rate <= 1.0:
         raise ValueError(f"drop rate must lie in 0..1, got {spec.rate}")
     if isinstance(spec, Delay) and not (0.0 <= spec.ms <= 60_000 and 0.0 <= spec.jitter_ms <= 60_000):

@@ -3,6 +3,13 @@
 The forwarder relays Sync and Transmit to the upstream receiver, passing every pilot and latent
 symbol through the channel of :class:`channel_proxy.state.ChannelState`; errors of the upstream
 call (status, message, ``diffusec-reason``) reach the sender unchanged.
+
+While an ``adversarial`` impairment is on, latent frames (after AWGN and jamming) go through an
+:class:`channel_proxy.adversary.AttackStage` that perturbs them in batches. Pilots never do: the
+attacker is stealthy. It has nothing to optimise on a pilot (no image, no classifier decision), and
+transmitting during pilots would only lower the receiver's SNR estimate, revealing the attack and
+making an SNR-adaptive receiver purify harder. So the receiver's estimate sees the AWGN (and any
+``jamming``) alone, as in the attack paper, where the perturbation is added to the data symbols only.
 """
 from __future__ import annotations
 
@@ -12,11 +19,15 @@ import time
 from concurrent import futures
 
 import grpc
+import torch
 
 from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
 from protos.wire import GRPC_OPTIONS, add_health, set_serving
 
+from shared.checkpoints import CheckpointError
+
 from . import impairments as imp
+from .adversary import AttackStage
 from .delayline import DelayLine
 from .state import ChannelState
 
@@ -73,8 +84,10 @@ class LinkForwarder(link_pb2_grpc.LinkServicer):
     def Transmit(self, request_iterator, context):
         line: DelayLine = DelayLine()
         state = self.state
+        stage: AttackStage | None = None
 
         def read() -> None:
+            nonlocal stage
             try:
                 for frame in request_iterator:
                     state.count(frames_in=1)
@@ -86,10 +99,19 @@ class LinkForwarder(link_pb2_grpc.LinkServicer):
                     out.CopyFrom(frame)
                     out.latent, jammed = _through_channel(state, frame.latent)
                     state.count(frames_forwarded=1, frames_jammed=int(jammed))
-                    line.put(out, delay)
+                    if state.adversarial_latent_length() is None:
+                        line.put(out, delay)
+                        continue
+                    if stage is None:  # created with the first attacked frame: no thread otherwise
+                        generator = torch.Generator().manual_seed(state.seed)
+                        stage = AttackStage(lambda latents: state.attack(latents, generator), line.put,
+                                            state.adversarial_latent_length)
+                    stage.put(out, delay)
             except Exception as err:  # noqa: BLE001 - the sender went away
                 log.debug("downstream stream ended: %r", err)
             finally:
+                if stage is not None:
+                    stage.close()  # the frames it holds go out before the line closes
                 line.close()
 
         threading.Thread(target=read, name="proxy-reader", daemon=True).start()
@@ -112,6 +134,9 @@ def impairment_message(item: imp.Impairment) -> link_pb2.Impairment:
         return link_pb2.Impairment(name=item.name, jamming=link_pb2.Jamming(pnr_db=spec.pnr_db))
     if isinstance(spec, imp.Drop):
         return link_pb2.Impairment(name=item.name, drop=link_pb2.Drop(rate=spec.rate))
+    if isinstance(spec, imp.Adversarial):
+        return link_pb2.Impairment(name=item.name, adversarial=link_pb2.Adversarial(
+            pnr_db=spec.pnr_db, method=spec.method, steps=spec.steps, target=spec.target, surrogate=spec.surrogate))
     return link_pb2.Impairment(name=item.name, delay=link_pb2.Delay(ms=spec.ms, jitter_ms=spec.jitter_ms))
 
 
@@ -123,6 +148,10 @@ def spec_of(message: link_pb2.Impairment) -> imp.Spec:
         return imp.Drop(message.drop.rate)
     if kind == "delay":
         return imp.Delay(message.delay.ms, message.delay.jitter_ms)
+    if kind == "adversarial":
+        a = message.adversarial
+        return imp.Adversarial(a.pnr_db, a.method or "fgm", a.steps or 10,
+                               a.target if a.HasField("target") else None, a.surrogate)
     raise ValueError(f"the impairment has no kind; set one of: {', '.join(imp.KINDS)}")
 
 
@@ -140,6 +169,8 @@ class ChannelControlServicer(link_pb2_grpc.ChannelControlServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
         except KeyError as err:
             context.abort(grpc.StatusCode.ALREADY_EXISTS, err.args[0])
+        except CheckpointError as err:  # the adversarial surrogate is missing; the proxy keeps serving
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(err))
 
     def RemoveImpairment(self, request, context):
         try:

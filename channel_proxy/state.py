@@ -5,6 +5,7 @@ service changes it at run time.
 """
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 
 from . import impairments as imp
+from .adversary import Surrogates
 
 
 @dataclass
@@ -23,13 +25,19 @@ class Counters:
     frames_forwarded: int = 0
     frames_dropped: int = 0
     frames_jammed: int = 0
+    frames_attacked: int = 0
     syncs_forwarded: int = 0
     acks_returned: int = 0
 
 
 class ChannelState:
-    def __init__(self, snr_db: float = 15.0, seed: int = 0, upstream: str = ""):
+    def __init__(self, snr_db: float = 15.0, seed: int = 0, upstream: str = "", preset: str = "cifar10",
+                 checkpoints: str | None = None):
+        """``preset`` and ``checkpoints`` locate the ``adversarial`` surrogate (loaded when first added)."""
         self._lock = threading.Lock()
+        self.surrogates = Surrogates(preset, checkpoints)
+        self._surrogate_of: dict[str, object] = {}   # impairment name -> its loaded Surrogate
+        self._attack_ratio_sum = 0.0                 # sum over attacked frames of delta power / noise power
         self._snr_db = imp.check_snr_db(snr_db)
         self._schedule: tuple[list[tuple[float, float]], float, float] | None = None  # points, period, start
         self._impairments: OrderedDict[str, imp.Impairment] = OrderedDict()
@@ -38,6 +46,7 @@ class ChannelState:
         self._random = random.Random(seed)
         self.counters = Counters()
         self.upstream = upstream
+        self.seed = seed
         self.started = time.monotonic()
 
     # --- control ------------------------------------------------------------------------------
@@ -64,13 +73,25 @@ class ChannelState:
             self._schedule = (points, period_s, time.monotonic())
 
     def add(self, name: str, spec: imp.Spec) -> imp.Impairment:
-        """Stack a named impairment; KeyError if the name is taken, ValueError if ``spec`` is bad."""
+        """Stack a named impairment; KeyError if the name is taken, ValueError if ``spec`` is bad.
+
+        ``adversarial`` loads its surrogate first (outside the lock: frames keep flowing meanwhile);
+        CheckpointError (a FileNotFoundError) when the checkpoint folder lacks it.
+        """
         imp.check_spec(spec)
+        surrogate = None
+        if isinstance(spec, imp.Adversarial):
+            surrogate = self.surrogates.get(spec.surrogate)
+            if spec.target is not None and spec.target >= surrogate.num_classes:
+                raise ValueError(f"adversarial target {spec.target} is out of range: the surrogate's classifier "
+                                 f"has {surrogate.num_classes} classes (0..{surrogate.num_classes - 1})")
         with self._lock:
             name = name or self._free_name(spec.kind)
             if name in self._impairments:
                 raise KeyError(f"an impairment named {name!r} exists already; remove it first or pick another --name")
             item = self._impairments[name] = imp.Impairment(name, spec)
+            if surrogate is not None:
+                self._surrogate_of[name] = surrogate
             return item
 
     def _free_name(self, kind: str) -> str:
@@ -84,6 +105,7 @@ class ChannelState:
     def remove(self, name: str) -> imp.Impairment:
         with self._lock:
             try:
+                self._surrogate_of.pop(name, None)
                 return self._impairments.pop(name)
             except KeyError:
                 names = ", ".join(self._impairments) or "none"
@@ -93,6 +115,7 @@ class ChannelState:
         with self._lock:
             n = len(self._impairments)
             self._impairments.clear()
+            self._surrogate_of.clear()
             return n
 
     def list(self) -> list[imp.Impairment]:
@@ -123,6 +146,38 @@ class ChannelState:
         noise += symbols
         return noise.astype("<f4", copy=False).tobytes(), bool(pnrs)
 
+    def adversarial_latent_length(self) -> int | None:
+        """Symbols per frame the adversarial surrogates expect; None when no ``adversarial`` is on."""
+        with self._lock:
+            return next((s.latent_length for s in self._surrogate_of.values()), None)
+
+    def attack(self, latents: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor | None:
+        """Every ``adversarial`` impairment, in order, on received latents [B, L] -> latents + delta.
+
+        Each crafts its perturbation on the latents as they stand (after AWGN, jamming and any
+        earlier adversarial term), at the current SNR; the model work runs outside the lock. None
+        when no ``adversarial`` impairment is on. Counts the frames and the achieved PNR.
+        """
+        from shared.attacks.wireless import latent_perturbation
+
+        with self._lock:
+            attacks = [(i.spec, self._surrogate_of[i.name]) for i in self._impairments.values()
+                       if isinstance(i.spec, imp.Adversarial) and i.name in self._surrogate_of]
+            snr_db = self._snr_locked()
+        if not attacks:
+            return None
+        out = latents
+        for spec, surrogate in attacks:
+            out = out + latent_perturbation(out, decode=surrogate.decode, classify=surrogate.classify, snr_db=snr_db,
+                                            pnr_db=spec.pnr_db, method=spec.method, steps=spec.steps,
+                                            target=spec.target, generator=generator)
+        # The PNR achieved: the perturbation actually added vs the AWGN variance 10^(-SNR/10).
+        ratios = (out - latents).double().pow(2).mean(dim=1) / 10.0 ** (-snr_db / 10.0)
+        with self._lock:
+            self.counters.frames_attacked += int(latents.shape[0])
+            self._attack_ratio_sum += float(ratios.sum())
+        return out
+
     def frame_fate(self) -> tuple[bool, float]:
         """(dropped?, forwarding delay in s) for one frame: each ``drop`` and ``delay`` applies."""
         with self._lock:
@@ -142,9 +197,13 @@ class ChannelState:
                 setattr(self.counters, key, getattr(self.counters, key) + value)
 
     def stats(self) -> dict:
+        """Counters, SNRs and ``attack_pnr_db`` (10 log10 of the mean attacked-frame PNR; None before any)."""
         with self._lock:
             snr = self._snr_locked()
+            attacked = self.counters.frames_attacked
+            mean_ratio = self._attack_ratio_sum / attacked if attacked else None
             return {**vars(self.counters), "snr_db": snr,
+                    "attack_pnr_db": 10.0 * math.log10(mean_ratio) if mean_ratio else None,
                     "effective_snr_db": imp.effective_snr_db(snr, [j.pnr_db for j in self._of(imp.Jamming)]),
                     "snr_scheduled": self._schedule is not None, "impairments": len(self._impairments),
                     "uptime_s": time.monotonic() - self.started, "upstream": self.upstream}

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"protos/diffusec/link/v1/link.proto\x12\x10\x64iffusec.link.v1\"O\n\x0bSyncRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12\r\n\x05pilot\x18\x03 \x01(\x0c\x12\x0e\n\x06preset\x18\x04 \x01(\t\"\xc3\x01\n\tSyncReply\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x0b\n\x03t_d\x18\x02 \x01(\x05\x12\x0e\n\x06t_plus\x18\x03 \x01(\x05\x12\x0e\n\x06snr_db\x18\x04 \x01(\x01\x12\x0e\n\x06policy\x18\x05 \x01(\t\x12\x0e\n\x06preset\x18\x06 \x01(\t\x12\x15\n\rlatent_length\x18\x07 \x01(\r\x12\x15\n\rnum_timesteps\x18\x08 \x01(\x05\x12,\n\x06timing\x18\t \x01(\x0b\x32\x1c.diffusec.link.v1.SyncTiming\"_\n\nSyncTiming\x12\x13\n\x0breceiver_us\x18\x01 \x01(\x01\x12\x17\n\x0fsnr_estimate_us\x18\x02 \x01(\x01\x12\x11\n\tpolicy_us\x18\x03 \x01(\x01\x12\x10\n\x08proxy_us\x18\x04 \x01(\x01\"\xa8\x01\n\x05\x46rame\x12\x10\n\x08\x66rame_id\x18\x01 \x01(\x04\x12\x0f\n\x07session\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\x04\x12\x0b\n\x03t_d\x18\x04 \x01(\x05\x12\x0e\n\x06latent\x18\x05 \x01(\x0c\x12\r\n\x05shape\x18\x06 \x03(\r\x12\r\n\x05\x64type\x18\x07 \x01(\t\x12\x12\n\x05label\x18\x08 \x01(\x05H\x00\x88\x01\x01\x12\x14\n\x0creturn_image\x18\t \x01(\x08\x42\x08\n\x06_label\"\x90\x01\n\x03\x41\x63k\x12\x10\n\x08\x66rame_id\x18\x01 \x01(\x04\x12\x17\n\x0fpredicted_class\x18\x02 \x01(\x05\x12\x0b\n\x03t_p\x18\x03 \x01(\x05\x12\r\n\x05\x65poch\x18\x04 \x01(\x04\x12\x0b\n\x03t_d\x18\x05 \x01(\x05\x12\r\n\x05image\x18\x06 \x01(\x0c\x12\x13\n\x0bimage_shape\x18\x07 \x03(\r\x12\x11\n\tduplicate\x18\x08 \x01(\x08\"\x19\n\x07Jamming\x12\x0e\n\x06pnr_db\x18\x01 \x01(\x01\"\x14\n\x04\x44rop\x12\x0c\n\x04rate\x18\x01 \x01(\x01\"&\n\x05\x44\x65lay\x12\n\n\x02ms\x18\x01 \x01(\x01\x12\x11\n\tjitter_ms\x18\x02 \x01(\x01\"\xa2\x01\n\nImpairment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\x07jamming\x18\x02 \x01(\x0b\x32\x19.diffusec.link.v1.JammingH\x00\x12&\n\x04\x64rop\x18\x03 \x01(\x0b\x32\x16.diffusec.link.v1.DropH\x00\x12(\n\x05\x64\x65lay\x18\x04 \x01(\x0b\x32\x17.diffusec.link.v1.DelayH\x00\x42\x06\n\x04kind\"\x18\n\x16ListImpairmentsRequest\"I\n\x14ListImpairmentsReply\x12\x31\n\x0bimpairments\x18\x01 \x03(\x0b\x32\x1c.diffusec.link.v1.Impairment\"H\n\x14\x41\x64\x64ImpairmentRequest\x12\x30\n\nimpairment\x18\x01 \x01(\x0b\x32\x1c.diffusec.link.v1.Impairment\"\'\n\x17RemoveImpairmentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"F\n\x15RemoveImpairmentReply\x12-\n\x07removed\x18\x01 \x01(\x0b\x32\x1c.diffusec.link.v1.Impairment\"\x19\n\x17\x43learImpairmentsRequest\"(\n\x15\x43learImpairmentsReply\x12\x0f\n\x07removed\x18\x01 \x01(\r\"\x1f\n\rSetSnrRequest\x12\x0e\n\x06snr_db\x18\x01 \x01(\x01\"(\n\x08SnrPoint\x12\x0c\n\x04\x61t_s\x18\x01 \x01(\x01\x12\x0e\n\x06snr_db\x18\x02 \x01(\x01\"R\n\x12ScheduleSnrRequest\x12*\n\x06points\x18\x01 \x03(\x0b\x32\x1a.diffusec.link.v1.SnrPoint\x12\x10\n\x08period_s\x18\x02 \x01(\x01\"\x0e\n\x0cStatsRequest\"\x92\x02\n\nStatsReply\x12\x11\n\tframes_in\x18\x01 \x01(\x04\x12\x18\n\x10\x66rames_forwarded\x18\x02 \x01(\x04\x12\x16\n\x0e\x66rames_dropped\x18\x03 \x01(\x04\x12\x15\n\rframes_jammed\x18\x04 \x01(\x04\x12\x17\n\x0fsyncs_forwarded\x18\x05 \x01(\x04\x12\x15\n\racks_returned\x18\x06 \x01(\x04\x12\x0e\n\x06snr_db\x18\x07 \x01(\x01\x12\x18\n\x10\x65\x66\x66\x65\x63tive_snr_db\x18\x08 \x01(\x01\x12\x15\n\rsnr_scheduled\x18\t \x01(\x08\x12\x13\n\x0bimpairments\x18\n \x01(\r\x12\x10\n\x08uptime_s\x18\x0b \x01(\x01\x12\x10\n\x08upstream\x18\x0c \x01(\t2\x8a\x01\n\x04Link\x12\x42\n\x04Sync\x12\x1d.diffusec.link.v1.SyncRequest\x1a\x1b.diffusec.link.v1.SyncReply\x12>\n\x08Transmit\x12\x17.diffusec.link.v1.Frame\x1a\x15.diffusec.link.v1.Ack(\x01\x30\x01\x32\xff\x04\n\x0e\x43hannelControl\x12\x63\n\x0fListImpairments\x12(.diffusec.link.v1.ListImpairmentsRequest\x1a&.diffusec.link.v1.ListImpairmentsReply\x12U\n\rAddImpairment\x12&.diffusec.link.v1.AddImpairmentRequest\x1a\x1c.diffusec.link.v1.Impairment\x12\x66\n\x10RemoveImpairment\x12).diffusec.link.v1.RemoveImpairmentRequest\x1a\'.diffusec.link.v1.RemoveImpairmentReply\x12\x66\n\x10\x43learImpairments\x12).diffusec.link.v1.ClearImpairmentsRequest\x1a\'.diffusec.link.v1.ClearImpairmentsReply\x12G\n\x06SetSnr\x12\x1f.diffusec.link.v1.SetSnrRequest\x1a\x1c.diffusec.link.v1.StatsReply\x12Q\n\x0bScheduleSnr\x12$.diffusec.link.v1.ScheduleSnrRequest\x1a\x1c.diffusec.link.v1.StatsReply\x12\x45\n\x05Stats\x12\x1e.diffusec.link.v1.StatsRequest\x1a\x1c.diffusec.link.v1.StatsReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"protos/diffusec/link/v1/link.proto\x12\x10\x64iffusec.link.v1\"O\n\x0bSyncRequest\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\x12\r\n\x05pilot\x18\x03 \x01(\x0c\x12\x0e\n\x06preset\x18\x04 \x01(\t\"\xc3\x01\n\tSyncReply\x12\r\n\x05\x65poch\x18\x01 \x01(\x04\x12\x0b\n\x03t_d\x18\x02 \x01(\x05\x12\x0e\n\x06t_plus\x18\x03 \x01(\x05\x12\x0e\n\x06snr_db\x18\x04 \x01(\x01\x12\x0e\n\x06policy\x18\x05 \x01(\t\x12\x0e\n\x06preset\x18\x06 \x01(\t\x12\x15\n\rlatent_length\x18\x07 \x01(\r\x12\x15\n\rnum_timesteps\x18\x08 \x01(\x05\x12,\n\x06timing\x18\t \x01(\x0b\x32\x1c.diffusec.link.v1.SyncTiming\"_\n\nSyncTiming\x12\x13\n\x0breceiver_us\x18\x01 \x01(\x01\x12\x17\n\x0fsnr_estimate_us\x18\x02 \x01(\x01\x12\x11\n\tpolicy_us\x18\x03 \x01(\x01\x12\x10\n\x08proxy_us\x18\x04 \x01(\x01\"\xa8\x01\n\x05\x46rame\x12\x10\n\x08\x66rame_id\x18\x01 \x01(\x04\x12\x0f\n\x07session\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\x04\x12\x0b\n\x03t_d\x18\x04 \x01(\x05\x12\x0e\n\x06latent\x18\x05 \x01(\x0c\x12\r\n\x05shape\x18\x06 \x03(\r\x12\r\n\x05\x64type\x18\x07 \x01(\t\x12\x12\n\x05label\x18\x08 \x01(\x05H\x00\x88\x01\x01\x12\x14\n\x0creturn_image\x18\t \x01(\x08\x42\x08\n\x06_label\"\x90\x01\n\x03\x41\x63k\x12\x10\n\x08\x66rame_id\x18\x01 \x01(\x04\x12\x17\n\x0fpredicted_class\x18\x02 \x01(\x05\x12\x0b\n\x03t_p\x18\x03 \x01(\x05\x12\r\n\x05\x65poch\x18\x04 \x01(\x04\x12\x0b\n\x03t_d\x18\x05 \x01(\x05\x12\r\n\x05image\x18\x06 \x01(\x0c\x12\x13\n\x0bimage_shape\x18\x07 \x03(\r\x12\x11\n\tduplicate\x18\x08 \x01(\x08\"\x19\n\x07Jamming\x12\x0e\n\x06pnr_db\x18\x01 \x01(\x01\"\x14\n\x04\x44rop\x12\x0c\n\x04rate\x18\x01 \x01(\x01\"&\n\x05\x44\x65lay\x12\n\n\x02ms\x18\x01 \x01(\x01\x12\x11\n\tjitter_ms\x18\x02 \x01(\x01\"o\n\x0b\x41\x64versarial\x12\x0e\n\x06pnr_db\x18\x01 \x01(\x01\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\r\n\x05steps\x18\x03 \x01(\r\x12\x13\n\x06target\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x11\n\tsurrogate\x18\x05 \x01(\tB\t\n\x07_target\"\xd8\x01\n\nImpairment\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\x07jamming\x18\x02 \x01(\x0b\x32\x19.diffusec.link.v1.JammingH\x00\x12&\n\x04\x64rop\x18\x03 \x01(\x0b\x32\x16.diffusec.link.v1.DropH\x00\x12(\n\x05\x64\x65lay\x18\x04 \x01(\x0b\x32\x17.diffusec.link.v1.DelayH\x00\x12\x34\n\x0b\x61\x64versarial\x18\x05 \x01(\x0b\x32\x1d.diffusec.link.v1.AdversarialH\x00\x42\x06\n\x04kind\"\x18\n\x16ListImpairmentsRequest\"I\n\x14ListImpairmentsReply\x12\x31\n\x0bimpairments\x18\x01 \x03(\x0b\x32\x1c.diffusec.link.v1.Impairment\"H\n\x14\x41\x64\x64ImpairmentRequest\x12\x30\n\nimpairment\x18\x01 \x01(\x0b\x32\x1c.diffusec.link.v1.Impairment\"\'\n\x17RemoveImpairmentRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"F\n\x15RemoveImpairmentReply\x12-\n\x07removed\x18\x01 \x01(\x0b\x32\x1c.diffusec.link.v1.Impairment\"\x19\n\x17\x43learImpairmentsRequest\"(\n\x15\x43learImpairmentsReply\x12\x0f\n\x07removed\x18\x01 \x01(\r\"\x1f\n\rSetSnrRequest\x12\x0e\n\x06snr_db\x18\x01 \x01(\x01\"(\n\x08SnrPoint\x12\x0c\n\x04\x61t_s\x18\x01 \x01(\x01\x12\x0e\n\x06snr_db\x18\x02 \x01(\x01\"R\n\x12ScheduleSnrRequest\x12*\n\x06points\x18\x01 \x03(\x0b\x32\x1a.diffusec.link.v1.SnrPoint\x12\x10\n\x08period_s\x18\x02 \x01(\x01\"\x0e\n\x0cStatsRequest\"\xd9\x02\n\nStatsReply\x12\x11\n\tframes_in\x18\x01 \x01(\x04\x12\x18\n\x10\x66rames_forwarded\x18\x02 \x01(\x04\x12\x16\n\x0e\x66rames_dropped\x18\x03 \x01(\x04\x12\x15\n\rframes_jammed\x18\x04 \x01(\x04\x12\x17\n\x0fsyncs_forwarded\x18\x05 \x01(\x04\x12\x15\n\racks_returned\x18\x06 \x01(\x04\x12\x0e\n\x06snr_db\x18\x07 \x01(\x01\x12\x18\n\x10\x65\x66\x66\x65\x63tive_snr_db\x18\x08 \x01(\x01\x12\x15\n\rsnr_scheduled\x18\t \x01(\x08\x12\x13\n\x0bimpairments\x18\n \x01(\r\x12\x10\n\x08uptime_s\x18\x0b \x01(\x01\x12\x10\n\x08upstream\x18\x0c \x01(\t\x12\x17\n\x0f\x66rames_attacked\x18\r \x01(\x04\x12\x1a\n\rattack_pnr_db\x18\x0e \x01(\x01H\x00\x88\x01\x01\x42\x10\n\x0e_attack_pnr_db2\x8a\x01\n\x04Link\x12\x42\n\x04Sync\x12\x1d.diffusec.link.v1.SyncRequest\x1a\x1b.diffusec.link.v1.SyncReply\x12>\n\x08Transmit\x12\x17.diffusec.link.v1.Frame\x1a\x15.diffusec.link.v1.Ack(\x01\x30\x01\x32\xff\x04\n\x0e\x43hannelControl\x12\x63\n\x0fListImpairments\x12(.diffusec.link.v1.ListImpairmentsRequest\x1a&.diffusec.link.v1.ListImpairmentsReply\x12U\n\rAddImpairment\x12&.diffusec.link.v1.AddImpairmentRequest\x1a\x1c.diffusec.link.v1.Impairment\x12\x66\n\x10RemoveImpairment\x12).diffusec.link.v1.RemoveImpairmentRequest\x1a\'.diffusec.link.v1.RemoveImpairmentReply\x12\x66\n\x10\x43learImpairments\x12).diffusec.link.v1.ClearImpairmentsRequest\x1a\'.diffusec.link.v1.ClearImpairmentsReply\x12G\n\x06SetSnr\x12\x1f.diffusec.link.v1.SetSnrRequest\x1a\x1c.diffusec.link.v1.StatsReply\x12Q\n\x0bScheduleSnr\x12$.diffusec.link.v1.ScheduleSnrRequest\x1a\x1c.diffusec.link.v1.StatsReply\x12\x45\n\x05Stats\x12\x1e.diffusec.link.v1.StatsRequest\x1a\x1c.diffusec.link.v1.StatsReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,34 +47,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DROP']._serialized_end=797
   _globals['_DELAY']._serialized_start=799
   _globals['_DELAY']._serialized_end=837
-  _globals['_IMPAIRMENT']._serialized_start=840
-  _globals['_IMPAIRMENT']._serialized_end=1002
-  _globals['_LISTIMPAIRMENTSREQUEST']._serialized_start=1004
-  _globals['_LISTIMPAIRMENTSREQUEST']._serialized_end=1028
-  _globals['_LISTIMPAIRMENTSREPLY']._serialized_start=1030
-  _globals['_LISTIMPAIRMENTSREPLY']._serialized_end=1103
-  _globals['_ADDIMPAIRMENTREQUEST']._serialized_start=1105
-  _globals['_ADDIMPAIRMENTREQUEST']._serialized_end=1177
-  _globals['_REMOVEIMPAIRMENTREQUEST']._serialized_start=1179
-  _globals['_REMOVEIMPAIRMENTREQUEST']._serialized_end=1218
-  _globals['_REMOVEIMPAIRMENTREPLY']._serialized_start=1220
-  _globals['_REMOVEIMPAIRMENTREPLY']._serialized_end=1290
-  _globals['_CLEARIMPAIRMENTSREQUEST']._serialized_start=1292
-  _globals['_CLEARIMPAIRMENTSREQUEST']._serialized_end=1317
-  _globals['_CLEARIMPAIRMENTSREPLY']._serialized_start=1319
-  _globals['_CLEARIMPAIRMENTSREPLY']._serialized_end=1359
-  _globals['_SETSNRREQUEST']._serialized_start=1361
-  _globals['_SETSNRREQUEST']._serialized_end=1392
-  _globals['_SNRPOINT']._serialized_start=1394
-  _globals['_SNRPOINT']._serialized_end=1434
-  _globals['_SCHEDULESNRREQUEST']._serialized_start=1436
-  _globals['_SCHEDULESNRREQUEST']._serialized_end=1518
-  _globals['_STATSREQUEST']._serialized_start=1520
-  _globals['_STATSREQUEST']._serialized_end=1534
-  _globals['_STATSREPLY']._serialized_start=1537
-  _globals['_STATSREPLY']._serialized_end=1811
-  _globals['_LINK']._serialized_start=1814
-  _globals['_LINK']._serialized_end=1952
-  _globals['_CHANNELCONTROL']._serialized_start=1955
-  _globals['_CHANNELCONTROL']._serialized_end=2594
+  _globals['_ADVERSARIAL']._serialized_start=839
+  _globals['_ADVERSARIAL']._serialized_end=950
+  _globals['_IMPAIRMENT']._serialized_start=953
+  _globals['_IMPAIRMENT']._serialized_end=1169
+  _globals['_LISTIMPAIRMENTSREQUEST']._serialized_start=1171
+  _globals['_LISTIMPAIRMENTSREQUEST']._serialized_end=1195
+  _globals['_LISTIMPAIRMENTSREPLY']._serialized_start=1197
+  _globals['_LISTIMPAIRMENTSREPLY']._serialized_end=1270
+  _globals['_ADDIMPAIRMENTREQUEST']._serialized_start=1272
+  _globals['_ADDIMPAIRMENTREQUEST']._serialized_end=1344
+  _globals['_REMOVEIMPAIRMENTREQUEST']._serialized_start=1346
+  _globals['_REMOVEIMPAIRMENTREQUEST']._serialized_end=1385
+  _globals['_REMOVEIMPAIRMENTREPLY']._serialized_start=1387
+  _globals['_REMOVEIMPAIRMENTREPLY']._serialized_end=1457
+  _globals['_CLEARIMPAIRMENTSREQUEST']._serialized_start=1459
+  _globals['_CLEARIMPAIRMENTSREQUEST']._serialized_end=1484
+  _globals['_CLEARIMPAIRMENTSREPLY']._serialized_start=1486
+  _globals['_CLEARIMPAIRMENTSREPLY']._serialized_end=1526
+  _globals['_SETSNRREQUEST']._serialized_start=1528
+  _globals['_SETSNRREQUEST']._serialized_end=1559
+  _globals['_SNRPOINT']._serialized_start=1561
+  _globals['_SNRPOINT']._serialized_end=1601
+  _globals['_SCHEDULESNRREQUEST']._serialized_start=1603
+  _globals['_SCHEDULESNRREQUEST']._serialized_end=1685
+  _globals['_STATSREQUEST']._serialized_start=1687
+  _globals['_STATSREQUEST']._serialized_end=1701
+  _globals['_STATSREPLY']._serialized_start=1704
+  _globals['_STATSREPLY']._serialized_end=2049
+  _globals['_LINK']._serialized_start=2052
+  _globals['_LINK']._serialized_end=2190
+  _globals['_CHANNELCONTROL']._serialized_start=2193
+  _globals['_CHANNELCONTROL']._serialized_end=2832
 # @@protoc_insertion_point(module_scope)

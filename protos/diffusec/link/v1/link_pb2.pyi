@@ -114,17 +114,33 @@ class Delay(_message.Message):
     jitter_ms: float
     def __init__(self, ms: _Optional[float] = ..., jitter_ms: _Optional[float] = ...) -> None: ...
 
+class Adversarial(_message.Message):
+    __slots__ = ("pnr_db", "method", "steps", "target", "surrogate")
+    PNR_DB_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    SURROGATE_FIELD_NUMBER: _ClassVar[int]
+    pnr_db: float
+    method: str
+    steps: int
+    target: int
+    surrogate: str
+    def __init__(self, pnr_db: _Optional[float] = ..., method: _Optional[str] = ..., steps: _Optional[int] = ..., target: _Optional[int] = ..., surrogate: _Optional[str] = ...) -> None: ...
+
 class Impairment(_message.Message):
-    __slots__ = ("name", "jamming", "drop", "delay")
+    __slots__ = ("name", "jamming", "drop", "delay", "adversarial")
     NAME_FIELD_NUMBER: _ClassVar[int]
     JAMMING_FIELD_NUMBER: _ClassVar[int]
     DROP_FIELD_NUMBER: _ClassVar[int]
     DELAY_FIELD_NUMBER: _ClassVar[int]
+    ADVERSARIAL_FIELD_NUMBER: _ClassVar[int]
     name: str
     jamming: Jamming
     drop: Drop
     delay: Delay
-    def __init__(self, name: _Optional[str] = ..., jamming: _Optional[_Union[Jamming, _Mapping]] = ..., drop: _Optional[_Union[Drop, _Mapping]] = ..., delay: _Optional[_Union[Delay, _Mapping]] = ...) -> None: ...
+    adversarial: Adversarial
+    def __init__(self, name: _Optional[str] = ..., jamming: _Optional[_Union[Jamming, _Mapping]] = ..., drop: _Optional[_Union[Drop, _Mapping]] = ..., delay: _Optional[_Union[Delay, _Mapping]] = ..., adversarial: _Optional[_Union[Adversarial, _Mapping]] = ...) -> None: ...
 
 class ListImpairmentsRequest(_message.Message):
     __slots__ = ()
@@ -191,7 +207,7 @@ class StatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class StatsReply(_message.Message):
-    __slots__ = ("frames_in", "frames_forwarded", "frames_dropped", "frames_jammed", "syncs_forwarded", "acks_returned", "snr_db", "effective_snr_db", "snr_scheduled", "impairments", "uptime_s", "upstream")
+    __slots__ = ("frames_in", "frames_forwarded", "frames_dropped", "frames_jammed", "syncs_forwarded", "acks_returned", "snr_db", "effective_snr_db", "snr_scheduled", "impairments", "uptime_s", "upstream", "frames_attacked", "attack_pnr_db")
     FRAMES_IN_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FORWARDED_FIELD_NUMBER: _ClassVar[int]
     FRAMES_DROPPED_FIELD_NUMBER: _ClassVar[int]
@@ -204,6 +220,8 @@ class StatsReply(_message.Message):
     IMPAIRMENTS_FIELD_NUMBER: _ClassVar[int]
     UPTIME_S_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_ATTACKED_FIELD_NUMBER: _ClassVar[int]
+    ATTACK_PNR_DB_FIELD_NUMBER: _ClassVar[int]
     frames_in: int
     frames_forwarded: int
     frames_dropped: int
@@ -216,4 +234,6 @@ class StatsReply(_message.Message):
     impairments: int
     uptime_s: float
     upstream: str
-    def __init__(self, frames_in: _Optional[int] = ..., frames_forwarded: _Optional[int] = ..., frames_dropped: _Optional[int] = ..., frames_jammed: _Optional[int] = ..., syncs_forwarded: _Optional[int] = ..., acks_returned: _Optional[int] = ..., snr_db: _Optional[float] = ..., effective_snr_db: _Optional[float] = ..., snr_scheduled: _Optional[bool] = ..., impairments: _Optional[int] = ..., uptime_s: _Optional[float] = ..., upstream: _Optional[str] = ...) -> None: ...
+    frames_attacked: int
+    attack_pnr_db: float
+    def __init__(self, frames_in: _Optional[int] = ..., frames_forwarded: _Optional[int] = ..., frames_dropped: _Optional[int] = ..., frames_jammed: _Optional[int] = ..., syncs_forwarded: _Optional[int] = ..., acks_returned: _Optional[int] = ..., snr_db: _Optional[float] = ..., effective_snr_db: _Optional[float] = ..., snr_scheduled: _Optional[bool] = ..., impairments: _Optional[int] = ..., uptime_s: _Optional[float] = ..., upstream: _Optional[str] = ..., frames_attacked: _Optional[int] = ..., attack_pnr_db: _Optional[float] = ...) -> None: ...
