@@ -71,9 +71,13 @@ class LinkStack:
                     "--seed", str(cfg.seed), "--log-level", cfg.log_level, *threads]
         if cfg.checkpoints:
             receiver += ["--checkpoints", str(cfg.checkpoints)]
+        # The proxy gets the receiver's preset and checkpoints: an `adversarial` impairment's default
+        # surrogate is a copy of the receiver's models (the white-box threat model).
         proxy = [sys.executable, "-m", "channel_proxy.cli", "serve", "--listen", addresses.proxy,
                  "--upstream", addresses.receiver, "--control", addresses.control, "--snr-db", repr(float(cfg.snr_db)),
-                 "--seed", str(cfg.seed), "--log-level", cfg.log_level, *threads]
+                 "--seed", str(cfg.seed), "--log-level", cfg.log_level, "--preset", cfg.preset, *threads]
+        if cfg.checkpoints:
+            proxy += ["--checkpoints", str(cfg.checkpoints)]
         return {"receiver": receiver + list(cfg.receiver_args), "proxy": proxy + list(cfg.proxy_args)}
 
     def start(self) -> Addresses:
