@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from shared.attacks.options import source_attack_options
 from shared.presets import DEFAULT_PRESET, PRESETS
 
 
@@ -59,12 +60,24 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last stdout line.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
+@source_attack_options
+@click.option("--attack-snr-db", type=float, default=15.0, show_default=True,
+              help="--adaptive: the channel SNR (dB) the attacker assumes when it differentiates the chain.")
+@click.option("--attack-t-d", type=click.IntRange(0, 1000), default=20, show_default=True,
+              help="--adaptive: the t_D (and t_P) the attacker assumes.")
 def run(address, preset, n, images_dir, source, data_root, checkpoints, sync_every, pilot_length, window, batch,
-        ack_timeout, retry_timeout, evaluation, session, seed, threads, device, as_json, progress) -> None:
+        ack_timeout, retry_timeout, evaluation, session, seed, threads, device, as_json, progress,
+        source_attack, eps, attack_steps, step_size, target, adaptive, eot_samples, attack_snr_db, attack_t_d) -> None:
     """Sync with the receiver, then diffuse with its t_D, encode and stream N images; print the scores.
 
     The JSON has frames_sent, frames_acked, accuracy, ssim (evaluation mode), sync_count, t_d and
     sync_p50_ms (one Sync round trip, milliseconds), among others. Exit status 1 when the link fails.
+
+    With --source-attack the image store is polluted before sending (attack paper's computer-vision
+    attack; DiffuSeC paper VI): every image is perturbed within --eps (l_inf, stored 8-bit) against
+    the receiver's classifier, loaded white-box from the same checkpoint folder (--adaptive: against
+    the whole chain, which also needs the denoiser). The JSON then has source_attack and
+    attack_success_rate; SSIM compares what the receiver ends with to the clean originals.
     """
     logging.basicConfig(level=logging.INFO if not as_json else logging.WARNING,
                         format="sender %(levelname)s %(message)s", stream=sys.stderr)
@@ -81,12 +94,24 @@ def run(address, preset, n, images_dir, source, data_root, checkpoints, sync_eve
     from .link import LinkFailed, LinkSender, SenderOptions
     from .report import summarize
 
+    from shared.attacks.options import build_source_attack
+
     if threads:
         torch.set_num_threads(threads)
     cfg = get_preset(preset).codec
     names = None
     try:
-        pipeline = Pipeline.load(preset, checkpoints, ("codec",), device)
+        attack = build_source_attack(source_attack, eps, attack_steps, step_size, target, adaptive, eot_samples)
+    except ValueError as err:
+        _fail(str(err))
+    if target is not None and attack is None:
+        _fail("--target needs --source-attack fgsm|pgd")
+    if target is not None and target >= get_preset(preset).num_classes:
+        _fail(f"--target {target} out of range: preset {preset} has {get_preset(preset).num_classes} classes")
+    # The attacker holds the receiver's classifier (white-box); --adaptive also the denoiser.
+    parts = ("codec",) if attack is None else ("codec", "classifier") + (("denoiser",) if adaptive else ())
+    try:
+        pipeline = Pipeline.load(preset, checkpoints, parts, device)
         if images_dir is not None:
             images, names = load_folder(images_dir, cfg.image_size, cfg.channels, n)
             labels, description = None, f"{len(names)} images from {images_dir}"
@@ -97,6 +122,12 @@ def run(address, preset, n, images_dir, source, data_root, checkpoints, sync_eve
         _fail(str(err))
     if progress is None:
         progress = sys.stderr.isatty() and not os.environ.get("DIFFUSEC_NO_PROGRESS")
+    sent = images
+    if attack is not None:
+        from shared.attacks.source import pollute
+
+        sent = pollute(attack, pipeline, images, labels, snr_db=attack_snr_db, t_d=attack_t_d, t_plus=0,
+                       batch=batch, generator=torch.Generator().manual_seed(seed))
     bar = tqdm(total=len(images), desc="sent+acked", unit="img", disable=not progress, dynamic_ncols=True)
     options = SenderOptions(preset=preset, session=session, sync_every=sync_every, pilot_length=pilot_length,
                             window=window, batch=batch, ack_timeout_s=ack_timeout, retry_timeout_s=retry_timeout,
@@ -104,7 +135,7 @@ def run(address, preset, n, images_dir, source, data_root, checkpoints, sync_eve
     sender = LinkSender(pipeline, address, options, on_ack=bar.update)
     error = None
     try:
-        result = sender.run(images, labels)
+        result = sender.run(sent, labels)
     except LinkFailed as err:
         error, result = str(err), None
     finally:
@@ -119,6 +150,8 @@ def run(address, preset, n, images_dir, source, data_root, checkpoints, sync_eve
         sys.exit(1)
     payload = {"to": address, "preset": preset, "n": len(images), "session": sender.session, "data": description,
                "evaluation": evaluation, **summarize(result, images, labels)}
+    if attack is not None:
+        payload.update(_attack_report(attack, result, labels))
     if names is not None:
         payload["predictions"] = [{"file": name, "class": ack.predicted_class if ack else None}
                                   for name, ack in zip(names, result.acks)]
@@ -130,8 +163,31 @@ def run(address, preset, n, images_dir, source, data_root, checkpoints, sync_eve
                 "snr_db", "sync_p50_ms", "ack_latency_p50_ms", "images_per_s", "wall_time_s"):
         if payload[key] is not None:
             click.echo(f"  {key:20s} {payload[key]}")
+    if attack is not None:
+        click.echo(f"  {'attack_success_rate':20s} {payload['attack_success_rate']}")
+        click.echo(f"  {'source_attack':20s} {json.dumps(payload['source_attack'])}")
     for item in payload.get("predictions", ()):
         click.echo(f"  {item['file']}: class {item['class']}")
+
+
+def _attack_report(attack, result, labels) -> dict:
+    """source_attack (parameters) and attack_success_rate over the acked frames (None without labels
+    for a non-targeted attack: success means "misclassified")."""
+    import torch
+
+    from shared.attacks.chain import success_counts
+    from shared.attacks.source import describe
+
+    acked = [(i, a.predicted_class) for i, a in enumerate(result.acks) if a is not None]
+    rate = None
+    if acked and (labels is not None or attack.target is not None):
+        predicted = torch.tensor([c for _, c in acked])
+        truth = labels[[i for i, _ in acked]] if labels is not None else torch.full_like(predicted, -1)
+        wins, eligible = success_counts(predicted, truth, attack.target)
+        rate = round(wins / eligible, 4) if eligible else None
+    described = describe(attack, "plain")
+    described["stored"] = "uint8 (8-bit image files)"
+    return {"source_attack": described, "attack_success_rate": rate}
 
 
 if __name__ == "__main__":

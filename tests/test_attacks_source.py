@@ -189,3 +189,51 @@ def test_pgd_8_of_255_breaks_the_shipped_classifier():
                 generator=torch.Generator().manual_seed(0))
     assert accuracy(pipe.classifier, x, y) >= 0.6
     assert accuracy(pipe.classifier, adv, y) <= 0.15
+
+
+def test_pollute_stores_uint8_images_within_the_budget(untrained_pipeline):
+    from shared.attacks.source import pollute
+
+    images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    attack = SourceAttack("fgsm", 8 / 255)
+    for labels in (torch.tensor([0, 1, 2]), None):   # None: a user's folder, no labels
+        stored = pollute(attack, untrained_pipeline, images, labels, snr_db=10.0, t_d=2, t_plus=0, batch=2)
+        change = (stored.int() - images.int()).abs()
+        assert stored.dtype == torch.uint8 and stored.shape == images.shape
+        assert change.max().item() == 8 and change.float().mean().item() > 4
+
+
+# --- the sender pollutes its image store ---------------------------------------------------------
+def test_sender_rejects_a_bad_budget_before_connecting():
+    from click.testing import CliRunner
+
+    from sender.cli import main as sender_main
+
+    result = CliRunner().invoke(sender_main, ["run", "--to", "127.0.0.1:1", "--source-attack", "pgd", "--eps", "9/0"])
+    assert result.exit_code == 2 and "9/0" in result.output and "divides by zero" in result.output
+
+
+@pytest.mark.slow
+def test_sender_source_attack_over_the_link(tmp_path):
+    """A real receiver process; the sender crafts PGD images with the receiver's classifier first."""
+    import subprocess
+
+    from link_support import ENV, REPO_ROOT, free_port, last_json, make_untrained_checkpoints, \
+        receiver_service, sender_command
+
+    checkpoints = make_untrained_checkpoints(tmp_path / "ckpt")
+    port = free_port()
+    receiver = receiver_service(port, checkpoints, tmp_path, "--t-d", "2").start()
+    try:
+        receiver.wait_healthy(f"127.0.0.1:{port}")
+        done = subprocess.run(sender_command(f"127.0.0.1:{port}", checkpoints, "--n", "4", "--source-attack", "pgd",
+                                             "--eps", "8/255", "--attack-steps", "2", "--target", "1"),
+                              cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+    finally:
+        receiver.stop()
+    assert done.returncode == 0, done.stdout + done.stderr
+    payload = last_json(done.stdout)
+    assert payload["frames_acked"] == 4
+    assert payload["source_attack"]["kind"] == "pgd" and payload["source_attack"]["target"] == 1
+    assert payload["source_attack"]["gradient_path"].startswith("classifier")
+    assert payload["attack_success_rate"] is not None and 0.0 <= payload["attack_success_rate"] <= 1.0

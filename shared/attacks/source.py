@@ -190,3 +190,27 @@ def describe(attack: SourceAttack, system: str) -> dict:
     out = attack.to_dict()
     out["gradient_path"] = describe_gradient_path(system, attack.adaptive, attack.eot_samples)
     return out
+
+
+def pollute(attack: SourceAttack, pipeline, images_u8: torch.Tensor, labels: torch.Tensor | None, *, snr_db: float,
+            t_d: int, t_plus: int, system: str = "plain", batch: int = 64,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+    """A polluted image store: ``craft`` over uint8 [N,C,H,W] images in batches -> uint8 [N,C,H,W].
+
+    Without ``labels`` (a user's own folder) a non-targeted attack pushes away from the
+    classifier's own prediction on the clean image, the usual stand-in for the unknown label.
+    The result is stored 8-bit and stays within ``attack.eps`` of the originals (:func:`quantize_within`).
+    """
+    out = torch.empty_like(images_u8)
+    for start in range(0, len(images_u8), batch):
+        x_u8 = images_u8[start:start + batch]
+        x01 = x_u8.float().div(255.0)
+        if labels is not None:
+            y = labels[start:start + batch]
+        else:
+            with torch.no_grad():
+                y = pipeline.classifier(x01.to(pipeline.device)).argmax(1).cpu()
+        x_adv = craft(attack, pipeline, x01, y, snr_db=snr_db, t_d=t_d, t_plus=t_plus, system=system,
+                      generator=generator)
+        out[start:start + batch] = quantize_within(x_adv, x_u8, attack.eps)
+    return out
