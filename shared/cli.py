@@ -106,6 +106,20 @@ def load_eval_data(preset_name: str, data_root: str | None, source: str, n: int 
     return data.subset(n, seed)
 
 
+def _check_eval_args(threads: int | None, snr_db: float, t_d: int, t_plus: int) -> None:
+    """Set torch's threads; fail clearly on a non-finite SNR or t_P beyond T."""
+    import math
+
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    if not math.isfinite(snr_db):
+        _fail(f"--snr-db must be a finite number of dB, got {snr_db}")
+    if t_d + t_plus > 1000:
+        _fail(f"t_P = t_D + t_plus = {t_d + t_plus} exceeds T = 1000 diffusion steps")
+
+
 @main.group("eval", invoke_without_command=True)
 @PRESET_OPTION
 @click.option("--system", type=click.Choice(["classifier", "vit", "plain"]), default="plain", show_default=True,
@@ -159,8 +173,6 @@ def eval_command(ctx, preset, system, snr_db, n, t_d, t_plus, sampler, steps, se
     """
     if ctx.invoked_subcommand is not None:
         return
-    import math
-
     import torch
 
     from .attacks.chain import ChannelAttack, attacked_run
@@ -170,12 +182,7 @@ def eval_command(ctx, preset, system, snr_db, n, t_d, t_plus, sampler, steps, se
     from .evaluate import attack_target, evaluate
     from .pipeline import Pipeline
 
-    if threads:
-        torch.set_num_threads(threads)
-    if not math.isfinite(snr_db):
-        _fail(f"--snr-db must be a finite number of dB, got {snr_db}")
-    if t_d + t_plus > 1000:
-        _fail(f"t_P = t_D + t_plus = {t_d + t_plus} exceeds T = 1000 diffusion steps")
+    _check_eval_args(threads, snr_db, t_d, t_plus)
     try:
         attack = build_source_attack(source_attack, eps, attack_steps, step_size, target, adaptive, eot_samples)
         wireless = None
@@ -299,10 +306,7 @@ def eval_attacks(preset, out_dir, n, quick, snr_db, pnr_min, pnr_max, pnr_step, 
 
     Writes OUT/attacks.json and OUT/{pnr,multi_domain,strength}.png.
     """
-    import math
     from dataclasses import replace
-
-    import torch
 
     from .attacks import sweep as sw
     from .attacks.plots import plot_sweep
@@ -311,12 +315,7 @@ def eval_attacks(preset, out_dir, n, quick, snr_db, pnr_min, pnr_max, pnr_step, 
     from .pipeline import Pipeline
     from .presets import get_preset
 
-    if threads:
-        torch.set_num_threads(threads)
-    if not math.isfinite(snr_db):
-        _fail(f"--snr-db must be a finite number of dB, got {snr_db}")
-    if t_d + t_plus > 1000:
-        _fail(f"t_P = t_D + t_plus = {t_d + t_plus} exceeds T = 1000 diffusion steps")
+    _check_eval_args(threads, snr_db, t_d, t_plus)
     chosen = tuple(s.strip() for s in systems.split(",") if s.strip())
     if not chosen or any(s not in ("vit", "plain") for s in chosen):
         _fail(f"--systems must list vit and/or plain, got {systems!r}")

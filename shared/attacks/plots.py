@@ -7,6 +7,7 @@ from .budget import format_eps
 from .sweep import SweepResult
 
 SYSTEM_LABEL = {"vit": "undefended link (vit)", "plain": "DiffuSeC (plain)", "classifier": "classifier alone"}
+PNR_AXIS = "perturbation-to-noise ratio PNR (dB)"
 SYSTEM_COLOR = {"vit": "tab:red", "plain": "tab:blue", "classifier": "tab:gray"}
 
 
@@ -26,7 +27,10 @@ def plot_sweep(result: SweepResult, out_dir: str | Path) -> dict[str, str]:
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, str] = {}
 
-    def save(fig, name: str) -> None:
+    def save(fig, ax, name: str, xlabel: str, ylabel: str, title: str) -> None:
+        ax.set(xlabel=xlabel, ylabel=ylabel, ylim=(-0.02, 1.02), title=_title(result, title))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
         fig.tight_layout()
         path = out / f"{name}.png"
         fig.savefig(path, dpi=120)
@@ -39,11 +43,7 @@ def plot_sweep(result: SweepResult, out_dir: str | Path) -> dict[str, str]:
         ax.plot(curve["pnr_db"], curve["adversarial"], "o-", color=color, label=f"{SYSTEM_LABEL[system]}: adversarial")
         ax.plot(curve["pnr_db"], curve["jamming"], "s--", color=color, label=f"{SYSTEM_LABEL[system]}: jamming")
         ax.axhline(result.baseline[system], color=color, lw=0.8, ls=":", label=f"{SYSTEM_LABEL[system]}: no attack")
-    ax.set(xlabel="perturbation-to-noise ratio PNR (dB)", ylabel="classifier accuracy", ylim=(-0.02, 1.02),
-           title=_title(result, "Wireless attack: adversarial vs jamming"))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    save(fig, "pnr")
+    save(fig, ax, "pnr", PNR_AXIS, "classifier accuracy", "Wireless attack: adversarial vs jamming")
 
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     for system, curve in result.multi_domain.items():
@@ -53,11 +53,7 @@ def plot_sweep(result: SweepResult, out_dir: str | Path) -> dict[str, str]:
         ax.plot(curve["pnr_db"], curve["multi_domain"], "^-", color=color,
                 label=f"{SYSTEM_LABEL[system]}: multi-domain (source eps {eps} + wireless)")
         ax.axhline(curve["source_only"], color=color, lw=0.8, ls=":", label=f"{SYSTEM_LABEL[system]}: source eps {eps} only")
-    ax.set(xlabel="perturbation-to-noise ratio PNR (dB)", ylabel="classifier accuracy", ylim=(-0.02, 1.02),
-           title=_title(result, "Multi-domain attack (source + wireless)"))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    save(fig, "multi_domain")
+    save(fig, ax, "multi_domain", PNR_AXIS, "classifier accuracy", "Multi-domain attack (source + wireless)")
 
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
     kind = result.config["source_kind"].upper()
@@ -67,9 +63,6 @@ def plot_sweep(result: SweepResult, out_dir: str | Path) -> dict[str, str]:
         ax.plot(curve["eps"], rates["non_targeted"], "o-", color=color, label=f"{SYSTEM_LABEL[system]}: non-targeted")
         ax.plot(curve["eps"], rates["targeted"], "s--", color=color,
                 label=f"{SYSTEM_LABEL[system]}: targeted (class {curve['target']})")
-    ax.set(xlabel="source perturbation strength eps (l_inf, [0, 1] pixel units)", ylabel="attack success rate",
-           ylim=(-0.02, 1.02), title=_title(result, f"Source {kind} attack success vs strength"))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    save(fig, "strength")
+    save(fig, ax, "strength", "source perturbation strength eps (l_inf, [0, 1] pixel units)", "attack success rate",
+         f"Source {kind} attack success vs strength")
     return paths
