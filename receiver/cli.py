@@ -35,11 +35,12 @@ def main() -> None:
 @click.option("--checkpoints", type=click.Path(file_okay=False), default=None,
               help="Checkpoint folder (default: $DIFFUSEC_CHECKPOINTS/<preset> or checkpoints/<preset>).")
 @click.option("--policy", type=click.Choice(POLICIES), default="fixed", show_default=True,
-              help="How each Sync chooses (t_D, t_plus) from the measured SNR.")
+              help="How each Sync chooses (t_D, t_plus) from the measured SNR: fixed; ddpg (the trained "
+                   "agent, `diffusec train agent`); table (the agent grid's best per SNR, an oracle baseline).")
 @click.option("--t-d", "t_d", type=click.IntRange(0, 1000), default=20, show_default=True,
-              help="fixed policy: diffusing timesteps t_D the sender must use.")
+              help="fixed policy: diffusing timesteps t_D the sender must use; ddpg: a session's initial t_D.")
 @click.option("--t-plus", "t_plus", type=click.IntRange(0, 1000), default=0, show_default=True,
-              help="fixed policy: extra denoising steps (t_P = t_D + t_plus).")
+              help="fixed policy: extra denoising steps (t_P = t_D + t_plus); ddpg: a session's initial t_plus.")
 @click.option("--sampler", type=click.Choice(["ddpm", "ddim"]), default="ddpm", show_default=True,
               help="ddpm: full reverse chain (t_P network calls); ddim: strided, --steps calls.")
 @click.option("--steps", type=click.IntRange(min=1), default=5, show_default=True, help="Network calls for ddim.")
@@ -71,7 +72,7 @@ def serve(listen, preset, checkpoints, policy, t_d, t_plus, sampler, steps, max_
         torch.set_num_threads(threads)
     try:
         pipeline = Pipeline.load(preset, checkpoints, ("codec", "denoiser", "classifier"), device)
-        chosen = make_policy(policy, t_d, t_plus, pipeline.schedule.num_timesteps)
+        chosen = make_policy(policy, t_d, t_plus, pipeline.schedule.num_timesteps, checkpoints, preset)
     except (CheckpointError, ValueError) as err:
         _fail(str(err))
     receiver = Receiver(pipeline, chosen, max_batch=max_batch, max_wait_ms=batch_wait_ms, sampler=sampler,

@@ -37,7 +37,18 @@ def main() -> None:
 PHASES = ("semantic", "jsc", "joint", "denoiser", "classifier", "retrain", "all")
 
 
-@main.command()
+class _TrainCommand(click.Command):
+    """`diffusec train PHASE`, and `diffusec train agent ...` handed to the agent's own command and options."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        if args[:1] == ["agent"]:
+            from .agent.cli import train_agent_command
+
+            return train_agent_command.make_context(f"{info_name} agent", args[1:], parent=parent, **extra)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+
+@main.command(cls=_TrainCommand)
 @click.argument("phase", type=click.Choice(PHASES))
 @PRESET_OPTION
 @DATA_OPTION
@@ -57,6 +68,7 @@ def train(phase: str, preset: str, data_root: str | None, checkpoints: str | Non
     classifier  receiver classifier, cross-entropy on clean training images
     retrain     interactive retraining: fine-tune the classifier on the receiver's outputs
     all         every phase above, in order
+    agent       the DDPG step-selection agent (IV-D), not part of all: see `diffusec train agent --help`
 
     Runs resume from `<phase>.resume.pt` in the checkpoint folder after an interruption.
     Scale out with `torchrun --nproc-per-node N -m shared.cli train ...` (gloo on CPU, nccl on GPU).
@@ -122,9 +134,12 @@ def _check_eval_args(threads: int | None, snr_db: float, t_d: int, t_plus: int) 
 
 @main.group("eval", invoke_without_command=True)
 @PRESET_OPTION
-@click.option("--system", type=click.Choice(["classifier", "vit", "plain"]), default="plain", show_default=True,
+@click.option("--system", type=click.Choice(["classifier", "vit", "plain", "diffusec", "table"]), default="plain",
+              show_default=True,
               help="classifier: classifier alone on clean images; vit: the link without diffusion "
-                   "(the paper's ViT-based); plain: DiffuSeC with fixed symmetric steps.")
+                   "(the paper's ViT-based); plain: DiffuSeC with fixed symmetric steps; diffusec: DiffuSeC with "
+                   "the DDPG agent (VI-C: random initial t_D/t_plus per batch, 3 policy steps at the SNR, accuracy "
+                   "averaged over them; needs `diffusec train agent`); table: the same with the grid oracle.")
 @click.option("--snr-db", type=float, default=15.0, show_default=True, help="AWGN channel SNR in dB.")
 @click.option("--n", "n", type=click.IntRange(min=1), default=1000, show_default=True, help="Number of test images.")
 @click.option("--t-d", "t_d", type=click.IntRange(0, 1000), default=20, show_default=True,
@@ -198,8 +213,7 @@ def eval_command(ctx, preset, system, snr_db, n, t_d, t_plus, sampler, steps, se
         _fail(str(err))
     if target is not None and attack is None and (wireless is None or wireless.kind != "adversarial"):
         _fail("--target needs --source-attack fgsm|pgd or --channel-attack adversarial")
-    parts = {"classifier": ("classifier",), "vit": ("codec", "classifier"),
-             "plain": ("codec", "denoiser", "classifier")}[system]
+    parts = {"classifier": ("classifier",), "vit": ("codec", "classifier")}.get(system, ("codec", "denoiser", "classifier"))
     try:
         pipeline = Pipeline.load(preset, checkpoints, parts, device)
         data = load_eval_data(preset, data_root, source, n, seed)
@@ -208,6 +222,24 @@ def eval_command(ctx, preset, system, snr_db, n, t_d, t_plus, sampler, steps, se
     if target is not None and target >= pipeline.preset.num_classes:
         _fail(f"--target {target} out of range: preset {preset} has {pipeline.preset.num_classes} classes (0..."
               f"{pipeline.preset.num_classes - 1})")
+    if system in ("diffusec", "table"):
+        from .agent.cli import run_adaptive_eval
+
+        try:
+            payload = run_adaptive_eval(system, preset, checkpoints, pipeline, data, snr_db, seed, batch, sampler,
+                                        steps, not as_json and sys.stderr.isatty(), attack, wireless)
+        except (CheckpointError, FileNotFoundError) as err:
+            _fail(str(err))
+        if as_json:
+            click.echo(json.dumps(payload))
+            return
+        click.echo(f"{system} on {payload['data']}")
+        for key in ("accuracy", "ssim", "snr_db", "policy", "policy_steps", "mean_t_d", "mean_t_plus", "sampler",
+                    "n", "wall_time_s", "attack_success_rate"):
+            if payload.get(key) is not None:
+                click.echo(f"  {key:16s} {payload[key]}")
+        click.echo(f"  {'visited':16s} {payload['visited'][:4]}{' ...' if len(payload['visited']) > 4 else ''}")
+        return
     try:
         result = evaluate(pipeline, data, system, snr_db, t_d, t_plus, seed, batch, sampler, steps,
                           progress=not as_json and sys.stderr.isatty(), source_attack=attack, channel_attack=wireless)
@@ -376,6 +408,8 @@ def _register_subgroups() -> None:
     from .link_cli import register
     main.add_command(data)
     register(main)
+    from .agent.cli import eval_adaptation_command
+    eval_command.add_command(eval_adaptation_command)
 
 
 _register_subgroups()

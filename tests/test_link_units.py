@@ -144,7 +144,7 @@ def test_policy_bounds():
     with pytest.raises(ValueError):
         make_policy("fixed", 990, 20)
     with pytest.raises(ValueError):
-        make_policy("ddpg", 1, 1)
+        make_policy("bogus", 1, 1)
 
 
 def test_micro_batcher_groups_concurrent_items():

@@ -204,7 +204,7 @@ class DDPG:
         self.critic_opt.zero_grad()
         q_loss.backward()
         self.critic_opt.step()
-        out = {"critic_loss": float(q_loss)}
+        out = {"critic_loss": q_loss.detach().item()}
         self.updates += 1
         if self.updates % self.config.policy_frequency == 0:
             a_loss = actor_loss(self.actor, self.critic, obs)
@@ -213,7 +213,7 @@ class DDPG:
             self.actor_opt.step()
             soft_update(self.target_actor, self.actor, self.config.tau)
             soft_update(self.target_critic, self.critic, self.config.tau)
-            out["actor_loss"] = float(a_loss)
+            out["actor_loss"] = a_loss.detach().item()
         return out
 
     def state_dict(self) -> dict:

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..checkpoints import CheckpointError
 from .reward import PAPER_WEIGHTS, RewardWeights, adv_rate, batch_ssim, err_rate, reward
 
 GRID_FILE = "agent_grid.json"
@@ -52,7 +53,7 @@ METRICS = ("reward", "ssim", "adv", "err", "robust_accuracy", "clean_accuracy", 
 MAKE_COMMAND = "diffusec train agent --preset {preset} --grid-only"
 
 
-class GridError(FileNotFoundError):
+class GridError(CheckpointError):
     """The grid is missing, incomplete or unreadable; the message says which command makes it."""
 
 
