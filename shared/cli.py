@@ -150,6 +150,9 @@ def _check_eval_args(threads: int | None, snr_db: float, t_d: int, t_plus: int) 
               help="ddpm: the full reverse chain t_P -> 0 (t_P network calls); ddim: strided, --steps calls.")
 @click.option("--steps", type=click.IntRange(min=1), default=5, show_default=True, help="Network calls for --sampler ddim.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the image choice and all noise.")
+@click.option("--noise-seed", type=int, default=None,
+              help="Seeds the noise (diffusion, channel, purification, attack starts) apart from the image choice "
+                   "(default: --seed), to see how much a figure moves with the noise alone on the same images.")
 @click.option("--data", "source", type=click.Choice(["auto", "test", "sample"]), default="auto", show_default=True,
               help="test: the preset's test split (error if absent); sample: the embedded sample; "
                    "auto: test split if found, else the embedded sample.")
@@ -171,7 +174,7 @@ def _check_eval_args(threads: int | None, snr_db: float, t_d: int, t_plus: int) 
               help="Adversarial channel attack: one fast gradient step (fgm, the attack paper's) or PGD "
                    "with --attack-steps.")
 @click.pass_context
-def eval_command(ctx, preset, system, snr_db, n, t_d, t_plus, sampler, steps, seed, source, data_root, checkpoints,
+def eval_command(ctx, preset, system, snr_db, n, t_d, t_plus, sampler, steps, seed, noise_seed, source, data_root, checkpoints,
                  batch, threads, device, grid, as_json, source_attack, eps, attack_steps, step_size, target, adaptive,
                  eot_samples, channel_attack, pnr_db, channel_attack_method) -> None:
     """Measure accuracy and SSIM of SYSTEM on the test split, in one process.
@@ -189,6 +192,8 @@ def eval_command(ctx, preset, system, snr_db, n, t_d, t_plus, sampler, steps, se
     if ctx.invoked_subcommand is not None:
         return
     import torch
+
+    noise = seed if noise_seed is None else noise_seed
 
     from .attacks.chain import ChannelAttack, attacked_run
     from .attacks.options import build_source_attack
@@ -226,7 +231,7 @@ def eval_command(ctx, preset, system, snr_db, n, t_d, t_plus, sampler, steps, se
         from .agent.cli import run_adaptive_eval
 
         try:
-            payload = run_adaptive_eval(system, preset, checkpoints, pipeline, data, snr_db, seed, batch, sampler,
+            payload = run_adaptive_eval(system, preset, checkpoints, pipeline, data, snr_db, noise, batch, sampler,
                                         steps, not as_json and sys.stderr.isatty(), attack, wireless)
         except (CheckpointError, FileNotFoundError) as err:
             _fail(str(err))
@@ -241,19 +246,20 @@ def eval_command(ctx, preset, system, snr_db, n, t_d, t_plus, sampler, steps, se
         click.echo(f"  {'visited':16s} {payload['visited'][:4]}{' ...' if len(payload['visited']) > 4 else ''}")
         return
     try:
-        result = evaluate(pipeline, data, system, snr_db, t_d, t_plus, seed, batch, sampler, steps,
+        result = evaluate(pipeline, data, system, snr_db, t_d, t_plus, noise, batch, sampler, steps,
                           progress=not as_json and sys.stderr.isatty(), source_attack=attack, channel_attack=wireless)
     except RuntimeError as err:
         if "wireless.py" not in str(err):
             raise
         _fail(str(err))
     payload = result.to_dict()
+    payload["image_seed"] = seed  # "seed" is the noise seed (the same unless --noise-seed)
     if grid:
         from .imaging import save_grid
 
         shown = data.as_float(slice(0, 10))
         received, _ = attacked_run(pipeline, system, shown, data.labels[:10], snr_db, t_d, t_plus, sampler, steps,
-                                   torch.Generator().manual_seed(seed), source=attack, channel=wireless)
+                                   torch.Generator().manual_seed(noise), source=attack, channel=wireless)
         label = {"classifier": "input", "vit": f"vit {snr_db:g} dB", "plain": f"plain {snr_db:g} dB t={t_d}+{t_plus}"}[system]
         if attack is not None or wireless is not None:
             label += " attacked"
