@@ -28,6 +28,27 @@ def main() -> None:
     """
 
 
+def _log_off_the_request_path(level: str) -> None:
+    """Log through a queue: handlers enqueue, one listener thread formats and writes to stderr.
+
+    The ddpg/table policies log every Sync (the live adaptation trace); writing that line to a pipe
+    on the Sync's own thread cost ~0.2 ms of its ~3 ms round trip here.
+    """
+    import atexit
+    import queue
+    from logging.handlers import QueueHandler, QueueListener
+
+    records: queue.SimpleQueue = queue.SimpleQueue()
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(logging.Formatter("receiver %(levelname)s %(message)s"))
+    listener = QueueListener(records, stream)
+    listener.start()
+    atexit.register(listener.stop)  # flushes what is queued
+    root = logging.getLogger()
+    root.handlers[:] = [QueueHandler(records)]
+    root.setLevel(level.upper())
+
+
 @main.command()
 @click.option("--listen", default="127.0.0.1:50051", show_default=True, help="host:port to serve Link on.")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_default=True,
@@ -58,7 +79,7 @@ def main() -> None:
 def serve(listen, preset, checkpoints, policy, t_d, t_plus, sampler, steps, max_batch, batch_wait_ms,
           max_latent_bytes, seed, threads, device, log_level) -> None:
     """Load the models and serve Link and health on LISTEN until SIGINT/SIGTERM."""
-    logging.basicConfig(level=log_level.upper(), format="receiver %(levelname)s %(message)s", stream=sys.stderr)
+    _log_off_the_request_path(log_level)
     import torch
 
     from shared.checkpoints import CheckpointError

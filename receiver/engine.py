@@ -21,7 +21,7 @@ from shared.pipeline import Pipeline
 
 from . import validation
 from .batcher import MicroBatcher
-from .policy import Policy
+from .policy import Decision, Policy
 from .sessions import Epoch, SessionTable
 from .snr import PilotCache, measure_snr_db
 
@@ -113,12 +113,23 @@ class Receiver:
                       epoch.number, epoch.t_d, epoch.t_plus)
         return epoch, SyncTiming((end - start) * 1e6, (t_policy - t_snr) * 1e6, (end - t_policy) * 1e6)
 
-    def prefetch_pilot(self, session: str, sequence: int, length: int) -> None:
-        """Regenerate the pilot of a Sync expected later (call it off the reply's path)."""
+    def after_sync(self, session: str, sequence: int, pilot_length: int, epoch: Epoch) -> None:
+        """Work that can wait until a Sync's reply is on its way (call it from the RPC's callback).
+
+        Regenerates the pilot of the session's next Sync, lets the policy prepare its next decision,
+        and (adaptive policies) logs the measured SNR and the chosen (t_D, t_plus) -- the live
+        adaptation trace.
+        """
         try:
-            self.pilots.prefetch(session, sequence, length)
-        except Exception:  # noqa: BLE001 - an optimisation only: the Sync will regenerate it
-            log.debug("pilot prefetch failed", exc_info=True)
+            self.pilots.prefetch(session, sequence + 1, pilot_length)
+            prefetch = getattr(self.policy, "prefetch", None)
+            if prefetch is not None:
+                prefetch(Decision(epoch.t_d, epoch.t_plus))
+        except Exception:  # noqa: BLE001 - optimisations only: the next Sync recomputes what is missing
+            log.debug("prefetch after sync failed", exc_info=True)
+        if self.policy.name != "fixed":
+            log.info("sync %s seq %d: SNR %.2f dB -> epoch %d (t_D, t_plus) = (%d, %d) [policy %s]", session, sequence,
+                     epoch.snr_db, epoch.number, epoch.t_d, epoch.t_plus, self.policy.name)
 
     # --- frames ----------------------------------------------------------------------------
     def submit(self, frame: FrameIn) -> tuple[Future, bool]:

@@ -53,9 +53,10 @@ class LinkServicer(link_pb2_grpc.LinkServicer):
             abort(context, err)
         timing = link_pb2.SyncTiming(receiver_us=timing.total_us, snr_estimate_us=timing.snr_estimate_us,
                                      policy_us=timing.policy_us)
-        # Senders number syncs 0, 1, 2, ...: make the next pilot once this reply is on its way.
+        # Senders number syncs 0, 1, 2, ...: make the next pilot (and the policy's next decision) once
+        # this reply is on its way.
         length = len(request.pilot) // 4
-        context.add_callback(lambda: self.receiver.prefetch_pilot(request.session, request.sequence + 1, length))
+        context.add_callback(lambda: self.receiver.after_sync(request.session, request.sequence, length, epoch))
         return link_pb2.SyncReply(epoch=epoch.number, t_d=epoch.t_d, t_plus=epoch.t_plus, snr_db=epoch.snr_db,
                                   policy=self.receiver.policy.name, preset=self.receiver.preset.name,
                                   latent_length=self.receiver.latent_length,

@@ -117,6 +117,15 @@ def health(address: str, service: str, wait_s: float, timeout_s: float) -> None:
     sys.exit(0 if status == h.SERVING else 1)
 
 
+POLICY = click.option("--policy", type=click.Choice(["fixed", "ddpg", "table"]), default="fixed", show_default=True,
+                      help="The receiver's step policy at each Sync: fixed (--t-d/--t-plus), ddpg (the trained actor, "
+                           "`diffusec train agent`), table (the measured grid's best state per SNR).")
+
+
+def _policy_args(policy: str) -> tuple[str, ...]:
+    return ("--policy", policy) if policy != "fixed" else ()
+
+
 # --- up -----------------------------------------------------------------------------------------
 @click.command()
 @PRESET
@@ -132,9 +141,10 @@ def health(address: str, service: str, wait_s: float, timeout_s: float) -> None:
 @click.option("--proxy", "proxy_addr", default=None, help="host:port where senders connect (default: a free loopback port).")
 @click.option("--control", "control_addr", default=None, help="host:port of the proxy's ChannelControl (default: free port).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info", show_default=True)
+@POLICY
 @JSON
 def up(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_addr, proxy_addr, control_addr, log_level,
-       as_json) -> None:
+       policy, as_json) -> None:
     """Run the receiver and the channel proxy locally until Ctrl-C or SIGTERM.
 
     Both start as child processes on loopback ports; once each answers its gRPC health check with
@@ -148,7 +158,8 @@ def up(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_addr, p
     from link.stack import LinkStack, StackError
 
     config = _stack_config(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver=receiver_addr,
-                           proxy=proxy_addr, control=control_addr, log_level=log_level)
+                           proxy=proxy_addr, control=control_addr, log_level=log_level,
+                           receiver_args=_policy_args(policy))
     stack = LinkStack(config, sink=stderr_sink)
 
     def stop(signum, frame):
@@ -298,10 +309,11 @@ ATTACH_CONTROL = click.option("--control", "attach_control", default=None,
 @PRESET
 @CHECKPOINTS
 @_threads_option(1, "the sync path is single-threaded work")
+@POLICY
 @ATTACH_LINK
 @VERBOSE
 @JSON
-def bench_sync(n, warmup, pilot_length, preset, checkpoints, threads, attach_link, verbose, as_json) -> None:
+def bench_sync(n, warmup, pilot_length, preset, checkpoints, threads, policy, attach_link, verbose, as_json) -> None:
     """Sync round trips sender -> proxy -> receiver vs a bare gRPC echo through a relay (same shape).
 
     Interleaved in one run. Prints sync_p50_ms, sync_p99_ms, echo_p50_ms, echo_p99_ms, ratio
@@ -313,9 +325,11 @@ def bench_sync(n, warmup, pilot_length, preset, checkpoints, threads, attach_lin
     from link.procs import stderr_sink
 
     _set_threads(threads)
-    with _link(_stack_config(preset, checkpoints, threads=threads), attach_link, None, verbose) as (proxy, _):
+    config = _stack_config(preset, checkpoints, threads=threads, receiver_args=_policy_args(policy))
+    with _link(config, attach_link, None, verbose) as (proxy, _):
         _note(f"timing {n} syncs and {n} echoes, interleaved ...")
         report = sync.run(proxy, n, pilot_length, warmup, preset, sink=stderr_sink if verbose else None)
+    report["policy"] = policy if not attach_link else None  # attached: whatever the running receiver uses
     _emit(report, as_json, "bench sync (milliseconds; breakdown in microseconds)")
 
 

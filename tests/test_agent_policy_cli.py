@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 
 import numpy as np
@@ -89,7 +88,7 @@ def test_table_policy_takes_the_best_state_at_the_nearest_grid_snr():
     assert table.step(33, 33, 5.0) == (10, 0) and table.step(1, 1, -40) == (50, 0) and table.step(1, 1, 12.5) == (1, 0)
 
 
-def test_receiver_policies_load_log_and_fail_clearly(trained, tmp_path, caplog):
+def test_receiver_policies_load_prefetch_and_fail_clearly(trained, tmp_path):
     out, _ = trained
     with pytest.raises(CheckpointError, match="diffusec train agent --preset cifar10"):
         make_policy("ddpg", 20, 0, checkpoint_dir=tmp_path)
@@ -97,13 +96,16 @@ def test_receiver_policies_load_log_and_fail_clearly(trained, tmp_path, caplog):
         make_policy("table", 20, 0, checkpoint_dir=tmp_path)
     policy = make_policy("ddpg", 20, 0, checkpoint_dir=out)
     table = SessionTable()
-    with caplog.at_level(logging.INFO, logger="diffusec.receiver"):
-        first = table.sync("s", 3.0, policy)
-        second = table.sync("s", 3.0, policy)
+    first = table.sync("s", 3.0, policy)
+    policy.prefetch(Decision(first.t_d, first.t_plus))  # what the receiver does once the reply is sent
+    second = table.sync("s", 3.0, policy)
     inner = ActorPolicy.load(out, "cifar10")
     assert (first.t_d, first.t_plus) == inner.step(20, 0, 3.0)                 # first sync from the initial state
     assert (second.t_d, second.t_plus) == inner.step(first.t_d, first.t_plus, 3.0)
-    assert "SNR 3.00 dB" in caplog.text and f"-> ({first.t_d}, {first.t_plus})" in caplog.text
+    # A prefetched row holds the exact decisions at its SNR points, and looks up the nearest one.
+    exact = ActorPolicy.load(out, "cifar10")
+    for snr in inner.snr_grid_db[::7]:
+        assert policy.inner.step(first.t_d, first.t_plus, float(snr)) == exact.step(first.t_d, first.t_plus, float(snr))
 
 
 @pytest.fixture(scope="module")

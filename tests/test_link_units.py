@@ -3,6 +3,7 @@ the receiver engine against the in-process pipeline."""
 from __future__ import annotations
 
 import math
+import logging
 import threading
 import time
 
@@ -17,7 +18,7 @@ from protos.wire import bytes_to_image, symbols_to_bytes
 from receiver.batcher import MicroBatcher
 from receiver.engine import FrameIn, Receiver
 from receiver.errors import LinkError
-from receiver.policy import FixedPolicy, make_policy
+from receiver.policy import Decision, FixedPolicy, make_policy
 from receiver.sessions import SessionTable
 from receiver.snr import NOISELESS_SNR_DB, measure_snr_db
 from receiver.validation import parse_latent, parse_pilot
@@ -250,6 +251,36 @@ def test_engine_dedups_frame_ids(pipeline):
         assert first.result().image == b""  # no label: no image back
     finally:
         receiver.close()
+
+
+def test_after_sync_prefetches_and_logs_adaptive_decisions(pipeline, caplog):
+    """Adaptive policies are logged per Sync, after the reply (not on the Sync's path); fixed ones are not."""
+
+    class Stepping:  # a stand-in adaptive policy: t_D grows by one per Sync
+        name = "ddpg"
+
+        def __init__(self):
+            self.prefetched = []
+
+        def choose(self, snr_db, previous):
+            return Decision((previous.t_d if previous else 20) + 1, 0)
+
+        def prefetch(self, decision):
+            self.prefetched.append(decision)
+
+    for policy, logged in ((Stepping(), True), (FixedPolicy(1, 0), False)):
+        receiver = Receiver(pipeline, policy, max_batch=4, max_wait_ms=1)
+        try:
+            with caplog.at_level(logging.INFO, logger="diffusec.receiver"):
+                caplog.clear()
+                epoch = receiver.sync("s", 0, symbols_to_bytes(pilot_sequence("s", 0, 64)))
+                assert "(t_D, t_plus)" not in caplog.text  # nothing on the Sync's own path
+                receiver.after_sync("s", 0, 64, epoch)
+            assert ("(t_D, t_plus) = (21, 0) [policy ddpg]" in caplog.text) is logged
+            if logged:
+                assert policy.prefetched == [Decision(21, 0)]
+        finally:
+            receiver.close()
 
 
 def test_concurrent_submitters_share_batches(pipeline):

@@ -7,6 +7,8 @@ avoid torch: the actor's three layers are evaluated with numpy (tens of microsec
 from __future__ import annotations
 
 import bisect
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,8 @@ from ..checkpoints import CheckpointError
 from .env import EnvConfig, apply_action, clamp_state
 
 AGENT_FILE = "agent.pt"
+SNR_ROW_STEP_DB = 0.05   # SNR resolution of the actor's precomputed decision rows
+MAX_ROWS = 4096          # states kept (50 x 51 possible; a row is ~1 KB)
 TRAIN_COMMAND = "diffusec train agent --preset {preset}"
 
 
@@ -56,23 +60,62 @@ class ActorPolicy:
         self.center, self.halfwidth = arr("obs_norm.center"), arr("obs_norm.halfwidth")
         self.scale, self.bias = arr("action_scale"), arr("action_bias")
         self.config = env_config
+        # Decisions precomputed per state over an SNR grid (see prefetch): the Sync path then indexes
+        # instead of running three layers on cold caches (~250 us when syncs are milliseconds apart).
+        lo, hi = env_config.snr_obs_range_db
+        self.snr_grid_db = np.arange(lo, hi + SNR_ROW_STEP_DB / 2, SNR_ROW_STEP_DB)
+        self._rows: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self._rows_lock = threading.Lock()
 
     @classmethod
     def load(cls, directory: str | Path, preset: str) -> "ActorPolicy":
         blob = load_agent(directory, preset)
         return cls(blob["actor"], env_config_from(blob["env_config"]))
 
-    def action(self, t_d: float, t_plus: float, snr_db: float) -> np.ndarray:
-        lo, hi = self.config.snr_obs_range_db
-        x = (np.array([t_d, t_plus, min(max(snr_db, lo), hi)]) - self.center) / self.halfwidth
+    def actions(self, obs: np.ndarray) -> np.ndarray:
+        """mu(s) for observations [N, 3] (t_D, t_plus, SNR dB; SNR already clipped) -> actions [N, 2]."""
+        x = (obs - self.center) / self.halfwidth
         (w1, b1), (w2, b2), (w3, b3) = self.layers
         x = np.maximum(x @ w1 + b1, 0.0)
         x = np.maximum(x @ w2 + b2, 0.0)
         return np.tanh(x @ w3 + b3) * self.scale + self.bias
 
+    def action(self, t_d: float, t_plus: float, snr_db: float) -> np.ndarray:
+        lo, hi = self.config.snr_obs_range_db
+        return self.actions(np.array([[t_d, t_plus, min(max(snr_db, lo), hi)]]))[0]
+
     def step(self, t_d: int, t_plus: int, snr_db: float) -> tuple[int, int]:
+        """The next state, computed exactly (eval, env) or, after :meth:`prefetch` of this state, looked
+        up at the nearest SNR_ROW_STEP_DB point (the receiver's Sync path)."""
         t_d, t_plus = clamp_state(self.config, t_d, t_plus)
+        row = self._rows.get((t_d, t_plus))
+        if row is not None:
+            lo, hi = self.config.snr_obs_range_db
+            i = int(round((min(max(snr_db, lo), hi) - lo) / SNR_ROW_STEP_DB))
+            return int(row[i, 0]), int(row[i, 1])
         return apply_action(self.config, t_d, t_plus, self.action(t_d, t_plus, snr_db))
+
+    def prefetch(self, t_d: int, t_plus: int) -> None:
+        """Precompute this state's decisions at every SNR_ROW_STEP_DB point (one batched pass, ~ms).
+
+        Call it off the reply's path with the state just handed out: the next Sync of that session
+        starts from it. Looked-up decisions equal the exact ones at an SNR at most
+        SNR_ROW_STEP_DB / 2 away -- far inside the pilot estimate's own error (~0.16 dB mean).
+        """
+        t_d, t_plus = clamp_state(self.config, t_d, t_plus)
+        if (t_d, t_plus) in self._rows:
+            return
+        n = len(self.snr_grid_db)
+        obs = np.column_stack([np.full(n, float(t_d)), np.full(n, float(t_plus)), self.snr_grid_db])
+        c = self.config
+        delta = np.clip(self.actions(obs), -np.asarray(c.max_delta, float), np.asarray(c.max_delta, float))
+        # apply_action, vectorised: add, round half to even (as Python's round), clamp into the box
+        row = np.column_stack([np.clip(np.round(t_d + delta[:, 0]), *c.t_d_range),
+                               np.clip(np.round(t_plus + delta[:, 1]), *c.t_plus_range)]).astype(np.int16)
+        with self._rows_lock:
+            self._rows[(t_d, t_plus)] = row
+            while len(self._rows) > MAX_ROWS:
+                self._rows.popitem(last=False)
 
     def describe(self) -> str:
         return "ddpg actor"
