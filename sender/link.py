@@ -77,11 +77,14 @@ class SenderOptions:
 
 @dataclass
 class Sync:
+    """One Sync's answer: the epoch and its timesteps, the SNR (dB) the receiver measured on the pilot."""
+
     epoch: int
-    t_d: int
-    t_plus: int
+    t_d: int                  # diffusing timesteps the sender uses in this epoch
+    t_plus: int               # the receiver's extra denoising steps (t_P = t_D + t_plus)
     snr_db: float
-    latency_ms: float
+    latency_ms: float         # the round trip
+    at_s: float = 0.0         # when the pilot was sent: seconds since the current run() started
 
 
 @dataclass
@@ -108,6 +111,7 @@ class LinkResult:
     reconnects: int = 0
     latencies_ms: list = field(default_factory=list)   # first send -> ack, per frame
     wall_time_s: float = 0.0
+    started_at: float = 0.0             # time.perf_counter() when run() started (Sync.at_s counts from it)
     error: str | None = None
 
 
@@ -170,6 +174,7 @@ class LinkSender:
         self._sync: Sync | None = None
         self._sequence = 0
         self._first_send_at: float | None = None  # this run's first frame (s, perf_counter)
+        self._run_started = time.perf_counter()   # origin of Sync.at_s (reset by run())
         self._acks = 0                             # distinct acks this run
         self._last_ack_at = 0.0
         self._attempts = 0
@@ -188,7 +193,7 @@ class LinkSender:
         if reply.latent_length and reply.latent_length != expected:
             raise LinkFailed(f"the receiver expects {reply.latent_length} symbols per frame but preset "
                              f"{self.opt.preset} sends {expected}; use the receiver's preset ({reply.preset})")
-        self._sync = Sync(reply.epoch, reply.t_d, reply.t_plus, reply.snr_db, latency_ms)
+        self._sync = Sync(reply.epoch, reply.t_d, reply.t_plus, reply.snr_db, latency_ms, start - self._run_started)
         return self._sync
 
     # --- frames ---------------------------------------------------------------------------------
@@ -225,7 +230,7 @@ class LinkSender:
         pending: OrderedDict[int, _Pending] = OrderedDict()
         self._first_send_at, self._acks = None, 0
         order = itertools.count()
-        started = time.perf_counter()
+        started = self._run_started = result.started_at = time.perf_counter()
 
         def on_ack(ack: link_pb2.Ack) -> None:
             with self._cond:

@@ -222,15 +222,27 @@ def up(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_addr, p
               help="test: the preset's test split; sample: the embedded sample; auto: test split if found, else sample.")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Folder holding the dataset.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the image choice and all noise.")
-@click.option("--window", type=click.IntRange(min=1), default=64, show_default=True, help="Sender: frames in flight.")
-@click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="Sender: images encoded together.")
-@click.option("--sync-every", type=click.IntRange(min=0), default=25, show_default=True, help="Sender: re-sync every K frames.")
+@click.option("--window", type=click.IntRange(min=1), default=None,
+              help="Sender: frames in flight. [default: 64; --adaptation: 16]")
+@click.option("--batch", type=click.IntRange(min=1), default=None,
+              help="Sender: images encoded together. [default: 32; --adaptation: 8]")
+@click.option("--sync-every", type=click.IntRange(min=0), default=None,
+              help="Sender: re-sync every K frames. [default: 25; --adaptation: 8]")
 @click.option("--ack-timeout", type=click.FloatRange(min=0.01), default=2.0, show_default=True,
               help="Sender: least seconds before an unacknowledged frame is resent.")
+@click.option("--adaptation", is_flag=True,
+              help="Instead of the scenarios: the live adaptation run (proxy SNR schedule 15 -> -3 -> 9 dB, one "
+                   "session, the receiver's choice per Sync), written to OUT/adaptation-live.{json,png}.")
+@click.option("--policy", type=click.Choice(["fixed", "ddpg", "table"]), default=None,
+              help="The receiver's step policy (see `diffusec up --policy`). [default: fixed; --adaptation: ddpg]")
+@click.option("--phase-s", type=click.FloatRange(min=0.1), default=20.0, show_default=True,
+              help="--adaptation: seconds each SNR of the schedule holds.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="docs", show_default=True,
+              help="--adaptation: folder for adaptation-live.json and adaptation-live.png.")
 @VERBOSE
 @JSON
 def demo(preset, n, checkpoints, threads, t_d, t_plus, scenario_names, source, data_root, seed, window, batch,
-         sync_every, ack_timeout, verbose, as_json) -> None:
+         sync_every, ack_timeout, adaptation, policy, phase_s, out_dir, verbose, as_json) -> None:
     """Bring the link up, send N test images under each scenario, print a table, shut down.
 
     \b
@@ -243,7 +255,22 @@ def demo(preset, n, checkpoints, threads, t_d, t_plus, scenario_names, source, d
     sent and resent, frames the proxy dropped, the SINR the receiver measured on the pilots; then
     the sync latency (one Sync round trip through the proxy, ms). Runs offline: without a data
     root it uses the embedded 500-image test sample.
+
+    With --adaptation: the proxy follows an SNR schedule (15 dB from 0 s, -3 dB from T, 9 dB from
+    2T; T = --phase-s) while one session sends the N images over and over, syncing every
+    --sync-every frames; the receiver (policy --policy, default ddpg; purifying with --sampler
+    ddim --steps 5 for speed: this run is about the sync decisions, not image quality) chooses
+    (t_D, t_plus) at each Sync. Prints every sync (time s, scheduled and measured SNR dB, t_D,
+    t_plus) and, per phase, after how many syncs the choice settled; writes
+    OUT/adaptation-live.json and .png. -v shows the receiver's own per-sync log lines.
     """
+    if adaptation:
+        _demo_adaptation(preset, n, checkpoints, threads, t_d, t_plus, source, data_root, seed, window, batch,
+                         sync_every, ack_timeout, policy or "ddpg", phase_s, out_dir, verbose, as_json)
+        return
+    window, batch = window or 64, batch or 32
+    sync_every = 25 if sync_every is None else sync_every
+    policy = policy or "fixed"
     from link import demo as d
 
     from .checkpoints import CheckpointError
@@ -267,13 +294,14 @@ def demo(preset, n, checkpoints, threads, t_d, t_plus, scenario_names, source, d
     started = time.perf_counter()
     options = d.DemoOptions(preset=preset, sync_every=sync_every, window=window, batch=batch,
                             ack_timeout_s=ack_timeout, seed=seed)
-    with _link(_stack_config(preset, checkpoints, t_d, t_plus, 15.0, threads, seed), None, None, verbose) as (proxy, control):
+    config = _stack_config(preset, checkpoints, t_d, t_plus, 15.0, threads, seed, receiver_args=_policy_args(policy))
+    with _link(config, None, None, verbose) as (proxy, control):
         _note(f"link up; sending {len(data)} images of {data.description} per scenario")
         try:
             result = d.run(pipeline, proxy, control, data.images, data.labels, scenarios, options, progress=_note)
         except Exception as err:  # noqa: BLE001 - a link failure: report it, then the stack stops
             _fail(f"the demo failed: {err}", 1)
-    payload = {"preset": preset, "n": len(data), "data": data.description, "t_d": t_d, "t_plus": t_plus,
+    payload = {"preset": preset, "n": len(data), "data": data.description, "t_d": t_d, "t_plus": t_plus, "policy": policy,
                **d.to_dict(result), "total_wall_time_s": round(time.perf_counter() - started, 2)}
     if as_json:
         click.echo(json.dumps(payload))
@@ -283,6 +311,68 @@ def demo(preset, n, checkpoints, threads, t_d, t_plus, scenario_names, source, d
     click.echo(d.table(result.rows))
     click.echo(f"sync latency p50 {payload['sync_p50_ms']} ms, p99 {payload['sync_p99_ms']} ms over "
                f"{payload['sync_count']} syncs; total {payload['total_wall_time_s']} s")
+
+
+ADAPTATION_SAMPLER = ("--sampler", "ddim", "--steps", "5")
+
+
+def _demo_adaptation(preset, n, checkpoints, threads, t_d, t_plus, source, data_root, seed, window, batch, sync_every,
+                     ack_timeout, policy, phase_s, out_dir, verbose, as_json) -> None:
+    """`diffusec demo --adaptation`: see :mod:`link.adaptation`."""
+    from pathlib import Path
+
+    from link import adaptation as a
+
+    from .checkpoints import CheckpointError
+    from .cli import load_eval_data
+    from .data import DataNotFoundError
+    from .pipeline import Pipeline
+
+    if sync_every == 0:
+        _fail("--adaptation needs --sync-every >= 1: the policy decides at each Sync")
+    _set_threads(1)  # this process only encodes (the sender); the receiver needs the cores
+    options = a.AdaptationOptions(preset=preset, phase_s=phase_s, sync_every=sync_every or 8, window=window or 16,
+                                  batch=batch or 8, ack_timeout_s=ack_timeout, seed=seed)
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        pipeline = Pipeline.load(preset, checkpoints, ("codec",))
+        data = load_eval_data(preset, data_root, source, n, seed)
+    except (CheckpointError, DataNotFoundError, FileNotFoundError) as err:
+        _fail(str(err))
+    except OSError as err:
+        _fail(f"cannot create {out}: {err}")
+    started = time.perf_counter()
+    receiver_args = _policy_args(policy) + ADAPTATION_SAMPLER
+    config = _stack_config(preset, checkpoints, t_d, t_plus, options.phases_db[0], threads, seed,
+                           receiver_args=receiver_args)
+    with _link(config, None, None, verbose) as (proxy, control):
+        _note(f"link up: receiver policy {policy}, purifying with ddim 5 steps (this run is about the sync "
+              f"decisions, not image quality); SNR schedule "
+              + " -> ".join(f"{db:g} dB" for db in options.phases_db) + f", {phase_s:g} s each")
+        try:
+            report = a.run(pipeline, proxy, control, data.images, data.labels, options, progress=_note)
+        except Exception as err:  # noqa: BLE001 - a link failure: report it, then the stack stops
+            _fail(f"the adaptation run failed: {err}", 1)
+    report = {"policy": policy, "preset": preset, "data": data.description, "images_given": len(data),
+              "receiver": {"sampler": "ddim", "steps": 5, "initial_t_d": t_d, "initial_t_plus": t_plus,
+                           "note": "ddim 5 steps for speed: the live demo is about the sync decisions, not image quality"},
+              **report, "total_wall_time_s": round(time.perf_counter() - started, 2)}
+    json_path, png_path = out / "adaptation-live.json", out / "adaptation-live.png"
+    json_path.write_text(json.dumps(report, indent=1) + "\n")
+    a.plot(report, png_path)
+    if not as_json:
+        click.echo(f"DiffuSeC live adaptation: policy {policy}, preset {preset}, {data.description}; a Sync every "
+                   f"{options.sync_every} frames; receiver ddim 5 steps")
+        click.echo(a.table(report))
+        for line in a.settle_lines(report):
+            click.echo(line)
+        verdict = "yes" if report["all_settled_within"] else "no"
+        click.echo(f"settled within {a.SETTLE_WITHIN} syncs of every change: {verdict}; {report['sync_count']} syncs, "
+                   f"{report['frames_acked']}/{report['images_sent']} frames acked, total {report['total_wall_time_s']} s")
+        click.echo(f"wrote {json_path} and {png_path}")
+    else:
+        click.echo(json.dumps(report))
 
 
 # --- bench --------------------------------------------------------------------------------------
