@@ -298,7 +298,9 @@ def plot(report: dict, path, title: str | None = None) -> None:
     bottom.plot(t, [s["t_plus"] for s in syncs], ".", color="tab:green", ms=4)
     bottom.set_ylabel("timesteps")
     bottom.set_xlabel("time since the schedule was set (s)")
-    bottom.legend(loc="upper right", fontsize=8)
+    top_step = max(max(s["t_d"], s["t_plus"]) for s in syncs)
+    bottom.set_ylim(0, max(top_step, 10) * 1.3)   # room for the phase notes above the curves
+    bottom.legend(loc="center right", fontsize=8, framealpha=0.9)
     for p in report["phases"][1:]:
         for ax in (top, bottom):
             ax.axvline(p["start_s"], color="gray", ls="--", lw=1)
@@ -311,7 +313,7 @@ def plot(report: dict, path, title: str | None = None) -> None:
         else:
             text = "no syncs" if not p["syncs"] else "not settled"
         bottom.annotate(text, (p["start_s"] + 0.01 * end, 1.0), xycoords=("data", "axes fraction"),
-                        xytext=(0, -12), textcoords="offset points", fontsize=8, va="top")
+                        xytext=(0, -4), textcoords="offset points", fontsize=8, va="top")
     for ax in (top, bottom):
         ax.grid(alpha=0.3)
         ax.set_xlim(0, end)
