@@ -63,7 +63,8 @@ def save_checkpoint(directory: Path, kind: str, state_dict: dict, preset_name: s
 def load_checkpoint(directory: Path, kind: str, preset_name: str) -> dict:
     """Return the saved ``state_dict`` of ``kind``; a clear error when missing or mismatched."""
     path = Path(directory) / f"{kind}.pt"
-    make = {"codec": "joint", "denoiser": "denoiser", "classifier": "classifier"}[kind]
+    make = {"codec": "joint", "denoiser": "denoiser", "classifier": "classifier",
+            "classifier_at": "classifier --adversarial"}.get(kind, kind)
     if not path.exists():
         raise CheckpointError(
             f"no {kind} checkpoint at {path}. Train it with `diffusec train {make} --preset {preset_name}` "

@@ -56,8 +56,14 @@ class _TrainCommand(click.Command):
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--max-steps", type=int, default=None, help="Stop each phase after this many steps (smoke tests).")
 @click.option("--threads", type=int, default=None, help="torch threads (default: all cores, split across ranks).")
+@click.option("--adversarial", is_flag=True,
+              help="With `classifier`: PGD adversarial training (Madry et al.) into a separate classifier_at.pt "
+                   "for the jpeg-ldpc-at baseline; classifier.pt is left alone. Settings: the preset's "
+                   "TrainConfig.adversarial_* fields; " + "; ".join(
+                       f"{name}: {p.train.describe_adversarial()}" for name, p in PRESETS.items()
+                       if name in ("cifar10", "paper-cifar10")) + ".")
 def train(phase: str, preset: str, data_root: str | None, checkpoints: str | None, seed: int,
-          max_steps: int | None, threads: int | None) -> None:
+          max_steps: int | None, threads: int | None, adversarial: bool) -> None:
     """Train PHASE of the pipeline (paper section V) and write checkpoints with manifests.
 
     \b
@@ -66,6 +72,7 @@ def train(phase: str, preset: str, data_root: str | None, checkpoints: str | Non
     joint       the whole codec through the channel, SSIM loss (eq. 33)
     denoiser    U-Net on images that went through diffusing+codec+channel, eq. 35
     classifier  receiver classifier, cross-entropy on clean training images
+                (--adversarial: PGD-trained classifier_at.pt for the jpeg-ldpc-at baseline)
     retrain     interactive retraining: fine-tune the classifier on the receiver's outputs
     all         every phase above, in order
     agent       the DDPG step-selection agent (IV-D), not part of all: see `diffusec train agent --help`
@@ -82,6 +89,8 @@ def train(phase: str, preset: str, data_root: str | None, checkpoints: str | Non
     from .training.common import PhaseContext
     from .training.distributed import init_distributed, shutdown
 
+    if adversarial and phase != "classifier":
+        _fail("--adversarial goes with `diffusec train classifier` only")
     if threads:
         torch.set_num_threads(threads)
     ctx = init_distributed()
@@ -89,6 +98,7 @@ def train(phase: str, preset: str, data_root: str | None, checkpoints: str | Non
     pc = PhaseContext(get_preset(preset), out_dir, ctx, seed, data_root, max_steps)
     try:
         phases = [p for p in PHASES if p != "all"] if phase == "all" else [phase]
+        phases = ["classifier_at"] if adversarial else phases
         for name in phases:
             run_phase(name, pc)
     except DataNotFoundError as err:

@@ -36,8 +36,11 @@ class Pipeline:
     @classmethod
     def load(cls, preset_name: str, checkpoint_dir: str | Path | None = None,
              parts: tuple[str, ...] = ("codec", "denoiser", "classifier"),
-             device: str | torch.device = "cpu") -> "Pipeline":
-        """Build the preset's models and load ``parts`` from ``checkpoint_dir`` (CheckpointError if missing)."""
+             device: str | torch.device = "cpu", classifier_kind: str = "classifier") -> "Pipeline":
+        """Build the preset's models and load ``parts`` from ``checkpoint_dir`` (CheckpointError if missing).
+
+        ``classifier_kind="classifier_at"`` loads the adversarially trained classifier (jpeg-ldpc-at).
+        """
         preset = get_preset(preset_name)
         directory = Path(checkpoint_dir) if checkpoint_dir else default_checkpoint_dir(preset_name)
         codec = denoiser = classifier = None
@@ -49,7 +52,7 @@ class Pipeline:
             denoiser.load_state_dict(load_checkpoint(directory, "denoiser", preset_name))
         if "classifier" in parts:
             classifier = Classifier(preset.classifier, preset.codec.channels, preset.num_classes)
-            classifier.load_state_dict(load_checkpoint(directory, "classifier", preset_name))
+            classifier.load_state_dict(load_checkpoint(directory, classifier_kind, preset_name))
         device = torch.device(device)
         for module in (codec, denoiser, classifier):
             if module is not None:

@@ -123,6 +123,32 @@ class TrainConfig:
     retrain_epochs: float = 4.0
     retrain_lr: float = 0.02
     retrain_images: int = 10000
+    # PGD adversarial training (Madry et al.) of a separate classifier_at.pt, for the jpeg-ldpc-at
+    # baseline only (DiffuSeC's receiver keeps classifier.pt). Sized for ~40 min on one CPU thread.
+    adversarial_init: str = "pretrained"        # "pretrained": fine-tune classifier.pt; "scratch"
+    adversarial_epochs: float = 3.0
+    adversarial_batch: int = 256
+    adversarial_lr: float = 0.05                # peak of the linear warm-up/decay schedule
+    adversarial_eps: float = 8 / 255            # l_inf, [0, 1] pixel units
+    adversarial_steps: int = 3                  # PGD steps per training batch (random start)
+    adversarial_step_size: float | None = None  # None: 2.5 * eps / steps (Madry et al.)
+    adversarial_clean_fraction: float = 0.0     # share of each batch left clean (0: all PGD)
+    adversarial_eval_images: int = 1000         # held-out images for the PGD-10 robust accuracy
+
+    @property
+    def adversarial_pgd_step(self) -> float:
+        """The PGD training step: ``adversarial_step_size``, or 2.5 * eps / steps when None."""
+        if self.adversarial_step_size is not None:
+            return self.adversarial_step_size
+        return 2.5 * self.adversarial_eps / self.adversarial_steps
+
+    def describe_adversarial(self) -> str:
+        """One line for --help, logs and manifests: what adversarial training does under this config."""
+        init = "fine-tune classifier.pt" if self.adversarial_init == "pretrained" else "from scratch"
+        mix = f", {self.adversarial_clean_fraction:.0%} clean" if self.adversarial_clean_fraction else ""
+        return (f"{init}, {self.adversarial_epochs:g} epochs, PGD-{self.adversarial_steps} eps "
+                f"{self.adversarial_eps * 255:.3g}/255 step {self.adversarial_pgd_step * 255:.3g}/255{mix}, "
+                f"batch {self.adversarial_batch}, peak lr {self.adversarial_lr:g}")
 
 
 @dataclass(frozen=True)
@@ -161,7 +187,10 @@ _PAPER_CIFAR10 = Preset(
     classifier=ClassifierConfig(kind="wrn", wrn_depth=28, wrn_widen=10, dropout=0.3),
     train=TrainConfig(semantic_epochs=50, jsc_epochs=20, joint_epochs=100, denoiser_epochs=100,
                       classifier_epochs=200, classifier_batch=128, classifier_lr=0.1,
-                      retrain_epochs=5, retrain_images=50000),
+                      retrain_epochs=5, retrain_images=50000,
+                      adversarial_init="scratch", adversarial_epochs=100, adversarial_batch=128,
+                      adversarial_lr=0.1, adversarial_steps=10, adversarial_step_size=2 / 255,
+                      adversarial_eval_images=2000),
 )
 
 _FMNIST = Preset(

@@ -14,6 +14,9 @@ def run_phase(name: str, pc: PhaseContext) -> dict:
     if name == "denoiser":
         from .denoiser import train_denoiser
         return train_denoiser(pc)
+    if name == "classifier_at":
+        from .adversarial import train_adversarial_classifier
+        return train_adversarial_classifier(pc)
     if name == "retrain":
         from .retrain import retrain_classifier
         return retrain_classifier(pc)
