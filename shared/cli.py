@@ -144,12 +144,18 @@ def _check_eval_args(threads: int | None, snr_db: float, t_d: int, t_plus: int) 
 
 @main.group("eval", invoke_without_command=True)
 @PRESET_OPTION
-@click.option("--system", type=click.Choice(["classifier", "vit", "plain", "diffusec", "table"]), default="plain",
-              show_default=True,
+@click.option("--system", type=click.Choice(["classifier", "vit", "plain", "diffusec", "table", "jpeg-ldpc"]),
+              default="plain", show_default=True,
               help="classifier: classifier alone on clean images; vit: the link without diffusion "
                    "(the paper's ViT-based); plain: DiffuSeC with fixed symmetric steps; diffusec: DiffuSeC with "
                    "the DDPG agent (VI-C: random initial t_D/t_plus per batch, 3 policy steps at the SNR, accuracy "
-                   "averaged over them; needs `diffusec train agent`); table: the same with the grid oracle.")
+                   "averaged over them; needs `diffusec train agent`); table: the same with the grid oracle; "
+                   "jpeg-ldpc: the conventional baseline, JPEG + 802.16e LDPC + QAM on the same AWGN channel and "
+                   "number of channel uses, then the same classifier (docs/baselines.md).")
+@click.option("--link-mode", default="adaptive", show_default=True, callback=lambda c, p, v: _check_link_mode(c, p, v),
+              help="jpeg-ldpc only: 'adaptive' (the highest-throughput mode whose measured frame error rate at the "
+                   "SNR is below 10%) or a fixed MODULATION-RATE, modulation qpsk|16qam|64qam, rate 1/2|2/3|3/4|5/6, "
+                   "e.g. 16qam-3/4.")
 @click.option("--snr-db", type=float, default=15.0, show_default=True, help="AWGN channel SNR in dB.")
 @click.option("--n", "n", type=click.IntRange(min=1), default=1000, show_default=True, help="Number of test images.")
 @click.option("--t-d", "t_d", type=click.IntRange(0, 1000), default=20, show_default=True,
@@ -184,9 +190,9 @@ def _check_eval_args(threads: int | None, snr_db: float, t_d: int, t_plus: int) 
               help="Adversarial channel attack: one fast gradient step (fgm, the attack paper's) or PGD "
                    "with --attack-steps.")
 @click.pass_context
-def eval_command(ctx, preset, system, snr_db, n, t_d, t_plus, sampler, steps, seed, noise_seed, source, data_root, checkpoints,
-                 batch, threads, device, grid, as_json, source_attack, eps, attack_steps, step_size, target, adaptive,
-                 eot_samples, channel_attack, pnr_db, channel_attack_method) -> None:
+def eval_command(ctx, preset, system, link_mode, snr_db, n, t_d, t_plus, sampler, steps, seed, noise_seed, source, data_root,
+                 checkpoints, batch, threads, device, grid, as_json, source_attack, eps, attack_steps, step_size, target,
+                 adaptive, eot_samples, channel_attack, pnr_db, channel_attack_method) -> None:
     """Measure accuracy and SSIM of SYSTEM on the test split, in one process.
 
     SSIM is between each original test image and what the receiver ends with (after purification
@@ -197,6 +203,10 @@ def eval_command(ctx, preset, system, snr_db, n, t_d, t_plus, sampler, steps, se
     misclassified; targeted: of the images not of class --target, the fraction classified as it).
     SSIM still compares against the clean originals.
 
+    jpeg-ldpc adds decode_failure_rate (images the receiver did not get: it then has a mid-grey
+    image), link_mode and link (policy, frame plan, failure counts, mean JPEG quality). It takes
+    non-adaptive source attacks; channel attacks and --adaptive are refused.
+
     `diffusec eval attacks` sweeps the attacks and plots them (see `diffusec eval attacks --help`).
     """
     if ctx.invoked_subcommand is not None:
@@ -205,7 +215,7 @@ def eval_command(ctx, preset, system, snr_db, n, t_d, t_plus, sampler, steps, se
 
     noise = seed if noise_seed is None else noise_seed
 
-    from .attacks.chain import ChannelAttack, attacked_run
+    from .attacks.chain import ChannelAttack, attacked_run, check_digital_attacks
     from .attacks.options import build_source_attack
     from .checkpoints import CheckpointError
     from .data import DataNotFoundError
@@ -224,13 +234,19 @@ def eval_command(ctx, preset, system, snr_db, n, t_d, t_plus, sampler, steps, se
             wireless = ChannelAttack(channel_attack, pnr_db, method=channel_attack_method, steps=attack_steps,
                                      target=target if channel_attack == "adversarial" else None, adaptive=adaptive)
         attack_target(attack, wireless)
+        if system == "jpeg-ldpc":
+            check_digital_attacks(system, attack, wireless)
+        elif link_mode != "adaptive":
+            raise ValueError("--link-mode applies to --system jpeg-ldpc only")
     except ValueError as err:
         _fail(str(err))
     if target is not None and attack is None and (wireless is None or wireless.kind != "adversarial"):
         _fail("--target needs --source-attack fgsm|pgd or --channel-attack adversarial")
-    parts = {"classifier": ("classifier",), "vit": ("codec", "classifier")}.get(system, ("codec", "denoiser", "classifier"))
+    parts = {"classifier": ("classifier",), "vit": ("codec", "classifier"),
+             "jpeg-ldpc": ("classifier",)}.get(system, ("codec", "denoiser", "classifier"))
     try:
         pipeline = Pipeline.load(preset, checkpoints, parts, device)
+        pipeline.link_mode = link_mode
         data = load_eval_data(preset, data_root, source, n, seed)
     except (CheckpointError, DataNotFoundError, FileNotFoundError) as err:
         _fail(str(err))
@@ -270,7 +286,8 @@ def eval_command(ctx, preset, system, snr_db, n, t_d, t_plus, sampler, steps, se
         shown = data.as_float(slice(0, 10))
         received, _ = attacked_run(pipeline, system, shown, data.labels[:10], snr_db, t_d, t_plus, sampler, steps,
                                    torch.Generator().manual_seed(noise), source=attack, channel=wireless)
-        label = {"classifier": "input", "vit": f"vit {snr_db:g} dB", "plain": f"plain {snr_db:g} dB t={t_d}+{t_plus}"}[system]
+        label = {"classifier": "input", "vit": f"vit {snr_db:g} dB", "plain": f"plain {snr_db:g} dB t={t_d}+{t_plus}",
+                 "jpeg-ldpc": f"jpeg-ldpc {snr_db:g} dB {payload['link_mode']}"}[system]
         if attack is not None or wireless is not None:
             label += " attacked"
         payload["grid"] = str(save_grid([("original", shown), (label, received)], grid))
@@ -278,14 +295,27 @@ def eval_command(ctx, preset, system, snr_db, n, t_d, t_plus, sampler, steps, se
         click.echo(json.dumps(payload))
         return
     click.echo(f"{system} on {result.data}")
-    for key in ("accuracy", "ssim", "snr_db", "t_d", "t_plus", "sampler", "sampler_steps", "bandwidth_ratio",
-                "channel_symbols", "n", "wall_time_s", "images_per_s", "grid", "attack_success_rate"):
+    for key in ("accuracy", "ssim", "snr_db", "t_d", "t_plus", "sampler", "sampler_steps", "link_mode",
+                "decode_failure_rate", "bandwidth_ratio", "channel_symbols", "n", "wall_time_s", "images_per_s", "grid",
+                "attack_success_rate"):
         if payload.get(key) is not None:
             click.echo(f"  {key:16s} {payload[key]}")
     for key in ("source_attack", "channel_attack"):
         if payload.get(key) is not None:
             shown_attack = {k: v for k, v in payload[key].items() if v is not None}
             click.echo(f"  {key:16s} {json.dumps(shown_attack)}")
+
+
+def _check_link_mode(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """``--link-mode``: "adaptive" or a mode name such as 16qam-3/4 (BadParameter listing the modes otherwise)."""
+    if value == "adaptive":
+        return value
+    from .baselines.digital_link import LinkMode
+
+    try:
+        return LinkMode.parse(value).name
+    except ValueError as err:
+        raise click.BadParameter(f"{err}; or adaptive", ctx=ctx, param=param) from None
 
 
 def _float_list(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, ...] | None:

@@ -15,7 +15,7 @@ from .attacks.chain import ChannelAttack, attacked_run, success_counts
 from .attacks.source import SourceAttack, describe
 from .data import ImageSet
 from .losses import ssim01
-from .pipeline import Pipeline
+from .pipeline import DIGITAL_SYSTEMS, Pipeline
 
 
 @dataclass
@@ -42,6 +42,12 @@ class EvalResult:
     source_attack: dict | None = None
     channel_attack: dict | None = None
     attack_success_rate: float | None = None
+    # digital baselines (jpeg-ldpc; null otherwise): fraction of images the receiver did not get
+    # (mid-grey instead: not sent, BP failed, or JPEG undecodable), the (modulation-code rate) used,
+    # and the link's counts and frame plan (shared.baselines.jpeg_ldpc.LinkTally.to_dict)
+    decode_failure_rate: float | None = None
+    link_mode: str | None = None
+    link: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,6 +66,11 @@ def evaluate(pipeline: Pipeline, data: ImageSet, system: str, snr_db: float, t_d
     if channel_attack is not None and system == "classifier":
         raise ValueError("a channel attack needs a link: use system vit or plain")
     attacked = source_attack is not None or channel_attack is not None
+    tally = None
+    if system in DIGITAL_SYSTEMS:
+        from .baselines.jpeg_ldpc import LinkTally
+
+        tally = LinkTally()
     generator = torch.Generator().manual_seed(seed)
     correct, ssim_sum, wins, eligible = 0, 0.0, 0, 0
     start = time.time()
@@ -68,9 +79,9 @@ def evaluate(pipeline: Pipeline, data: ImageSet, system: str, snr_db: float, t_d
         labels = data.labels[i:i + batch]
         if attacked:
             received, logits = attacked_run(pipeline, system, x, labels, snr_db, t_d, t_plus, sampler, steps, generator,
-                                            source=source_attack, channel=channel_attack)
+                                            source=source_attack, channel=channel_attack, link_tally=tally)
         else:
-            received, logits = pipeline.run(system, x, snr_db, t_d, t_plus, sampler, steps, generator)
+            received, logits = pipeline.run(system, x, snr_db, t_d, t_plus, sampler, steps, generator, link_tally=tally)
         predicted = logits.argmax(1)
         correct += (predicted == labels).sum().item()
         won, could = success_counts(predicted, labels, target)
@@ -91,7 +102,10 @@ def evaluate(pipeline: Pipeline, data: ImageSet, system: str, snr_db: float, t_d
         data=data.description, wall_time_s=round(wall, 2), images_per_s=round(len(data) / max(wall, 1e-9), 1),
         source_attack=describe(source_attack, system) if source_attack is not None else None,
         channel_attack=channel_attack.to_dict(system) if channel_attack is not None else None,
-        attack_success_rate=round(wins / eligible, 4) if attacked and eligible else None)
+        attack_success_rate=round(wins / eligible, 4) if attacked and eligible else None,
+        decode_failure_rate=round(tally.decode_failure_rate, 4) if tally is not None and tally.images else None,
+        link_mode=",".join(sorted(tally.modes)) if tally is not None else None,
+        link=tally.to_dict() if tally is not None else None)
 
 
 def attack_target(source_attack: SourceAttack | None, channel_attack: ChannelAttack | None) -> int | None:

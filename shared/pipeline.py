@@ -20,7 +20,9 @@ from .models.codec import Codec
 from .models.unet import UNet
 from .presets import Preset, get_preset
 
-SYSTEMS = ("classifier", "vit", "plain")
+# jpeg-ldpc: the conventional baseline (JPEG + LDPC + QAM, shared/baselines), no codec or denoiser.
+DIGITAL_SYSTEMS = ("jpeg-ldpc",)
+SYSTEMS = ("classifier", "vit", "plain") + DIGITAL_SYSTEMS
 SAMPLERS = ("ddpm", "ddim")
 
 
@@ -32,6 +34,8 @@ class Pipeline:
     classifier: Classifier | None
     schedule: Schedule
     device: torch.device = torch.device("cpu")
+    # The digital baseline's (modulation, code rate): "adaptive" (measured policy) or e.g. "16qam-3/4".
+    link_mode: str = "adaptive"
 
     @classmethod
     def load(cls, preset_name: str, checkpoint_dir: str | Path | None = None,
@@ -106,13 +110,23 @@ class Pipeline:
     # --- the whole chain ---------------------------------------------------------------------
     @torch.no_grad()
     def run(self, system: str, pixels01: torch.Tensor, snr_db: float, t_d: int = 20, t_plus: int = 0,
-            sampler: str = "ddpm", steps: int = 5, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+            sampler: str = "ddpm", steps: int = 5, generator: torch.Generator | None = None,
+            link_tally=None) -> tuple[torch.Tensor, torch.Tensor]:
         """One batch through ``system`` -> (received image in [0,1] [B,C,H,W], logits [B, classes]).
 
         classifier: the classifier on the clean image (no link); vit: encode -> AWGN -> decode,
-        no diffusion (the paper's "ViT-based"); plain: DiffuSeC with fixed t_D and t_P = t_D + t_plus.
+        no diffusion (the paper's "ViT-based"); plain: DiffuSeC with fixed t_D and t_P = t_D + t_plus;
+        jpeg-ldpc: JPEG + LDPC + QAM over the same AWGN channel and budget (``self.link_mode``;
+        undelivered images are mid-grey, counted in ``link_tally``, a
+        :class:`shared.baselines.jpeg_ldpc.LinkTally`), then the receiver classifier.
         Inputs may live on the CPU; the outputs come back on the CPU.
         """
+        if system in DIGITAL_SYSTEMS:
+            from .baselines import jpeg_ldpc
+
+            received, logits = jpeg_ldpc.run(pixels01, snr_db, self.classify, self.preset.codec.channel_symbols,
+                                             self.link_mode, generator, link_tally, self.device)
+            return received.cpu(), logits.cpu()
         pixels01 = pixels01.to(self.device)
         if system == "classifier":
             received = pixels01

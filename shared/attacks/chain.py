@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from ..diffusion import to_model_space, to_pixels
-from ..pipeline import SYSTEMS, Pipeline
+from ..pipeline import DIGITAL_SYSTEMS, SYSTEMS, Pipeline
 from .differentiable import GRADIENT_PURIFY_STEPS, purify_strided
 from .source import SourceAttack, craft
 
@@ -97,20 +97,23 @@ def channel_perturbation(attack: ChannelAttack, pipeline: Pipeline, system: str,
 def attacked_run(pipeline: Pipeline, system: str, pixels01: torch.Tensor, labels: torch.Tensor, snr_db: float,
                  t_d: int = 20, t_plus: int = 0, sampler: str = "ddpm", steps: int = 5,
                  generator: torch.Generator | None = None, source: SourceAttack | None = None,
-                 channel: ChannelAttack | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                 channel: ChannelAttack | None = None, link_tally=None) -> tuple[torch.Tensor, torch.Tensor]:
     """:meth:`Pipeline.run` with attacks: -> (received [B,C,H,W] in [0,1], logits [B, K]), both on the CPU.
 
     Without attacks this *is* ``pipeline.run`` (same noise draws). The source attack perturbs
     ``pixels01`` before anything else; the channel attack (``vit``/``plain`` only) adds delta to
-    the received symbols.
+    the received symbols. ``link_tally`` is passed to ``pipeline.run`` (digital systems count
+    their undelivered images there).
     """
     if system not in SYSTEMS:
         raise ValueError(f"unknown system {system!r}; use one of {SYSTEMS}")
+    if system in DIGITAL_SYSTEMS:
+        check_digital_attacks(system, source, channel)
     if source is not None:
         pixels01 = craft(source, pipeline, pixels01, labels, snr_db=snr_db, t_d=t_d, t_plus=t_plus, system=system,
                          generator=generator)
     if channel is None:
-        return pipeline.run(system, pixels01, snr_db, t_d, t_plus, sampler, steps, generator)
+        return pipeline.run(system, pixels01, snr_db, t_d, t_plus, sampler, steps, generator, link_tally=link_tally)
     if system == "classifier":
         raise ValueError("a channel attack needs a link: use system vit or plain")
     pixels01 = pixels01.to(pipeline.device)
@@ -121,6 +124,22 @@ def attacked_run(pipeline: Pipeline, system: str, pixels01: torch.Tensor, labels
     x_hat = pipeline.decode(z_hat)
     received = pipeline.purify(x_hat, t_d + t_plus, sampler, steps, generator) if system == "plain" else to_pixels(x_hat)
     return received.cpu(), pipeline.classify(received).cpu()
+
+
+def check_digital_attacks(system: str, source: SourceAttack | None, channel: ChannelAttack | None) -> None:
+    """ValueError for the attacks a digital (JPEG + LDPC) system does not support.
+
+    The wireless attacks perturb the semantic latent and take gradients through the codec's
+    decoder: the digital link has neither. An adaptive source attack would differentiate through
+    JPEG quantisation and BP decoding, which are not differentiable; the non-adaptive (white-box
+    on the receiver classifier) attack is the paper's protocol and works.
+    """
+    if channel is not None:
+        raise ValueError(f"channel attacks are not supported on {system}: they perturb the semantic latent "
+                         "through the codec's decoder, which the digital link does not have")
+    if source is not None and source.adaptive:
+        raise ValueError(f"an adaptive source attack cannot differentiate through {system} (JPEG quantisation "
+                         "and BP decoding); drop --adaptive to attack the receiver classifier (white-box)")
 
 
 def success_counts(predicted: torch.Tensor, labels: torch.Tensor, target: int | None) -> tuple[int, int]:

@@ -1,0 +1,176 @@
+"""The conventional baseline "JPEG + LDPC" (DiffuSeC paper, section VI-A), on the same channel as the semantic link.
+
+    x [0,1] -> 8-bit image -> JPEG scan at the best quality that fits (jpeg_scan) -> LDPC + QAM
+      (digital_link) -> AWGN at snr_db (shared.channel.awgn, the semantic link's channel) -> LLRs ->
+      BP decoding -> JPEG decoding -> received image -> classifier
+
+Every image costs exactly ``channel_symbols`` real channel uses (768 for ``cifar10``, the
+semantic codec's latent length), at unit average power per real symbol, with an SNR of S dB
+meaning noise variance 10^(-S/10) per real symbol, as for the semantic link.
+
+The mode (modulation, code rate) is fixed (``link_mode="16qam-3/4"``) or chosen per SNR by the
+measured link-adaptation policy (``link_mode="adaptive"``, :mod:`.link_adaptation`).
+
+Failure rule. An image is *not delivered* when (a) no ladder quality fits the payload budget
+(the sender cannot send it), (b) BP does not converge on some codeword of its frame (non-zero
+syndrome after the iteration cap: the receiver knows the frame is bad), or (c) the decoded
+payload is not a decodable JPEG scan. The receiver then has no image data, and its image is
+mid-grey, every pixel 128/255 on every channel: what a JPEG decoder outputs when the
+entropy-coded data is missing (all DCT coefficients zero, DC level 128), and a choice that uses
+no knowledge of the data set (the training-set mean would leak statistics a receiver of a
+failed frame does not have). A frame that BP "converges" on to a wrong codeword (an undetected
+error, rare) is decoded as whatever JPEG makes of it: a real receiver would display that too.
+:class:`LinkTally` counts the three cases so the evaluation can report a decode-failure rate.
+
+The classifier is a parameter (:func:`run` takes ``classify``): the ``jpeg-ldpc`` system uses the
+receiver classifier; an adversarially trained one can be passed the same way.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..channel import awgn
+from .digital_link import FramePlan, LinkMode, frame_plan, receive, transmit
+from .jpeg_scan import JpegDecodeError, pack_image, unpack_image
+from .link_adaptation import choose_mode, noise_variance, thresholds_for
+
+ADAPTIVE = "adaptive"
+FALLBACK_PIXEL = 128.0 / 255.0      # the mid-grey image of a receiver without data (module docstring)
+
+
+@dataclass
+class LinkTally:
+    """Counts over the images sent through the link (add one batch at a time; shared across batches)."""
+
+    images: int = 0
+    delivered: int = 0
+    not_sent: int = 0               # (a) no quality fits the payload budget
+    link_failures: int = 0          # (b) BP did not converge on every codeword
+    jpeg_failures: int = 0          # (c) the decoded payload is not a decodable scan
+    quality_sum: int = 0            # over delivered images
+    payload_bits_sum: int = 0       # frame bits the JPEG data used (quality index + length + scan), over sent images
+    modes: Counter = field(default_factory=Counter)
+    policy: str | None = None
+    plan: dict | None = None        # the last batch's frame plan
+    thresholds_measured_at: int | None = None   # adaptive: the budget the thresholds were measured at
+
+    @property
+    def decode_failure_rate(self) -> float | None:
+        """Fraction of images the receiver did not get (all three failure cases), in [0, 1]."""
+        return (self.images - self.delivered) / self.images if self.images else None
+
+    def to_dict(self) -> dict:
+        sent = self.images - self.not_sent
+        rate = (lambda count: round(count / self.images, 4)) if self.images else (lambda count: None)
+        return {"policy": self.policy, "modes": dict(self.modes), **(self.plan or {}),
+                "thresholds_measured_at_channel_symbols": self.thresholds_measured_at,
+                "images": self.images, "delivered": self.delivered,
+                "decode_failure_rate": rate(self.images - self.delivered), "not_sent_rate": rate(self.not_sent),
+                "link_failure_rate": rate(self.link_failures), "jpeg_failure_rate": rate(self.jpeg_failures),
+                "mean_jpeg_quality": round(self.quality_sum / self.delivered, 2) if self.delivered else None,
+                "mean_payload_bits": round(self.payload_bits_sum / sent, 1) if sent else None,
+                "failure_image": "mid-grey (128/255 on every channel)"}
+
+
+def resolve_mode(link_mode: str, snr_db: float, channel_symbols: int) -> LinkMode:
+    """``"adaptive"`` -> the policy's mode at ``snr_db``; else the named mode, e.g. ``"16qam-3/4"``."""
+    if link_mode == ADAPTIVE:
+        return choose_mode(snr_db, channel_symbols)
+    return LinkMode.parse(link_mode)
+
+
+def _to_uint8(pixels01: torch.Tensor) -> np.ndarray:
+    """[B, C, H, W] in [0, 1] -> uint8 (the sender's images are 8-bit files; attacked float images are rounded)."""
+    return pixels01.detach().float().clamp(0.0, 1.0).mul(255.0).round().to(torch.uint8).cpu().numpy()
+
+
+def transmit_images(pixels01: torch.Tensor, snr_db: float, channel_symbols: int, link_mode: str = ADAPTIVE,
+                    generator: torch.Generator | None = None, tally: LinkTally | None = None) -> torch.Tensor:
+    """Images [B, C, H, W] in [0, 1] through JPEG + LDPC + QAM + AWGN -> what the receiver has, [B, C, H, W] in [0, 1] (CPU).
+
+    The channel noise comes from ``generator`` (seeded: a run repeats). Undelivered images are
+    mid-grey (module docstring); ``tally`` (optional) accumulates the counts.
+    """
+    if pixels01.ndim != 4 or pixels01.shape[1] not in (1, 3):
+        raise ValueError(f"expected images [B, C, H, W] with C = 1 or 3, got shape {tuple(pixels01.shape)}")
+    if not math.isfinite(float(snr_db)):
+        raise ValueError(f"SNR must be a finite number of dB, got {snr_db!r}")
+    snr_db = float(snr_db)
+    mode = resolve_mode(link_mode, snr_db, channel_symbols)
+    plan = frame_plan(mode, channel_symbols)
+    images = _to_uint8(pixels01)
+    count, channels, height, width = images.shape
+
+    frames = np.zeros((count, plan.info_bits), dtype=np.uint8)
+    sent = np.zeros(count, dtype=bool)
+    payload_bits = 0
+    for i, image in enumerate(images):
+        packed = pack_image(image, plan.info_bits)
+        if packed is not None:
+            frames[i], _ = packed
+            sent[i] = True
+            payload_bits += _used_bits(frames[i])
+    # Every row goes through the channel (an unsent image's frame is idle and ignored), so the
+    # noise drawn for image i does not depend on whether the others fit.
+    symbols = torch.from_numpy(transmit(plan, frames))
+    received_symbols = awgn(symbols, snr_db, generator).numpy()
+    payloads, delivered_frames = receive(plan, received_symbols, noise_variance(snr_db))
+
+    received = np.full(images.shape, FALLBACK_PIXEL, dtype=np.float32)
+    delivered = link_failures = jpeg_failures = quality_sum = 0
+    for i in range(count):
+        if not sent[i]:
+            continue
+        if not delivered_frames[i]:
+            link_failures += 1
+            continue
+        try:
+            image, quality = unpack_image(payloads[i], channels, height, width)
+        except JpegDecodeError:
+            jpeg_failures += 1
+            continue
+        received[i] = image.astype(np.float32) / 255.0
+        delivered += 1
+        quality_sum += quality
+    if tally is not None:
+        tally.images += count
+        tally.delivered += delivered
+        tally.not_sent += int(count - sent.sum())
+        tally.link_failures += link_failures
+        tally.jpeg_failures += jpeg_failures
+        tally.quality_sum += quality_sum
+        tally.payload_bits_sum += payload_bits
+        tally.modes[mode.name] += count
+        tally.policy = link_mode if link_mode == ADAPTIVE else "fixed"
+        tally.plan = plan.to_dict()
+        if link_mode == ADAPTIVE:
+            tally.thresholds_measured_at = thresholds_for(channel_symbols)[0]
+    return torch.from_numpy(received)
+
+
+def _used_bits(frame: np.ndarray) -> int:
+    """Bits of a payload frame that carry JPEG data (header fields + scan), from its length field."""
+    from .jpeg_scan import QUALITY_INDEX_BITS, header_bits, length_field_bits
+
+    length_bits = length_field_bits(len(frame))
+    field_bits = frame[QUALITY_INDEX_BITS:QUALITY_INDEX_BITS + length_bits].astype(np.int64)
+    return header_bits(len(frame)) + 8 * int(field_bits @ (1 << np.arange(length_bits - 1, -1, -1)))
+
+
+def run(pixels01: torch.Tensor, snr_db: float, classify: Callable[[torch.Tensor], torch.Tensor], channel_symbols: int,
+        link_mode: str = ADAPTIVE, generator: torch.Generator | None = None, tally: LinkTally | None = None,
+        device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """The system: (received [B, C, H, W] in [0, 1], logits [B, K]) with ``classify`` the receiver's classifier."""
+    received = transmit_images(pixels01, snr_db, channel_symbols, link_mode, generator, tally).to(device)
+    return received, classify(received)
+
+
+def describe_plan(link_mode: str, snr_db: float, channel_symbols: int) -> FramePlan:
+    """The frame plan ``transmit_images`` would use (for reports and tests)."""
+    return frame_plan(resolve_mode(link_mode, snr_db, channel_symbols), channel_symbols)

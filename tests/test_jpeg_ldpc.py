@@ -1,0 +1,223 @@
+"""The conventional baseline jpeg-ldpc: JPEG scan coding, 802.16e LDPC + BP, QAM, budget, failure rule, eval CLI."""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from shared.baselines import jpeg_ldpc, jpeg_scan, qc_ldpc
+from shared.baselines.digital_link import MODES, LinkMode, frame_plan, receive, transmit
+from shared.baselines.link_adaptation import (MEASURED_THRESHOLDS_DB, choose_mode, measure_frame_error_rate,
+                                              noise_variance)
+from shared.baselines.modulation import bit_llrs, modulate
+from shared.checkpoints import default_checkpoint_dir
+from shared.cli import main
+from shared.data import load_sample
+from shared.presets import get_preset
+
+CIFAR_SYMBOLS = get_preset("cifar10").codec.channel_symbols          # 768
+
+
+@pytest.fixture(scope="module")
+def cifar_images() -> np.ndarray:
+    """uint8 [16, 3, 32, 32] from the embedded CIFAR-10 (JPEG q75 copy) sample."""
+    return load_sample("cifar10").images[:16].numpy()
+
+
+def smooth_images(count: int, channels: int, size: int) -> np.ndarray:
+    """uint8 [count, channels, size, size] gradients: compress well, so they fit the small budgets."""
+    ramp = np.linspace(0, 255, size)
+    images = np.empty((count, channels, size, size), dtype=np.uint8)
+    for i in range(count):
+        images[i] = ((ramp[None, :, None] * (i + 1) / count + ramp[None, None, :] / 2) % 256).astype(np.uint8)
+    return images
+
+
+# --- JPEG scan coding ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_jpeg_scan_round_trip_matches_the_whole_file(cifar_images, channels):
+    image = cifar_images[0] if channels == 3 else cifar_images[0, :1]
+    for quality in (1, 20, 75):
+        scan = jpeg_scan.encode_scan(image, quality)
+        decoded = jpeg_scan.decode_scan(scan, quality, channels, 32, 32)
+        buffer = io.BytesIO()
+        pil = Image.fromarray(image[0]) if channels == 1 else Image.fromarray(image.transpose(1, 2, 0))
+        pil.save(buffer, "JPEG", quality=quality, subsampling=jpeg_scan.CHROMA_SUBSAMPLING, optimize=False)
+        reference = np.asarray(Image.open(buffer))
+        reference = reference[None] if channels == 1 else reference.transpose(2, 0, 1)
+        assert decoded.shape == image.shape and np.array_equal(decoded, reference)
+        assert len(scan) < len(buffer.getvalue()) / 2       # the headers the link does not send dominate
+
+
+def test_payload_fits_the_budget_at_the_best_quality_that_fits(cifar_images):
+    for budget in (384, 1152, 1920):
+        for image in cifar_images[:6]:
+            frame, quality = jpeg_scan.pack_image(image, budget)
+            assert frame.shape == (budget,) and frame.dtype == np.uint8
+            scan = jpeg_scan.encode_scan(image, quality)
+            assert jpeg_scan.header_bits(budget) + 8 * len(scan) <= budget
+            better = [q for q in jpeg_scan.QUALITY_LADDER if q > quality]
+            if better:      # the next ladder step would not have fitted
+                assert jpeg_scan.header_bits(budget) + 8 * len(jpeg_scan.encode_scan(image, better[0])) > budget
+            decoded, got = jpeg_scan.unpack_image(frame, 3, 32, 32)
+            assert got == quality and np.array_equal(decoded, jpeg_scan.decode_scan(scan, quality, 3, 32, 32))
+    assert jpeg_scan.pack_image(cifar_images[0], 64) is None          # 8 bytes: not even quality 1 fits
+
+
+def test_unpack_rejects_a_bad_frame():
+    frame = np.ones(400, dtype=np.uint8)           # quality index 15 ok, length field all ones: overruns
+    with pytest.raises(jpeg_scan.JpegDecodeError):
+        jpeg_scan.unpack_image(frame, 3, 32, 32)
+    with pytest.raises(ValueError):
+        jpeg_scan.encode_scan(np.zeros((2, 8, 8), dtype=np.uint8), 50)
+
+
+# --- LDPC, modulation, digital link ---------------------------------------------------------------
+
+@pytest.mark.parametrize("rate", qc_ldpc.RATES)
+def test_ldpc_encode_then_noiseless_decode_is_identity(rate):
+    rng = np.random.default_rng(0)
+    for z in (8, 32):
+        code = qc_ldpc.wimax_code(rate, z)
+        assert code.n == 24 * z and code.k == round(code.n * float(qc_ldpc.code_rate(rate)))
+        info = rng.integers(0, 2, (8, code.k), dtype=np.uint8)
+        codewords = qc_ldpc.encode(rate, z, info)
+        assert not qc_ldpc.syndrome(rate, z, codewords).any()
+        assert np.array_equal(codewords[:, :code.k], info)
+        llrs = 8.0 * (1.0 - 2.0 * codewords)       # noiseless BPSK LLRs
+        decoded, converged = qc_ldpc.BeliefPropagationDecoder(rate, z).decode(llrs)
+        assert converged.all() and np.array_equal(decoded, codewords)
+
+
+@pytest.mark.parametrize("modulation", ["qpsk", "16qam", "64qam"])
+def test_gray_qam_has_unit_power_and_llr_signs_match_bits(modulation):
+    rng = np.random.default_rng(1)
+    per_symbol = {"qpsk": 1, "16qam": 2, "64qam": 3}[modulation]
+    bits = rng.integers(0, 2, (64, 96 * per_symbol), dtype=np.uint8)
+    symbols = modulate(modulation, bits)
+    assert symbols.shape == (64, 96) and abs(float(np.mean(symbols.astype(np.float64) ** 2)) - 1.0) < 0.05
+    assert np.array_equal(bit_llrs(modulation, symbols, 1e-3) < 0, bits.astype(bool))
+
+
+def test_bp_corrects_channel_errors_at_a_high_snr_and_fails_at_a_very_low_one():
+    mode, rng = LinkMode("qpsk", "1/2"), np.random.default_rng(2)
+    plan = frame_plan(mode, CIFAR_SYMBOLS)
+    payload = rng.integers(0, 2, (40, plan.info_bits), dtype=np.uint8)
+    symbols = transmit(plan, payload).astype(np.float64)
+    snr_db = 3.0                                    # 1.5 dB above the measured threshold
+    received = symbols + rng.normal(0, np.sqrt(noise_variance(snr_db)), symbols.shape)
+    raw_errors = int(np.sum((received < 0) != (symbols < 0)))
+    decoded, delivered = receive(plan, received, noise_variance(snr_db))
+    assert raw_errors > 500                          # ~4% of 30720 channel bits flipped...
+    assert delivered.all() and np.array_equal(decoded, payload)      # ...and all corrected
+    low = measure_frame_error_rate(mode, CIFAR_SYMBOLS, -3.0, 20, rng)
+    assert low["frame_error_rate"] >= 0.9
+
+
+def test_measured_threshold_holds_for_the_adaptive_choice():
+    """Spot-check the recorded table: 16qam-3/4 works 1 dB above its threshold, fails 2 dB below."""
+    mode, rng = LinkMode("16qam", "3/4"), np.random.default_rng(3)
+    threshold = MEASURED_THRESHOLDS_DB[CIFAR_SYMBOLS][mode.name]
+    assert measure_frame_error_rate(mode, CIFAR_SYMBOLS, threshold + 1.0, 40, rng)["frame_error_rate"] < 0.1
+    assert measure_frame_error_rate(mode, CIFAR_SYMBOLS, threshold - 2.0, 20, rng)["frame_error_rate"] > 0.5
+
+
+@pytest.mark.parametrize("preset_name", ["cifar10", "fmnist", "mnist", "paper-cifar10"])
+def test_channel_uses_per_image_equal_the_semantic_budget(preset_name):
+    budget = get_preset(preset_name).codec.channel_symbols
+    for mode in MODES:
+        plan = frame_plan(mode, budget)
+        assert plan.frame_bits == budget * mode.bits_per_real_symbol
+        assert 0 <= plan.filler_bits < 24 * plan.codewords and plan.z <= qc_ldpc.MAX_EXPANSION
+        if mode.rate == "1/2" and preset_name != "paper-cifar10":     # (its longer codes' encoders take seconds)
+            symbols = transmit(plan, np.zeros((2, plan.info_bits), dtype=np.uint8))
+            assert symbols.shape == (2, budget)
+
+
+def test_adaptive_policy_picks_more_throughput_as_the_snr_rises():
+    chosen = [choose_mode(snr, CIFAR_SYMBOLS) for snr in np.arange(-6.0, 25.0, 0.5)]
+    bits = [frame_plan(m, CIFAR_SYMBOLS).info_bits for m in chosen]
+    assert bits == sorted(bits)
+    assert chosen[0].name == "qpsk-1/2" and choose_mode(18.0, CIFAR_SYMBOLS).name == "64qam-5/6"
+    assert choose_mode(10.5, CIFAR_SYMBOLS).name == "16qam-3/4"     # ties with 64qam-1/2 go to the robust one
+    with pytest.raises(ValueError, match="unknown link mode"):
+        LinkMode.parse("8psk-1/2")
+
+
+# --- the system -------------------------------------------------------------------------------------
+
+def test_link_delivers_at_a_high_snr_and_repeats_with_a_seed(cifar_images):
+    pixels = torch.from_numpy(cifar_images[:8]).float() / 255
+    tally = jpeg_ldpc.LinkTally()
+    first = jpeg_ldpc.transmit_images(pixels, 25.0, CIFAR_SYMBOLS, "adaptive", torch.Generator().manual_seed(0), tally)
+    again = jpeg_ldpc.transmit_images(pixels, 25.0, CIFAR_SYMBOLS, "adaptive", torch.Generator().manual_seed(0))
+    assert first.shape == pixels.shape and torch.equal(first, again)
+    assert tally.delivered == 8 and tally.decode_failure_rate == 0.0 and dict(tally.modes) == {"64qam-5/6": 8}
+    assert (first - pixels).abs().mean() < 0.06                    # JPEG at ~q50: close, not exact
+
+
+def test_failure_rule_gives_mid_grey_and_counts_each_case(cifar_images):
+    pixels = torch.from_numpy(cifar_images[:6]).float() / 255
+    tally = jpeg_ldpc.LinkTally()
+    received = jpeg_ldpc.transmit_images(pixels, -6.0, CIFAR_SYMBOLS, "adaptive", torch.Generator().manual_seed(0), tally)
+    assert torch.all(received == jpeg_ldpc.FALLBACK_PIXEL)
+    assert tally.link_failures + tally.not_sent == 6 and tally.decode_failure_rate == 1.0
+    tally = jpeg_ldpc.LinkTally()           # 196 symbols at qpsk-1/2: 96 payload bits, less than any 32x32 scan
+    received = jpeg_ldpc.transmit_images(pixels[:3], 30.0, 196, "qpsk-1/2", torch.Generator().manual_seed(0), tally)
+    assert tally.not_sent == 3 and tally.link_failures == 0 and torch.all(received == jpeg_ldpc.FALLBACK_PIXEL)
+    assert tally.to_dict()["not_sent_rate"] == 1.0 and tally.to_dict()["policy"] == "fixed"
+
+
+def test_one_channel_images_on_the_28x28_budget():
+    budget = get_preset("fmnist").codec.channel_symbols              # 196 real symbols
+    pixels = torch.from_numpy(smooth_images(4, 1, 28)).float() / 255
+    tally = jpeg_ldpc.LinkTally()
+    received = jpeg_ldpc.transmit_images(pixels, 30.0, budget, "64qam-5/6", torch.Generator().manual_seed(0), tally)
+    assert received.shape == (4, 1, 28, 28) and tally.delivered == 4
+    with pytest.raises(ValueError, match="C = 1 or 3"):
+        jpeg_ldpc.transmit_images(torch.zeros(2, 2, 28, 28), 10.0, budget)
+
+
+def test_classifier_is_a_parameter(cifar_images):
+    pixels = torch.from_numpy(cifar_images[:2]).float() / 255
+    received, logits = jpeg_ldpc.run(pixels, 25.0, lambda x: x.flatten(1)[:, :4], CIFAR_SYMBOLS,
+                                     generator=torch.Generator().manual_seed(0))
+    assert torch.equal(logits, received.flatten(1)[:, :4])
+
+
+# --- diffusec eval ----------------------------------------------------------------------------------
+
+def run_eval(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["eval", "--data", "sample", "--threads", "1", *args])
+    return result.exit_code, result.output
+
+
+@pytest.mark.skipif(not (default_checkpoint_dir("cifar10") / "classifier.pt").exists(),
+                    reason="needs the shipped cifar10 classifier")
+def test_eval_cli_runs_jpeg_ldpc_on_the_shipped_classifier():
+    code, out = run_eval("--system", "jpeg-ldpc", "--n", "20", "--snr-db", "18", "--json")
+    assert code == 0, out
+    payload = json.loads(out.strip().splitlines()[-1])
+    assert payload["system"] == "jpeg-ldpc" and payload["n"] == 20 and payload["snr_db"] == 18.0
+    assert 0.0 <= payload["accuracy"] <= 1.0 and 0.0 <= payload["ssim"] <= 1.0
+    assert payload["channel_symbols"] == 768 and payload["link"]["real_channel_uses_per_image"] == 768
+    assert payload["t_d"] is None and payload["sampler"] is None
+    assert payload["link_mode"] == "64qam-5/6" and payload["decode_failure_rate"] <= 0.1
+    assert payload["accuracy"] >= 0.5               # JPEG ~q50 keeps most of the classifier's accuracy
+
+
+def test_eval_cli_refuses_what_the_digital_link_cannot_do():
+    code, out = run_eval("--system", "jpeg-ldpc", "--channel-attack", "jamming", "--pnr-db", "0")
+    assert code == 2 and "not supported on jpeg-ldpc" in out
+    code, out = run_eval("--system", "jpeg-ldpc", "--source-attack", "pgd", "--adaptive")
+    assert code == 2 and "cannot differentiate" in out
+    code, out = run_eval("--system", "vit", "--link-mode", "qpsk-1/2")
+    assert code == 2 and "jpeg-ldpc only" in out
+    code, out = run_eval("--system", "jpeg-ldpc", "--link-mode", "qpsk-7/8")
+    assert code == 2 and "unknown link mode" in out
