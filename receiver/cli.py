@@ -10,7 +10,7 @@ import click
 
 from shared.presets import DEFAULT_PRESET, PRESETS
 
-from .policy import POLICIES
+from .policy import EPISODE_CHANGE_DB, EPISODE_STEPS, POLICIES
 
 
 def _fail(message: str) -> None:
@@ -62,6 +62,12 @@ def _log_off_the_request_path(level: str) -> None:
               help="fixed policy: diffusing timesteps t_D the sender must use; ddpg: a session's initial t_D.")
 @click.option("--t-plus", "t_plus", type=click.IntRange(0, 1000), default=0, show_default=True,
               help="fixed policy: extra denoising steps (t_P = t_D + t_plus); ddpg: a session's initial t_plus.")
+@click.option("--episode-steps", type=click.IntRange(min=0), default=EPISODE_STEPS, show_default=True,
+              help="ddpg: actor decisions per channel state (its training horizon, paper VI-B), then the choice "
+                   "holds until the SNR moves; 0 = a decision at every Sync.")
+@click.option("--episode-change-db", type=click.FloatRange(min=0, min_open=True), default=EPISODE_CHANGE_DB,
+              show_default=True, help="ddpg: a new episode starts when the measured SNR is this many dB away from "
+                                      "the SNR the current one started at.")
 @click.option("--sampler", type=click.Choice(["ddpm", "ddim"]), default="ddpm", show_default=True,
               help="ddpm: full reverse chain (t_P network calls); ddim: strided, --steps calls.")
 @click.option("--steps", type=click.IntRange(min=1), default=5, show_default=True, help="Network calls for ddim.")
@@ -76,7 +82,7 @@ def _log_off_the_request_path(level: str) -> None:
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores).")
 @click.option("--device", default="cpu", show_default=True, help="torch device for the models, e.g. cuda.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info", show_default=True)
-def serve(listen, preset, checkpoints, policy, t_d, t_plus, sampler, steps, max_batch, batch_wait_ms,
+def serve(listen, preset, checkpoints, policy, t_d, t_plus, episode_steps, episode_change_db, sampler, steps, max_batch, batch_wait_ms,
           max_latent_bytes, seed, threads, device, log_level) -> None:
     """Load the models and serve Link and health on LISTEN until SIGINT/SIGTERM."""
     _log_off_the_request_path(log_level)
@@ -93,7 +99,8 @@ def serve(listen, preset, checkpoints, policy, t_d, t_plus, sampler, steps, max_
         torch.set_num_threads(threads)
     try:
         pipeline = Pipeline.load(preset, checkpoints, ("codec", "denoiser", "classifier"), device)
-        chosen = make_policy(policy, t_d, t_plus, pipeline.schedule.num_timesteps, checkpoints, preset)
+        chosen = make_policy(policy, t_d, t_plus, pipeline.schedule.num_timesteps, checkpoints, preset,
+                             episode_steps, episode_change_db)
     except (CheckpointError, ValueError) as err:
         _fail(str(err))
     receiver = Receiver(pipeline, chosen, max_batch=max_batch, max_wait_ms=batch_wait_ms, sampler=sampler,

@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from .errors import invalid, out_of_range
-from .policy import Decision, Policy
+from .policy import Decision, Episode, Policy
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class Epoch:
     t_plus: int
     snr_db: float
     opened_at: float          # time.time() of the Sync
+    episode: Episode | None = None   # the step policy's episode state after this Sync (None: fixed)
 
 
 @dataclass
@@ -61,9 +62,9 @@ class SessionTable:
             self._sessions.move_to_end(session)
             previous = state.epochs[state.last_epoch] if state.last_epoch in state.epochs else None
             decision: Decision = policy.choose(
-                snr_db, Decision(previous.t_d, previous.t_plus) if previous else None)
+                snr_db, Decision(previous.t_d, previous.t_plus, previous.episode) if previous else None)
             state.last_epoch += 1
-            epoch = Epoch(state.last_epoch, decision.t_d, decision.t_plus, snr_db, time.time())
+            epoch = Epoch(state.last_epoch, decision.t_d, decision.t_plus, snr_db, time.time(), decision.episode)
             state.epochs[epoch.number] = epoch
             while len(state.epochs) > self.max_epochs:
                 state.epochs.popitem(last=False)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from receiver.policy import Decision, make_policy
+from receiver.policy import Decision, Episode, StepPolicy, make_policy
 from receiver.sessions import SessionTable
 from shared.agent.ddpg import DDPGConfig
 from shared.agent.env import EnvConfig, apply_action
@@ -152,3 +152,44 @@ def test_cli_grid_train_eval_and_adaptation(untrained_checkpoints, tmp_path, iso
     result = json.loads((tmp_path / "adapt" / "adaptation.json").read_text())
     assert set(result["curves"]) == {"diffusec", "table", "plain"} and result["curves"]["plain"]["snr_db"] == [0.0, 6.0]
     assert result["attack"]["eps_label"] == "8/255" and (tmp_path / "adapt" / "adaptation.png").exists()
+
+
+class _Alternating:
+    """An inner step policy with no fixed point: (t_D, t_plus) -> (t_D + 10 or - 10, t_plus); counts calls."""
+
+    name = "ddpg"
+
+    def __init__(self):
+        self.calls = 0
+
+    def step(self, t_d, t_plus, snr_db):
+        self.calls += 1
+        return (t_d + 10 if t_d < 30 else t_d - 10), t_plus
+
+    def describe(self):
+        return "alternating"
+
+
+def test_step_policy_runs_episodes_then_holds_until_the_snr_moves():
+    inner = _Alternating()
+    policy = StepPolicy(inner, Decision(20, 0), episode_steps=3, episode_change_db=2.0)
+    table = SessionTable()
+    # Episode 1 at ~15 dB: three decisions from (20, 0), then the choice holds despite pilot noise.
+    chosen = [table.sync("s", snr, policy) for snr in (15.0, 15.4, 14.7, 15.9, 14.1, 15.2)]
+    assert [e.t_d for e in chosen] == [30, 20, 30, 30, 30, 30]
+    assert inner.calls == 3 and chosen[-1].episode == Episode(15.0, 3)
+    # The SNR moves by more than 2 dB from the episode's start: a new episode of three decisions.
+    after = [table.sync("s", snr, policy) for snr in (-3.0, -2.5, -3.4, -3.1)]
+    assert [e.t_d for e in after] == [20, 30, 20, 20] and inner.calls == 6
+    assert after[0].episode == Episode(-3.0, 1)
+    # Sessions keep their own episodes.
+    assert table.sync("other", 9.0, policy).episode == Episode(9.0, 1)
+
+
+def test_step_policy_with_zero_episode_steps_decides_at_every_sync():
+    inner = _Alternating()
+    policy = StepPolicy(inner, Decision(20, 0), episode_steps=0)
+    table = SessionTable()
+    assert [table.sync("s", 15.0, policy).t_d for _ in range(5)] == [30, 20, 30, 20, 30] and inner.calls == 5
+    with pytest.raises(ValueError, match="episode_steps"):
+        StepPolicy(inner, Decision(20, 0), episode_steps=-1)

@@ -13,7 +13,8 @@ SYSTEM_COLOR = {"vit": "tab:red", "plain": "tab:blue", "classifier": "tab:gray"}
 
 def _title(result: SweepResult, what: str) -> str:
     snr = result.config["snr_db"]
-    return f"{what}\npreset {result.preset}, {result.dataset} test images (n={result.n}), SNR {snr:g} dB"
+    # result.data names the data set as loaded, e.g. "CIFAR-10 (JPEG q75 copy), test split, 64 images (seed 0)"
+    return f"{what}\npreset {result.preset}: {result.data}, SNR {snr:g} dB"
 
 
 def plot_sweep(result: SweepResult, out_dir: str | Path) -> dict[str, str]:
