@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -19,6 +20,9 @@ from .models.classifier import Classifier
 from .models.codec import Codec
 from .models.unet import UNet
 from .presets import Preset, get_preset
+
+if TYPE_CHECKING:
+    from .baselines.jpeg_ldpc import LinkTally
 
 # jpeg-ldpc: the conventional baseline (JPEG + LDPC + QAM, shared/baselines), no codec or denoiser.
 DIGITAL_SYSTEMS = ("jpeg-ldpc",)
@@ -111,7 +115,7 @@ class Pipeline:
     @torch.no_grad()
     def run(self, system: str, pixels01: torch.Tensor, snr_db: float, t_d: int = 20, t_plus: int = 0,
             sampler: str = "ddpm", steps: int = 5, generator: torch.Generator | None = None,
-            link_tally=None) -> tuple[torch.Tensor, torch.Tensor]:
+            link_tally: LinkTally | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """One batch through ``system`` -> (received image in [0,1] [B,C,H,W], logits [B, classes]).
 
         classifier: the classifier on the clean image (no link); vit: encode -> AWGN -> decode,

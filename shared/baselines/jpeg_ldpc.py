@@ -36,8 +36,9 @@ import numpy as np
 import torch
 
 from ..channel import awgn
-from .digital_link import FramePlan, LinkMode, frame_plan, receive, transmit
-from .jpeg_scan import JpegDecodeError, pack_image, unpack_image
+from .digital_link import LinkMode, frame_plan, receive, transmit
+from .jpeg_scan import (QUALITY_INDEX_BITS, JpegDecodeError, header_bits, length_field_bits, pack_image,
+                        unpack_image)
 from .link_adaptation import choose_mode, noise_variance, thresholds_for
 
 ADAPTIVE = "adaptive"
@@ -156,8 +157,6 @@ def transmit_images(pixels01: torch.Tensor, snr_db: float, channel_symbols: int,
 
 def _used_bits(frame: np.ndarray) -> int:
     """Bits of a payload frame that carry JPEG data (header fields + scan), from its length field."""
-    from .jpeg_scan import QUALITY_INDEX_BITS, header_bits, length_field_bits
-
     length_bits = length_field_bits(len(frame))
     field_bits = frame[QUALITY_INDEX_BITS:QUALITY_INDEX_BITS + length_bits].astype(np.int64)
     return header_bits(len(frame)) + 8 * int(field_bits @ (1 << np.arange(length_bits - 1, -1, -1)))
@@ -170,7 +169,3 @@ def run(pixels01: torch.Tensor, snr_db: float, classify: Callable[[torch.Tensor]
     received = transmit_images(pixels01, snr_db, channel_symbols, link_mode, generator, tally).to(device)
     return received, classify(received)
 
-
-def describe_plan(link_mode: str, snr_db: float, channel_symbols: int) -> FramePlan:
-    """The frame plan ``transmit_images`` would use (for reports and tests)."""
-    return frame_plan(resolve_mode(link_mode, snr_db, channel_symbols), channel_symbols)
