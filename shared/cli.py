@@ -456,6 +456,8 @@ def _register_subgroups() -> None:
     register(main)
     from .agent.cli import eval_adaptation_command
     eval_command.add_command(eval_adaptation_command)
+    from .report.cli import report_command
+    main.add_command(report_command)
 
 
 _register_subgroups()

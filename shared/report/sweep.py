@@ -1,0 +1,239 @@
+"""The measurements of `diffusec report`: every system at every SNR, without attack and under PGD.
+
+Protocol (DiffuSeC paper, VI-A and VI-C):
+
+- the attack is PGD, l_inf eps 8/255 (the paper's 8/256 at 8-bit precision), 10 steps,
+  white-box against the system's *own* classifier alone (the receiver's classifier for
+  jpeg-ldpc, vit, plain and diffusec; the adversarially trained one for jpeg-ldpc-at). It
+  pollutes the image store once, stored 8-bit within the budget, and every SNR and every system
+  sharing that classifier sees the same polluted images;
+- ``plain`` diffuses and denoises 20 steps (t_D = 20, t_plus = 0); ``diffusec`` starts each
+  batch from a random (t_D in 1..50, t_plus in 0..50) and takes 3 policy steps at the SNR,
+  accuracy averaged over the 3 (:func:`shared.agent.evaluate.evaluate_adaptive`);
+- standard accuracy and SSIM come from the runs without attack; SSIM compares each clean test
+  image with what the receiver ends with (after purification where there is one).
+
+Everything is seeded: the same ``seed`` gives the same images, attacks and channel noise.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+SNRS_DB = tuple(float(s) for s in range(-6, 19, 3))
+SYSTEMS = ("jpeg-ldpc", "jpeg-ldpc-at", "vit", "plain", "diffusec")
+LABELS = {"jpeg-ldpc": "JPEG + LDPC", "jpeg-ldpc-at": "JPEG + LDPC + AT", "vit": "ViT-based",
+          "plain": "DiffuSeC (plain)", "diffusec": "DiffuSeC (proposal)"}
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """Every setting of a report run (shown by ``diffusec report --help`` and written to results.json)."""
+
+    preset: str = "cifar10"
+    n: int = 1000                                   # test images per cell
+    snrs_db: tuple[float, ...] = SNRS_DB            # channel SNRs (dB), Fig. 5's -6..18
+    systems: tuple[str, ...] = SYSTEMS
+    eps: float = 8 / 255                            # PGD budget, l_inf in [0, 1] pixel units
+    attack_steps: int = 10                          # PGD iterations (VI-A)
+    plain_t_d: int = 20                             # DiffuSeC (plain): 20 diffusing steps ...
+    plain_t_plus: int = 0                           # ... and 20 denoising steps (VI-C)
+    sampler: str = "ddim"                           # purifier of plain and diffusec: ddim or ddpm
+    sampler_steps: int = 5                          # U-Net calls of the ddim purifier
+    policy_steps: int = 3                           # diffusec: policy steps per batch (VI-C)
+    seed: int = 0                                   # images, attack starts, channel and diffusion noise
+    batch: int = 250
+    figure_snrs_db: tuple[float, ...] = (-3.0, 3.0, 9.0, 15.0)   # the rows of the Fig. 6 analogue
+    figure_images: int = 3                          # images per row of the Fig. 6 analogue
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.systems if s not in SYSTEMS]
+        if unknown or not self.systems:
+            raise ValueError(f"unknown system(s) {unknown}; choose from {', '.join(SYSTEMS)}")
+        if self.sampler not in ("ddim", "ddpm"):
+            raise ValueError(f"sampler must be ddim or ddpm, got {self.sampler!r}")
+        if not self.snrs_db:
+            raise ValueError("give at least one SNR")
+        if self.n < 1 or self.batch < 1 or self.attack_steps < 1 or self.policy_steps < 1:
+            raise ValueError("n, batch, attack steps and policy steps must be positive")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def quick(config: ReportConfig) -> ReportConfig:
+    """Smoke-sized: 24 images, SNRs -6/3/12 dB, 2 PGD steps, 2-call purifier, one image per figure row."""
+    from dataclasses import replace
+
+    return replace(config, n=min(config.n, 24), snrs_db=(-6.0, 3.0, 12.0), attack_steps=2, sampler="ddim",
+                   sampler_steps=2, batch=min(config.batch, 24), figure_snrs_db=(-3.0, 15.0), figure_images=1)
+
+
+@dataclass
+class Models:
+    """What the systems need: the receiver's pipeline, the AT classifier's, the DDPG actor."""
+
+    pipeline: object                       # shared.pipeline.Pipeline with codec, denoiser, classifier
+    pipeline_at: object | None = None      # classifier_at only (jpeg-ldpc-at)
+    policy: object | None = None           # shared.agent.policy.ActorPolicy (diffusec)
+
+
+def load_models(config: ReportConfig, checkpoints: str | Path | None, device: str = "cpu") -> Models:
+    """Load what ``config.systems`` need; CheckpointError naming the command that makes a missing file."""
+    from ..checkpoints import default_checkpoint_dir
+    from ..pipeline import Pipeline
+
+    link = any(s in config.systems for s in ("vit", "plain", "diffusec"))
+    parts = ("codec", "denoiser", "classifier") if link else ("classifier",)
+    models = Models(Pipeline.load(config.preset, checkpoints, parts, device))
+    if "jpeg-ldpc-at" in config.systems:
+        models.pipeline_at = Pipeline.load(config.preset, checkpoints, ("classifier",), device,
+                                           classifier_kind="classifier_at")
+    if "diffusec" in config.systems:
+        from ..agent.policy import ActorPolicy
+
+        directory = Path(checkpoints) if checkpoints else default_checkpoint_dir(config.preset)
+        models.policy = ActorPolicy.load(directory, config.preset)
+    return models
+
+
+def paper_attack(config: ReportConfig):
+    from ..attacks.source import SourceAttack
+
+    return SourceAttack("pgd", config.eps, steps=config.attack_steps)
+
+
+def polluted(pipeline, data, config: ReportConfig):
+    """The image store after the PGD attack on ``pipeline``'s classifier: an ImageSet of uint8 images."""
+    from ..attacks.source import pollute
+    from ..data import ImageSet
+
+    generator = torch.Generator().manual_seed(config.seed)
+    images = pollute(paper_attack(config), pipeline, data.images, data.labels, snr_db=0.0, t_d=0, t_plus=0,
+                     system="classifier", batch=config.batch, generator=generator)
+    return ImageSet(images, data.labels, data.classes, f"{data.description}, PGD-polluted", data.checksum)
+
+
+@torch.no_grad()
+def classifier_accuracy(pipeline, data, batch: int) -> float:
+    correct = 0
+    for i in range(0, len(data), batch):
+        correct += int((pipeline.classify(data.as_float(slice(i, i + batch))).argmax(1) == data.labels[i:i + batch]).sum())
+    return round(correct / len(data), 4)
+
+
+def _cell(models: Models, system: str, data, snr_db: float, config: ReportConfig) -> dict:
+    """One system on one image set at one SNR -> the eval JSON dict (accuracy, ssim, ...)."""
+    from ..evaluate import evaluate
+
+    if system == "diffusec":
+        from ..agent.evaluate import evaluate_adaptive
+
+        return evaluate_adaptive(models.pipeline, data, "diffusec", models.policy, snr_db, config.seed, config.batch,
+                                 config.sampler, config.sampler_steps, progress=False,
+                                 policy_steps=config.policy_steps)
+    pipeline = models.pipeline_at if system == "jpeg-ldpc-at" else models.pipeline
+    run_as = "jpeg-ldpc" if system == "jpeg-ldpc-at" else system
+    out = evaluate(pipeline, data, run_as, snr_db, config.plain_t_d, config.plain_t_plus, config.seed, config.batch,
+                   config.sampler, config.sampler_steps, progress=False).to_dict()
+    out["system"] = system
+    return out
+
+
+def _figure_rows(models: Models, clean, attacked, config: ReportConfig) -> dict:
+    """The Fig. 6 analogue's data: per SNR, DiffuSeC's state after its policy steps from plain's, and
+    the clean, attacked, received (decoded, before purification) and purified images [k, C, H, W]."""
+    from ..diffusion import to_pixels
+
+    pipeline = models.pipeline
+    k = min(config.figure_images, len(clean))
+    x, x_adv, labels = clean.as_float(slice(0, k)), attacked.as_float(slice(0, k)), clean.labels[:k]
+    rows = []
+    for snr in config.figure_snrs_db:
+        state = (config.plain_t_d, config.plain_t_plus)
+        if models.policy is not None:
+            for _ in range(config.policy_steps):
+                state = models.policy.step(state[0], state[1], snr)
+        g = torch.Generator().manual_seed(config.seed)
+        z_hat = pipeline.channel(pipeline.encode(pipeline.diffuse(x_adv, state[0], g)), snr, g)
+        x_hat = pipeline.decode(z_hat)
+        final = pipeline.purify(x_hat, state[0] + state[1], config.sampler, config.sampler_steps, g).cpu()
+        rows.append({"snr_db": snr, "t_d": state[0], "t_plus": state[1], "received": to_pixels(x_hat).cpu(),
+                     "purified": final, "predicted": pipeline.classify(final).argmax(1).tolist()})
+    return {"clean": x, "attacked": x_adv, "labels": labels.tolist(), "classes": list(clean.classes),
+            "clean_predicted": pipeline.classify(x).argmax(1).tolist(),
+            "attacked_predicted": pipeline.classify(x_adv).argmax(1).tolist(), "rows": rows}
+
+
+@dataclass
+class Report:
+    config: ReportConfig
+    data: str
+    classifier: dict = field(default_factory=dict)     # name -> {"clean_accuracy", "robust_accuracy"}
+    curves: dict = field(default_factory=dict)         # system -> {"snr_db", "standard_accuracy", "robust_accuracy", "ssim", ...}
+    runs: list = field(default_factory=list)           # every eval JSON, tagged with "condition"
+    figure: dict | None = None                         # tensors for the Fig. 6 analogue (not serialised)
+    wall_time_s: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"config": self.config.to_dict(), "data": self.data, "classifier": self.classifier,
+                "curves": self.curves, "runs": self.runs, "wall_time_s": self.wall_time_s,
+                "figure": None if self.figure is None else {
+                    "labels": self.figure["labels"], "clean_predicted": self.figure["clean_predicted"],
+                    "attacked_predicted": self.figure["attacked_predicted"],
+                    "rows": [{k: v for k, v in r.items() if k not in ("received", "purified")}
+                             for r in self.figure["rows"]]}}
+
+
+def run_report(models: Models, data, config: ReportConfig, progress: bool = True) -> Report:
+    """Measure every (system, SNR, condition) cell of ``config`` on ``data`` (an ImageSet of test images)."""
+    start = time.time()
+    report = Report(config, data.description)
+    digital_at = "jpeg-ldpc-at" in config.systems
+    cells = len(config.snrs_db) * len(config.systems) * 2
+    bar = tqdm(total=cells + 1 + digital_at, desc="report", unit="cell", disable=not progress, dynamic_ncols=True)
+    try:
+        bar.set_postfix_str("PGD on the receiver classifier")
+        attacked = polluted(models.pipeline, data, config)
+        bar.update(1)
+        report.classifier["receiver"] = {"clean_accuracy": classifier_accuracy(models.pipeline, data, config.batch),
+                                         "robust_accuracy": classifier_accuracy(models.pipeline, attacked, config.batch)}
+        attacked_at = None
+        if digital_at:
+            bar.set_postfix_str("PGD on the adversarially trained classifier")
+            attacked_at = polluted(models.pipeline_at, data, config)
+            bar.update(1)
+            report.classifier["adversarially_trained"] = {
+                "clean_accuracy": classifier_accuracy(models.pipeline_at, data, config.batch),
+                "robust_accuracy": classifier_accuracy(models.pipeline_at, attacked_at, config.batch)}
+        for system in config.systems:
+            report.curves[system] = {"label": LABELS[system], "snr_db": list(config.snrs_db), "standard_accuracy": [],
+                                     "robust_accuracy": [], "ssim": [], "decode_failure_rate": [], "mean_states": []}
+        for snr in config.snrs_db:
+            for system in config.systems:
+                curve = report.curves[system]
+                for condition, images in (("standard", data), ("pgd", attacked_at if system == "jpeg-ldpc-at" else attacked)):
+                    bar.set_postfix_str(f"{system} {snr:g} dB {condition}")
+                    run = _cell(models, system, images, snr, config)
+                    run.pop("visited", None)
+                    run.update(condition=condition, snr_db=snr)
+                    report.runs.append(run)
+                    if condition == "standard":
+                        curve["standard_accuracy"].append(run["accuracy"])
+                        curve["ssim"].append(run["ssim"])
+                        curve["decode_failure_rate"].append(run.get("decode_failure_rate"))
+                    else:
+                        curve["robust_accuracy"].append(run["accuracy"])
+                        if system == "diffusec":
+                            curve["mean_states"].append([run.get("mean_t_d"), run.get("mean_t_plus")])
+                    bar.update(1)
+        if any(s in config.systems for s in ("plain", "diffusec")):
+            report.figure = _figure_rows(models, data, attacked, config)
+    finally:
+        bar.close()
+    report.wall_time_s = round(time.time() - start, 1)
+    return report

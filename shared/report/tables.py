@@ -1,0 +1,153 @@
+"""The Markdown of `diffusec report`: Table II's layout with the paper's rows quoted beside ours, the
+standard accuracy and SSIM per SNR, the claims checked one by one, and where we fall short and why."""
+from __future__ import annotations
+
+from .sweep import LABELS
+
+# The DiffuSeC paper, Table II (CIFAR-10, WRN-28-10, PGD l_inf 8/256, 10 steps): standard accuracy
+# and robust accuracy (%) at SNR -6..15 dB. Quoted, not measured here.
+PAPER_SNRS_DB = (-6.0, -3.0, 0.0, 3.0, 6.0, 9.0, 12.0, 15.0)
+PAPER_TABLE_II = {
+    "Masked VQ-VAE + AT [26]": {"standard": 97.9, "robust": (80.8, 82.5, 83.4, 83.7, 84.3, 84.7, 84.7, 84.7)},
+    "DiffuSeC (proposal)": {"standard": 95.3, "robust": (73.9, 83.3, 86.5, 87.6, 88.0, 88.0, 88.0, 88.0)},
+}
+# The claims section VI-C makes about Fig. 5(a), checked against our numbers at every SNR <= 3 dB.
+CLAIM_MAX_SNR_DB = 3.0
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def table_two(result: dict) -> str:
+    """Table II: method, standard accuracy, robust accuracy per SNR; the paper's rows quoted first."""
+    snrs = result["config"]["snrs_db"]
+    header = ["method", "standard acc (%)"] + [f"SNR {s:g}" for s in snrs]
+    lines = [_row(header), _row(["---"] * len(header))]
+    for name, row in PAPER_TABLE_II.items():
+        quoted = dict(zip(PAPER_SNRS_DB, row["robust"]))
+        lines.append(_row([f"{name} *(paper, quoted)*", f"{row['standard']:.1f}"]
+                          + [f"{quoted[s]:.1f}" if s in quoted else "n/a" for s in snrs]))
+    receiver = result["classifier"]["receiver"]
+    for system, curve in result["curves"].items():
+        own = result["classifier"]["adversarially_trained" if system == "jpeg-ldpc-at" else "receiver"]
+        lines.append(_row([f"{curve['label']} (ours)", _pct(own["clean_accuracy"])]
+                          + [_pct(v) for v in curve["robust_accuracy"]]))
+    lines.append(_row(["receiver classifier alone (ours)", _pct(receiver["clean_accuracy"])]
+                      + [_pct(receiver["robust_accuracy"])] * len(snrs)))
+    return "\n".join(lines)
+
+
+def per_snr_table(result: dict, key: str, scale: float = 100.0, digits: int = 1) -> str:
+    snrs = result["config"]["snrs_db"]
+    header = ["system"] + [f"SNR {s:g}" for s in snrs]
+    lines = [_row(header), _row(["---"] * len(header))]
+    for curve in result["curves"].values():
+        cells = ["-" if v is None else f"{scale * v:.{digits}f}" for v in curve[key]]
+        lines.append(_row([curve["label"]] + cells))
+    return "\n".join(lines)
+
+
+def claims(result: dict) -> list[str]:
+    """The paper's orderings at every SNR <= 3 dB, each stated as held or not, with the numbers."""
+    curves = result["curves"]
+    out = []
+    checks = [("diffusec", ">=", "plain"), ("plain", ">", "vit"), ("diffusec", ">", "jpeg-ldpc")]
+    for a, op, b in checks:
+        if a not in curves or b not in curves:
+            continue
+        held, failed = [], []
+        for s, x, y in zip(curves[a]["snr_db"], curves[a]["robust_accuracy"], curves[b]["robust_accuracy"]):
+            if s > CLAIM_MAX_SNR_DB:
+                continue
+            ok = x >= y if op == ">=" else x > y
+            (held if ok else failed).append(f"{s:g} dB ({_pct(x)} vs {_pct(y)})")
+        verdict = "holds at every SNR <= 3 dB" if not failed else f"**does not hold** at {', '.join(failed)}"
+        out.append(f"- robust accuracy {LABELS[a]} {op} {LABELS[b]}: {verdict}"
+                   + (f"; holds at {', '.join(held)}" if failed and held else ""))
+    return out
+
+
+def paper_gaps(result: dict) -> list[str]:
+    """Our DiffuSeC (proposal) against the paper's, at the SNRs both report."""
+    curve = result["curves"].get("diffusec")
+    if curve is None:
+        return []
+    quoted = dict(zip(PAPER_SNRS_DB, PAPER_TABLE_II["DiffuSeC (proposal)"]["robust"]))
+    gaps = [(s, v, quoted[s]) for s, v in zip(curve["snr_db"], curve["robust_accuracy"]) if s in quoted]
+    if not gaps:
+        return []
+    worst = min(gaps, key=lambda g: 100 * g[1] - g[2])
+    best = max(gaps, key=lambda g: 100 * g[1] - g[2])
+    return [f"- Our DiffuSeC (proposal) is {100 * best[1] - best[2]:+.1f} to {100 * worst[1] - worst[2]:+.1f} points "
+            f"from the paper's robust accuracy (closest at {best[0]:g} dB: {_pct(best[1])} vs {best[2]:.1f}; "
+            f"farthest at {worst[0]:g} dB: {_pct(worst[1])} vs {worst[2]:.1f})."]
+
+
+WHY = """\
+Why we fall short of the paper, where we do (the causes we know of; none of them is tested one by one):
+
+- **Model size and training budget.** The `cifar10` preset is sized for 2 CPU cores: a ViT codec of
+  width 128, a 64/128-channel U-Net trained 2 epochs, and a ResNet-9 classifier trained 12 epochs
+  (0.867 clean accuracy against the paper's WRN-28-10 at 95.3%). The paper's sizes are the
+  `paper-cifar10` preset, not trained here.
+- **Purification strength.** At t = 20 the forward noise (std about 0.04 in [0, 1] pixels) is barely
+  larger than an 8/255 perturbation, so much of it survives; larger t washes out more of it but our
+  small denoiser then returns blurrier images that our small classifier reads worse.
+- **The agent** learned from a grid of 180 cells measured on one batch of 64 images with the
+  5-call strided purifier (docs/agent.md), not from live pipeline runs.
+- **Data.** CIFAR-10 here is the JPEG q75 copy, not canonical CIFAR-10.
+- **Bandwidth.** Our semantic link sends 768 real symbols per image (ratio 1/4); the paper does not
+  state its ratio. The digital baselines get the same number of channel uses (docs/baselines.md).
+"""
+
+
+def markdown(result: dict, command: str, commit: str, figures: dict[str, str]) -> str:
+    """The whole results.md: header, tables, figures, the claims checked, the reading."""
+    cfg = result["config"]
+    sampler = (f"strided DDIM, {cfg['sampler_steps']} U-Net calls" if cfg["sampler"] == "ddim"
+               else "the DDPM chain, t_P U-Net calls")
+    lines = [
+        "# Reproduction report: Table II and Fig. 5 of the DiffuSeC paper, measured on our models",
+        "",
+        f"    {command}",
+        "",
+        f"- **Data:** {result['data']}. Every cell uses the same {cfg['n']} test images.",
+        f"- **Seeds:** images, attack starts, diffusion and channel noise from seed {cfg['seed']}.",
+        f"- **Commit:** `{commit}`. **Wall time:** {result['wall_time_s']:.0f} s on this machine.",
+        f"- **Attack:** PGD, l_inf eps {cfg['eps'] * 255:.0f}/255, {cfg['attack_steps']} steps, white-box on each "
+        "system's own classifier alone (the paper's protocol), polluting the image store once (8-bit).",
+        f"- **Systems:** DiffuSeC (plain) diffuses and denoises t = {cfg['plain_t_d']} (+{cfg['plain_t_plus']}); "
+        f"DiffuSeC (proposal) starts each batch of {cfg['batch']} from a random (t_D, t_plus) and takes "
+        f"{cfg['policy_steps']} DDPG policy steps, accuracy averaged over them (VI-C). Both purify with {sampler}. "
+        "JPEG + LDPC (+ AT) send the same number of channel uses (docs/baselines.md); + AT uses the "
+        "adversarially trained classifier (`diffusec train classifier --adversarial`).",
+        "",
+        "## Table II: robust accuracy (%) under PGD",
+        "",
+        "Rows marked *(paper, quoted)* are copied from the paper's Table II; the rest are measured here.",
+        "Standard acc is the system's classifier on clean images, without a channel (the paper's column",
+        "gives its raw WRN-28-10's). Robust accuracy of the classifier alone does not depend on the SNR.",
+        "",
+        table_two(result),
+        "",
+        "## Standard accuracy (%) without attack, through the channel (Fig. 5(b))",
+        "",
+        per_snr_table(result, "standard_accuracy"),
+        "",
+        "## SSIM without attack (clean original vs what the receiver ends with, 0..1)",
+        "",
+        per_snr_table(result, "ssim", scale=1.0, digits=3),
+        "",
+    ]
+    for key, title in (("fig5a", "Fig. 5(a) analogue: robust accuracy vs SNR"),
+                       ("fig5b", "Fig. 5(b) analogue: standard accuracy vs SNR"),
+                       ("fig6", "Fig. 6 analogue: clean, attacked, received and purified images")):
+        if key in figures:
+            lines += [f"![{title}]({figures[key]})", ""]
+    lines += ["## The paper's claims, checked", ""] + claims(result) + paper_gaps(result) + ["", WHY]
+    return "\n".join(lines)

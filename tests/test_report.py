@@ -1,0 +1,94 @@
+"""`diffusec report`: the --quick run's results.json shape, its Markdown and figures, and the claims check.
+
+The run uses the shipped cifar10 models (copied, so that a missing adversarially trained
+classifier can be stood in for by the receiver's own) on the embedded test sample.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from link_support import REPO_ROOT
+from shared.cli import main
+from shared.report.sweep import SYSTEMS, ReportConfig, quick
+from shared.report.tables import claims, table_two
+
+SHIPPED = REPO_ROOT / "checkpoints" / "cifar10"
+NEEDED = ("codec", "denoiser", "classifier", "agent")
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    if not all((SHIPPED / f"{k}.pt").exists() for k in NEEDED):
+        pytest.skip("needs the shipped checkpoints/cifar10 models and agent")
+    out = tmp_path_factory.mktemp("ckpt")
+    for path in SHIPPED.glob("*"):
+        if path.suffix in (".pt", ".json") and not path.name.endswith(".resume.pt"):
+            shutil.copy(path, out / path.name)
+    if not (out / "classifier_at.pt").exists():
+        blob = torch.load(out / "classifier.pt", weights_only=True)
+        torch.save({**blob, "kind": "classifier_at"}, out / "classifier_at.pt")
+    return out
+
+
+def test_report_quick_writes_results_json_markdown_and_figures(checkpoints, tmp_path):
+    out = tmp_path / "report"
+    result = CliRunner().invoke(main, ["report", "--quick", "--n", "6", "--data", "sample", "--checkpoints",
+                                       str(checkpoints), "--out", str(out), "--threads", "1", "--json"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output.strip().splitlines()[-1])
+    assert payload == json.loads((out / "results.json").read_text())
+    snrs = payload["config"]["snrs_db"]
+    assert snrs == [-6.0, 3.0, 12.0] and payload["config"]["n"] == 6
+    assert set(payload["curves"]) == set(SYSTEMS)
+    for system, curve in payload["curves"].items():
+        for key in ("standard_accuracy", "robust_accuracy", "ssim"):
+            assert len(curve[key]) == len(snrs), (system, key)
+            assert all(0.0 <= v <= 1.0 for v in curve[key]), (system, key, curve[key])
+    assert [d is not None for d in payload["curves"]["jpeg-ldpc"]["decode_failure_rate"]] == [True] * len(snrs)
+    assert len(payload["curves"]["diffusec"]["mean_states"]) == len(snrs)
+    assert set(payload["classifier"]) == {"receiver", "adversarially_trained"}
+    # one eval run per system, SNR and condition, each tagged
+    assert len(payload["runs"]) == len(SYSTEMS) * len(snrs) * 2
+    assert {(r["system"], r["condition"]) for r in payload["runs"]} == {(s, c) for s in SYSTEMS for c in ("standard", "pgd")}
+    # the robust runs really are under attack: the classifier alone is beaten on the polluted store
+    assert payload["classifier"]["receiver"]["robust_accuracy"] < payload["classifier"]["receiver"]["clean_accuracy"]
+    markdown = (out / "results.md").read_text()
+    assert "*(paper, quoted)*" in markdown and "DiffuSeC (proposal) (ours)" in markdown
+    assert "CIFAR-10 (JPEG q75 copy)" in markdown and payload["commit"] in markdown
+    for name in payload["figures"].values():
+        assert (out / name).stat().st_size > 10_000 and name in markdown
+    assert payload["figure"]["rows"][0]["snr_db"] == -3.0
+
+
+def test_report_refuses_bad_options_clearly(tmp_path):
+    result = CliRunner().invoke(main, ["report", "--out", str(tmp_path), "--systems", "vit,bogus"])
+    assert result.exit_code == 2 and "unknown system" in result.output
+    with pytest.raises(ValueError, match="sampler"):
+        ReportConfig(sampler="euler")
+    assert quick(ReportConfig()).n == 24
+
+
+def _result(robust: dict[str, list[float]]) -> dict:
+    snrs = [-6.0, 3.0, 9.0]
+    curves = {s: {"label": s, "snr_db": snrs, "robust_accuracy": v} for s, v in robust.items()}
+    return {"config": {"snrs_db": snrs}, "curves": curves,
+            "classifier": {"receiver": {"clean_accuracy": 0.9, "robust_accuracy": 0.0}}}
+
+
+def test_claims_name_each_snr_where_an_ordering_fails():
+    result = _result({"diffusec": [0.5, 0.4, 0.1], "plain": [0.5, 0.45, 0.9], "vit": [0.2, 0.3, 0.95],
+                      "jpeg-ldpc": [0.1, 0.5, 0.2]})
+    lines = claims(result)
+    assert len(lines) == 3
+    # diffusec >= plain: ties hold (-6 dB), 3 dB fails; 9 dB is above the claim's range and not checked
+    assert "**does not hold** at 3 dB (40.0 vs 45.0); holds at -6 dB (50.0 vs 50.0)" in lines[0]
+    assert lines[1].endswith("holds at every SNR <= 3 dB")             # plain > vit at -6 and 3 dB
+    assert "**does not hold** at 3 dB (40.0 vs 50.0)" in lines[2]       # diffusec > jpeg-ldpc
+    table = table_two(result).splitlines()
+    assert len(table) == 2 + 2 + 4 + 1 and sum("(paper, quoted)" in row for row in table) == 2
