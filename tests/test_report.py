@@ -92,3 +92,22 @@ def test_claims_name_each_snr_where_an_ordering_fails():
     assert "**does not hold** at 3 dB (40.0 vs 50.0)" in lines[2]       # diffusec > jpeg-ldpc
     table = table_two(result).splitlines()
     assert len(table) == 2 + 2 + 4 + 1 and sum("(paper, quoted)" in row for row in table) == 2
+
+
+def test_report_resumes_from_its_cell_cache(checkpoints, tmp_path):
+    out = tmp_path / "report"
+    args = ["report", "--n", "4", "--attack-steps", "1", "--data", "sample", "--checkpoints", str(checkpoints), "--out", str(out),
+            "--threads", "1", "--systems", "vit", "--snr", "3", "--json"]
+    first = json.loads(CliRunner().invoke(main, args, catch_exceptions=False).output.strip().splitlines()[-1])
+    cells = json.loads((out / "results.cells.json").read_text())["cells"]
+    assert set(cells) == {"vit|3|standard", "vit|3|pgd"}
+    # A cached cell is taken as it is: mark one and see it come back.
+    cells["vit|3|standard"]["accuracy"] = 0.123
+    saved = json.loads((out / "results.cells.json").read_text())
+    saved["cells"] = cells
+    (out / "results.cells.json").write_text(json.dumps(saved))
+    again = json.loads(CliRunner().invoke(main, args, catch_exceptions=False).output.strip().splitlines()[-1])
+    assert again["curves"]["vit"]["standard_accuracy"] == [0.123]
+    assert again["curves"]["vit"]["robust_accuracy"] == first["curves"]["vit"]["robust_accuracy"]
+    fresh = json.loads(CliRunner().invoke(main, args + ["--fresh"], catch_exceptions=False).output.strip().splitlines()[-1])
+    assert fresh["curves"]["vit"]["standard_accuracy"] == first["curves"]["vit"]["standard_accuracy"]

@@ -53,9 +53,11 @@ def _csv(kind):
               help="Folder with codec, denoiser, classifier, classifier_at and agent (default: checkpoints/<preset>).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores).")
 @click.option("--device", default="cpu", show_default=True)
+@click.option("--fresh", is_flag=True, help="Ignore OUT/results.cells.json (finished cells of an earlier run with the "
+                                            "same settings, images and checkpoints, which a rerun otherwise reuses).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json's object as the last stdout line.")
 def report_command(preset, out_dir, n, quick, systems, snrs, sampler, steps, attack_steps, seed, batch, source,
-                   data_root, checkpoints, threads, device, as_json) -> None:
+                   data_root, checkpoints, threads, device, fresh, as_json) -> None:
     """Reproduce the DiffuSeC paper's Table II and Fig. 5 (and a Fig. 6 analogue) on our models.
 
     For every SNR and system: standard accuracy (no attack), robust accuracy under PGD (eps 8/255,
@@ -65,7 +67,8 @@ def report_command(preset, out_dir, n, quick, systems, snrs, sampler, steps, att
 
     Writes OUT/results.json, OUT/results.md (Table II's layout with the paper's rows quoted beside
     ours, the claims checked) and OUT/results-fig5a-robust.png, results-fig5b-standard.png,
-    results-fig6-images.png. The full run (n = 1000, 9 SNRs, 5 systems) takes hours on 2 CPU cores.
+    results-fig6-images.png. The full run (n = 1000, 9 SNRs, 5 systems) takes hours on 2 CPU cores;
+    it saves each finished cell in OUT/results.cells.json, so an interrupted run resumes where it stopped.
     """
     import torch
 
@@ -92,9 +95,12 @@ def report_command(preset, out_dir, n, quick, systems, snrs, sampler, steps, att
     except (CheckpointError, DataNotFoundError, FileNotFoundError) as err:
         _fail(str(err))
     progress = not as_json and sys.stderr.isatty() and not os.environ.get("DIFFUSEC_NO_PROGRESS")
-    result = sweep.run_report(models, data, config, progress=progress)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    cache = out / "results.cells.json"
+    if fresh:
+        cache.unlink(missing_ok=True)
+    result = sweep.run_report(models, data, config, progress=progress, cache_path=cache)
     payload = result.to_dict()
     command = "diffusec " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["report"] else \
         f"diffusec report --preset {preset} --out {out_dir}" + (" --quick" if quick else "") + (f" --n {n}" if n else "")

@@ -13,10 +13,16 @@ Protocol (DiffuSeC paper, VI-A and VI-C):
 - standard accuracy and SSIM come from the runs without attack; SSIM compares each clean test
   image with what the receiver ends with (after purification where there is one).
 
-Everything is seeded: the same ``seed`` gives the same images, attacks and channel noise.
+Everything is seeded: the same ``seed`` gives the same images, attacks and channel noise, so a
+cell's result depends only on its inputs. That makes the run resumable: each finished cell is
+written to a cache file (``results.cells.json`` beside the results) under a key of everything it
+depends on (the settings, the images, the checkpoints' md5), and a rerun takes the cells it finds.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -80,6 +86,7 @@ class Models:
     pipeline: object                       # shared.pipeline.Pipeline with codec, denoiser, classifier
     pipeline_at: object | None = None      # classifier_at only (jpeg-ldpc-at)
     policy: object | None = None           # shared.agent.policy.ActorPolicy (diffusec)
+    fingerprint: dict = field(default_factory=dict)   # checkpoint file -> md5 (the cache key)
 
 
 def load_models(config: ReportConfig, checkpoints: str | Path | None, device: str = "cpu") -> Models:
@@ -89,14 +96,17 @@ def load_models(config: ReportConfig, checkpoints: str | Path | None, device: st
 
     link = any(s in config.systems for s in ("vit", "plain", "diffusec"))
     parts = ("codec", "denoiser", "classifier") if link else ("classifier",)
+    directory = Path(checkpoints) if checkpoints else default_checkpoint_dir(config.preset)
     models = Models(Pipeline.load(config.preset, checkpoints, parts, device))
+    for name in ("codec.pt", "denoiser.pt", "classifier.pt", "classifier_at.pt", "agent.pt"):
+        if (directory / name).exists():
+            models.fingerprint[name] = hashlib.md5((directory / name).read_bytes()).hexdigest()
     if "jpeg-ldpc-at" in config.systems:
         models.pipeline_at = Pipeline.load(config.preset, checkpoints, ("classifier",), device,
                                            classifier_kind="classifier_at")
     if "diffusec" in config.systems:
         from ..agent.policy import ActorPolicy
 
-        directory = Path(checkpoints) if checkpoints else default_checkpoint_dir(config.preset)
         models.policy = ActorPolicy.load(directory, config.preset)
     return models
 
@@ -189,10 +199,52 @@ class Report:
                              for r in self.figure["rows"]]}}
 
 
-def run_report(models: Models, data, config: ReportConfig, progress: bool = True) -> Report:
-    """Measure every (system, SNR, condition) cell of ``config`` on ``data`` (an ImageSet of test images)."""
+class CellCache:
+    """Finished cells in a JSON file, valid for one key (settings + images + checkpoints); atomic writes."""
+
+    def __init__(self, path: Path | None, key: dict):
+        self.path, self.key = path, key
+        self.cells: dict[str, dict] = {}
+        if path is not None and path.exists():
+            try:
+                saved = json.loads(path.read_text())
+            except (OSError, ValueError):
+                saved = {}
+            if saved.get("key") == key:
+                self.cells = saved.get("cells", {})
+
+    @staticmethod
+    def name(system: str, snr_db: float, condition: str) -> str:
+        return f"{system}|{snr_db:g}|{condition}"
+
+    def get(self, name: str) -> dict | None:
+        return self.cells.get(name)
+
+    def put(self, name: str, run: dict) -> None:
+        self.cells[name] = run
+        if self.path is not None:
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"key": self.key, "cells": self.cells}) + "\n")
+            os.replace(tmp, self.path)
+
+
+def cache_key(models: Models, data, config: ReportConfig) -> dict:
+    """What a cell's result depends on: the settings (not which systems or SNRs), the images, the models."""
+    settings = {k: v for k, v in config.to_dict().items() if k not in ("systems", "snrs_db", "figure_snrs_db",
+                                                                        "figure_images")}
+    images = hashlib.md5(data.images.numpy().tobytes() + data.labels.numpy().tobytes()).hexdigest()
+    return {"settings": settings, "data": data.description, "images_md5": images, "checkpoints": models.fingerprint}
+
+
+def run_report(models: Models, data, config: ReportConfig, progress: bool = True,
+               cache_path: Path | None = None) -> Report:
+    """Measure every (system, SNR, condition) cell of ``config`` on ``data`` (an ImageSet of test images).
+
+    With ``cache_path``, cells found there (same key) are reused and each new one is saved as it ends.
+    """
     start = time.time()
     report = Report(config, data.description)
+    cache = CellCache(cache_path, cache_key(models, data, config))
     digital_at = "jpeg-ldpc-at" in config.systems
     cells = len(config.snrs_db) * len(config.systems) * 2
     bar = tqdm(total=cells + 1 + digital_at, desc="report", unit="cell", disable=not progress, dynamic_ncols=True)
@@ -218,9 +270,13 @@ def run_report(models: Models, data, config: ReportConfig, progress: bool = True
                 curve = report.curves[system]
                 for condition, images in (("standard", data), ("pgd", attacked_at if system == "jpeg-ldpc-at" else attacked)):
                     bar.set_postfix_str(f"{system} {snr:g} dB {condition}")
-                    run = _cell(models, system, images, snr, config)
-                    run.pop("visited", None)
-                    run.update(condition=condition, snr_db=snr)
+                    name = CellCache.name(system, snr, condition)
+                    run = cache.get(name)
+                    if run is None:
+                        run = _cell(models, system, images, snr, config)
+                        run.pop("visited", None)
+                        run.update(condition=condition, snr_db=snr)
+                        cache.put(name, run)
                     report.runs.append(run)
                     if condition == "standard":
                         curve["standard_accuracy"].append(run["accuracy"])
