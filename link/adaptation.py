@@ -317,7 +317,10 @@ def plot(report: dict, path, title: str | None = None) -> None:
     for ax in (top, bottom):
         ax.grid(alpha=0.3)
         ax.set_xlim(0, end)
-    fig.suptitle(title or (f"Live adaptation: policy {report.get('policy', '?')}, preset {report.get('preset', '?')}, "
+    episodes = (report.get("receiver") or {}).get("episode_steps")
+    rule = "" if episodes is None else (f" ({episodes} decisions per channel state, then hold)" if episodes
+                                        else " (a decision at every Sync)")
+    fig.suptitle(title or (f"Live adaptation: policy {report.get('policy', '?')}{rule}, preset {report.get('preset', '?')},\n"
                            f"{report.get('data', '?')}; a Sync every {report['sync_every']} frames"), fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

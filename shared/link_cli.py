@@ -239,12 +239,15 @@ def up(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_addr, p
               help="The receiver's step policy (see `diffusec up --policy`). [default: fixed; --adaptation: ddpg]")
 @click.option("--phase-s", type=click.FloatRange(min=0.1), default=20.0, show_default=True,
               help="--adaptation: seconds each SNR of the schedule holds.")
+@click.option("--episode-steps", type=click.IntRange(min=0), default=None,
+              help="--adaptation, ddpg: the receiver's actor decisions per channel state before the choice holds "
+                   "(`diffusec-receiver serve --episode-steps`; 0 = a decision at every Sync). [default: 3]")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="docs", show_default=True,
               help="--adaptation: folder for adaptation-live.json and adaptation-live.png.")
 @VERBOSE
 @JSON
 def demo(preset, n, checkpoints, threads, t_d, t_plus, scenario_names, source, data_root, seed, window, batch,
-         sync_every, ack_timeout, adaptation, policy, phase_s, out_dir, verbose, as_json) -> None:
+         sync_every, ack_timeout, adaptation, policy, phase_s, episode_steps, out_dir, verbose, as_json) -> None:
     """Bring the link up, send N test images under each scenario, print a table, shut down.
 
     \b
@@ -268,8 +271,10 @@ def demo(preset, n, checkpoints, threads, t_d, t_plus, scenario_names, source, d
     """
     if adaptation:
         _demo_adaptation(preset, n, checkpoints, threads, t_d, t_plus, source, data_root, seed, window, batch,
-                         sync_every, ack_timeout, policy or "ddpg", phase_s, out_dir, verbose, as_json)
+                         sync_every, ack_timeout, policy or "ddpg", phase_s, out_dir, verbose, as_json, episode_steps)
         return
+    if episode_steps is not None:
+        _fail("--episode-steps applies to --adaptation (the scenarios use the fixed policy unless --policy)")
     window, batch = window or 64, batch or 32
     sync_every = 25 if sync_every is None else sync_every
     policy = policy or "fixed"
@@ -319,11 +324,12 @@ ADAPTATION_SAMPLER = ("--sampler", "ddim", "--steps", "5")
 
 
 def _demo_adaptation(preset, n, checkpoints, threads, t_d, t_plus, source, data_root, seed, window, batch, sync_every,
-                     ack_timeout, policy, phase_s, out_dir, verbose, as_json) -> None:
+                     ack_timeout, policy, phase_s, out_dir, verbose, as_json, episode_steps=None) -> None:
     """`diffusec demo --adaptation`: see :mod:`link.adaptation`."""
     from pathlib import Path
 
     from link import adaptation as a
+    from receiver.policy import EPISODE_CHANGE_DB, EPISODE_STEPS
 
     from .checkpoints import CheckpointError
     from .cli import load_eval_data
@@ -348,7 +354,8 @@ def _demo_adaptation(preset, n, checkpoints, threads, t_d, t_plus, source, data_
     except OSError as err:
         _fail(f"cannot create {out}: {err}")
     started = time.perf_counter()
-    receiver_args = _policy_args(policy) + ADAPTATION_SAMPLER
+    episode_steps = EPISODE_STEPS if episode_steps is None else episode_steps
+    receiver_args = _policy_args(policy) + ADAPTATION_SAMPLER + ("--episode-steps", str(episode_steps))
     config = _stack_config(preset, checkpoints, t_d, t_plus, options.phases_db[0], threads, seed,
                            receiver_args=receiver_args)
     with _link(config, None, None, verbose) as (proxy, control):
@@ -361,6 +368,8 @@ def _demo_adaptation(preset, n, checkpoints, threads, t_d, t_plus, source, data_
             _fail(f"the adaptation run failed: {err}", 1)
     report = {"policy": policy, "preset": preset, "data": data.description, "images_given": len(data),
               "receiver": {"sampler": "ddim", "steps": 5, "initial_t_d": t_d, "initial_t_plus": t_plus, "threads": threads,
+                           "episode_steps": episode_steps if policy == "ddpg" else None,
+                           "episode_change_db": EPISODE_CHANGE_DB if policy == "ddpg" else None,
                            "note": "ddim 5 steps for speed: the live demo is about the sync decisions, not image quality"},
               **report, "total_wall_time_s": round(time.perf_counter() - started, 2)}
     json_path, png_path = out / "adaptation-live.json", out / "adaptation-live.png"
