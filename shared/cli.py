@@ -144,16 +144,18 @@ def _check_eval_args(threads: int | None, snr_db: float, t_d: int, t_plus: int) 
 
 @main.group("eval", invoke_without_command=True)
 @PRESET_OPTION
-@click.option("--system", type=click.Choice(["classifier", "vit", "plain", "diffusec", "table", "jpeg-ldpc"]),
+@click.option("--system", type=click.Choice(["classifier", "vit", "plain", "diffusec", "table", "jpeg-ldpc",
+                                            "jpeg-ldpc-at"]),
               default="plain", show_default=True,
               help="classifier: classifier alone on clean images; vit: the link without diffusion "
                    "(the paper's ViT-based); plain: DiffuSeC with fixed symmetric steps; diffusec: DiffuSeC with "
                    "the DDPG agent (VI-C: random initial t_D/t_plus per batch, 3 policy steps at the SNR, accuracy "
                    "averaged over them; needs `diffusec train agent`); table: the same with the grid oracle; "
                    "jpeg-ldpc: the conventional baseline, JPEG + 802.16e LDPC + QAM on the same AWGN channel and "
-                   "number of channel uses, then the same classifier (docs/baselines.md).")
+                   "number of channel uses, then the same classifier (docs/baselines.md); jpeg-ldpc-at: the same "
+                   "with the PGD-trained classifier_at.pt (`diffusec train classifier --adversarial`).")
 @click.option("--link-mode", default="adaptive", show_default=True, callback=lambda c, p, v: _check_link_mode(c, p, v),
-              help="jpeg-ldpc only: 'adaptive' (the highest-throughput mode whose measured frame error rate at the "
+              help="jpeg-ldpc(-at) only: 'adaptive' (the highest-throughput mode whose measured frame error rate at the "
                    "SNR is below 10%) or a fixed MODULATION-RATE, modulation qpsk|16qam|64qam, rate 1/2|2/3|3/4|5/6, "
                    "e.g. 16qam-3/4.")
 @click.option("--snr-db", type=float, default=15.0, show_default=True, help="AWGN channel SNR in dB.")
@@ -234,18 +236,19 @@ def eval_command(ctx, preset, system, link_mode, snr_db, n, t_d, t_plus, sampler
             wireless = ChannelAttack(channel_attack, pnr_db, method=channel_attack_method, steps=attack_steps,
                                      target=target if channel_attack == "adversarial" else None, adaptive=adaptive)
         attack_target(attack, wireless)
-        if system == "jpeg-ldpc":
+        if system in ("jpeg-ldpc", "jpeg-ldpc-at"):
             check_digital_attacks(system, attack, wireless)
         elif link_mode != "adaptive":
-            raise ValueError("--link-mode applies to --system jpeg-ldpc only")
+            raise ValueError("--link-mode applies to --system jpeg-ldpc and jpeg-ldpc-at only")
     except ValueError as err:
         _fail(str(err))
     if target is not None and attack is None and (wireless is None or wireless.kind != "adversarial"):
         _fail("--target needs --source-attack fgsm|pgd or --channel-attack adversarial")
     parts = {"classifier": ("classifier",), "vit": ("codec", "classifier"),
-             "jpeg-ldpc": ("classifier",)}.get(system, ("codec", "denoiser", "classifier"))
+             "jpeg-ldpc": ("classifier",), "jpeg-ldpc-at": ("classifier",)}.get(system, ("codec", "denoiser", "classifier"))
     try:
-        pipeline = Pipeline.load(preset, checkpoints, parts, device)
+        pipeline = Pipeline.load(preset, checkpoints, parts, device,
+                                 classifier_kind="classifier_at" if system == "jpeg-ldpc-at" else "classifier")
         pipeline.link_mode = link_mode
         data = load_eval_data(preset, data_root, source, n, seed)
     except (CheckpointError, DataNotFoundError, FileNotFoundError) as err:
@@ -287,7 +290,8 @@ def eval_command(ctx, preset, system, link_mode, snr_db, n, t_d, t_plus, sampler
         received, _ = attacked_run(pipeline, system, shown, data.labels[:10], snr_db, t_d, t_plus, sampler, steps,
                                    torch.Generator().manual_seed(noise), source=attack, channel=wireless)
         label = {"classifier": "input", "vit": f"vit {snr_db:g} dB", "plain": f"plain {snr_db:g} dB t={t_d}+{t_plus}",
-                 "jpeg-ldpc": f"jpeg-ldpc {snr_db:g} dB {payload['link_mode']}"}[system]
+                 "jpeg-ldpc": f"jpeg-ldpc {snr_db:g} dB {payload['link_mode']}",
+                 "jpeg-ldpc-at": f"jpeg-ldpc-at {snr_db:g} dB {payload['link_mode']}"}[system]
         if attack is not None or wireless is not None:
             label += " attacked"
         payload["grid"] = str(save_grid([("original", shown), (label, received)], grid))

@@ -24,8 +24,9 @@ from .presets import Preset, get_preset
 if TYPE_CHECKING:
     from .baselines.jpeg_ldpc import LinkTally
 
-# jpeg-ldpc: the conventional baseline (JPEG + LDPC + QAM, shared/baselines), no codec or denoiser.
-DIGITAL_SYSTEMS = ("jpeg-ldpc",)
+# jpeg-ldpc: the conventional baseline (JPEG + LDPC + QAM, shared/baselines), no codec or denoiser;
+# jpeg-ldpc-at: the same link with the adversarially trained classifier (classifier_kind="classifier_at").
+DIGITAL_SYSTEMS = ("jpeg-ldpc", "jpeg-ldpc-at")
 SYSTEMS = ("classifier", "vit", "plain") + DIGITAL_SYSTEMS
 SAMPLERS = ("ddpm", "ddim")
 
@@ -40,6 +41,8 @@ class Pipeline:
     device: torch.device = torch.device("cpu")
     # The digital baseline's (modulation, code rate): "adaptive" (measured policy) or e.g. "16qam-3/4".
     link_mode: str = "adaptive"
+    # Which classifier checkpoint was loaded: "classifier" (the receiver's) or "classifier_at" (PGD-trained).
+    classifier_kind: str = "classifier"
 
     @classmethod
     def load(cls, preset_name: str, checkpoint_dir: str | Path | None = None,
@@ -65,7 +68,8 @@ class Pipeline:
         for module in (codec, denoiser, classifier):
             if module is not None:
                 module.to(device).eval().requires_grad_(False)
-        return cls(preset, codec, denoiser, classifier, linear_beta_schedule(preset.diffusion), device)
+        return cls(preset, codec, denoiser, classifier, linear_beta_schedule(preset.diffusion), device,
+                   classifier_kind=classifier_kind)
 
     # --- sender side -----------------------------------------------------------------------
     def diffuse(self, pixels01: torch.Tensor, t_d: int | torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -122,11 +126,17 @@ class Pipeline:
         no diffusion (the paper's "ViT-based"); plain: DiffuSeC with fixed t_D and t_P = t_D + t_plus;
         jpeg-ldpc: JPEG + LDPC + QAM over the same AWGN channel and budget (``self.link_mode``;
         undelivered images are mid-grey, counted in ``link_tally``, a
-        :class:`shared.baselines.jpeg_ldpc.LinkTally`), then the receiver classifier.
+        :class:`shared.baselines.jpeg_ldpc.LinkTally`), then the receiver classifier; jpeg-ldpc-at:
+        the same, classified by the adversarially trained classifier (loaded as ``classifier_at``).
         Inputs may live on the CPU; the outputs come back on the CPU.
         """
         if system in DIGITAL_SYSTEMS:
             from .baselines import jpeg_ldpc
+
+            wanted = "classifier_at" if system == "jpeg-ldpc-at" else "classifier"
+            if self.classifier_kind != wanted:
+                raise ValueError(f"{system} classifies with {wanted}.pt but this pipeline loaded {self.classifier_kind}"
+                                 f".pt: use Pipeline.load(..., classifier_kind={wanted!r})")
 
             received, logits = jpeg_ldpc.run(pixels01, snr_db, self.classify, self.preset.codec.channel_symbols,
                                              self.link_mode, generator, link_tally, self.device)

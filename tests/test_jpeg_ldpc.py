@@ -218,6 +218,32 @@ def test_eval_cli_refuses_what_the_digital_link_cannot_do():
     code, out = run_eval("--system", "jpeg-ldpc", "--source-attack", "pgd", "--adaptive")
     assert code == 2 and "cannot differentiate" in out
     code, out = run_eval("--system", "vit", "--link-mode", "qpsk-1/2")
-    assert code == 2 and "jpeg-ldpc only" in out
+    assert code == 2 and "jpeg-ldpc and jpeg-ldpc-at only" in out
     code, out = run_eval("--system", "jpeg-ldpc", "--link-mode", "qpsk-7/8")
     assert code == 2 and "unknown link mode" in out
+
+
+def test_jpeg_ldpc_at_classifies_with_the_adversarially_trained_classifier(tmp_path):
+    from shared.checkpoints import save_checkpoint
+    from shared.models.classifier import Classifier
+    from shared.pipeline import Pipeline
+
+    preset = get_preset("cifar10")
+    torch.manual_seed(0)
+    standard, robust = (Classifier(preset.classifier, preset.codec.channels, preset.num_classes) for _ in range(2))
+    save_checkpoint(tmp_path, "classifier", standard.state_dict(), "cifar10", {"metrics": {}})
+    code, out = run_eval("--system", "jpeg-ldpc-at", "--n", "4", "--snr-db", "18", "--checkpoints", str(tmp_path))
+    assert code == 2 and "diffusec train classifier --adversarial" in out          # no classifier_at.pt yet
+    save_checkpoint(tmp_path, "classifier_at", robust.state_dict(), "cifar10", {"metrics": {}})
+    code, out = run_eval("--system", "jpeg-ldpc-at", "--n", "4", "--snr-db", "18", "--checkpoints", str(tmp_path),
+                         "--json")
+    assert code == 0, out
+    payload = json.loads(out.strip().splitlines()[-1])
+    assert payload["system"] == "jpeg-ldpc-at" and payload["decode_failure_rate"] is not None
+    # Same link draws, different classifier: the logits are those of classifier_at.
+    x = load_sample("cifar10").as_float(slice(0, 4))
+    at = Pipeline.load("cifar10", tmp_path, ("classifier",), classifier_kind="classifier_at")
+    received, logits = at.run("jpeg-ldpc-at", x, 18.0, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(logits, robust.eval()(received), atol=1e-5)
+    with pytest.raises(ValueError, match="classifier_kind='classifier_at'"):
+        Pipeline.load("cifar10", tmp_path, ("classifier",)).run("jpeg-ldpc-at", x, 18.0)

@@ -147,11 +147,8 @@ def _cell(models: Models, system: str, data, snr_db: float, config: ReportConfig
                                  config.sampler, config.sampler_steps, progress=False,
                                  policy_steps=config.policy_steps)
     pipeline = models.pipeline_at if system == "jpeg-ldpc-at" else models.pipeline
-    run_as = "jpeg-ldpc" if system == "jpeg-ldpc-at" else system
-    out = evaluate(pipeline, data, run_as, snr_db, config.plain_t_d, config.plain_t_plus, config.seed, config.batch,
-                   config.sampler, config.sampler_steps, progress=False).to_dict()
-    out["system"] = system
-    return out
+    return evaluate(pipeline, data, system, snr_db, config.plain_t_d, config.plain_t_plus, config.seed, config.batch,
+                    config.sampler, config.sampler_steps, progress=False).to_dict()
 
 
 def _figure_rows(models: Models, clean, attacked, config: ReportConfig) -> dict:
