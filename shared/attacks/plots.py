@@ -14,7 +14,7 @@ SYSTEM_COLOR = {"vit": "tab:red", "plain": "tab:blue", "classifier": "tab:gray"}
 def _title(result: SweepResult, what: str) -> str:
     snr = result.config["snr_db"]
     # result.data names the data set as loaded, e.g. "CIFAR-10 (JPEG q75 copy), test split, 64 images (seed 0)"
-    return f"{what}\npreset {result.preset}: {result.data}, SNR {snr:g} dB"
+    return f"{what}, SNR {snr:g} dB\npreset {result.preset}: {result.data}"
 
 
 def plot_sweep(result: SweepResult, out_dir: str | Path) -> dict[str, str]:
@@ -29,16 +29,17 @@ def plot_sweep(result: SweepResult, out_dir: str | Path) -> dict[str, str]:
     paths: dict[str, str] = {}
 
     def save(fig, ax, name: str, xlabel: str, ylabel: str, title: str) -> None:
-        ax.set(xlabel=xlabel, ylabel=ylabel, ylim=(-0.02, 1.02), title=_title(result, title))
+        ax.set(xlabel=xlabel, ylabel=ylabel, ylim=(-0.02, 1.02))
+        ax.set_title(_title(result, title), fontsize=9.5)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, frameon=False)
         fig.tight_layout()
         path = out / f"{name}.png"
         fig.savefig(path, dpi=120)
         plt.close(fig)
         paths[name] = str(path)
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    fig, ax = plt.subplots(figsize=(6.8, 6.4))
     for system, curve in result.pnr.items():
         color = SYSTEM_COLOR.get(system)
         ax.plot(curve["pnr_db"], curve["adversarial"], "o-", color=color, label=f"{SYSTEM_LABEL[system]}: adversarial")
@@ -46,7 +47,7 @@ def plot_sweep(result: SweepResult, out_dir: str | Path) -> dict[str, str]:
         ax.axhline(result.baseline[system], color=color, lw=0.8, ls=":", label=f"{SYSTEM_LABEL[system]}: no attack")
     save(fig, ax, "pnr", PNR_AXIS, "classifier accuracy", "Wireless attack: adversarial vs jamming")
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    fig, ax = plt.subplots(figsize=(6.8, 6.4))
     for system, curve in result.multi_domain.items():
         color = SYSTEM_COLOR.get(system)
         eps = format_eps(curve["source_eps"])
@@ -56,7 +57,7 @@ def plot_sweep(result: SweepResult, out_dir: str | Path) -> dict[str, str]:
         ax.axhline(curve["source_only"], color=color, lw=0.8, ls=":", label=f"{SYSTEM_LABEL[system]}: source eps {eps} only")
     save(fig, ax, "multi_domain", PNR_AXIS, "classifier accuracy", "Multi-domain attack (source + wireless)")
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    fig, ax = plt.subplots(figsize=(6.8, 6.4))
     kind = result.config["source_kind"].upper()
     for system, curve in result.strength.items():
         color = SYSTEM_COLOR.get(system)
