@@ -15,7 +15,8 @@ import torch
 def normalize_power(z: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Scale each row of z [B, L] to mean(z^2) = 1 (unit average power per real symbol)."""
     power = z.pow(2).mean(dim=1, keepdim=True)
-    return z * torch.rsqrt(power + eps)
+    # clamp, not add: adding eps made the result depend on the scale of z when the power is small
+    return z * torch.rsqrt(power.clamp_min(eps))
 
 
 def noise_std(snr_db: float | torch.Tensor, signal_power: float = 1.0) -> torch.Tensor:
