@@ -101,8 +101,12 @@ def test_report_resumes_from_its_cell_cache(checkpoints, tmp_path):
     first = json.loads(CliRunner().invoke(main, args, catch_exceptions=False).output.strip().splitlines()[-1])
     cells = json.loads((out / "results.cells.json").read_text())["cells"]
     assert set(cells) == {"vit|3|standard", "vit|3|pgd"}
-    # A cached cell is taken as it is: mark one and see it come back.
-    cells["vit|3|standard"]["accuracy"] = 0.123
+    assert set(cells["vit|3|pgd"]["checkpoints"]) == {"codec.pt", "classifier.pt"}
+    # A cached cell is taken as it is: mark one and see it come back; a cell whose checkpoints'
+    # md5 no longer match is measured again.
+    cells["vit|3|standard"]["run"]["accuracy"] = 0.123
+    cells["vit|3|pgd"]["run"]["accuracy"] = 0.456
+    cells["vit|3|pgd"]["checkpoints"]["codec.pt"] = "0" * 32
     saved = json.loads((out / "results.cells.json").read_text())
     saved["cells"] = cells
     (out / "results.cells.json").write_text(json.dumps(saved))

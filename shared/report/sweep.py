@@ -15,8 +15,9 @@ Protocol (DiffuSeC paper, VI-A and VI-C):
 
 Everything is seeded: the same ``seed`` gives the same images, attacks and channel noise, so a
 cell's result depends only on its inputs. That makes the run resumable: each finished cell is
-written to a cache file (``results.cells.json`` beside the results) under a key of everything it
-depends on (the settings, the images, the checkpoints' md5), and a rerun takes the cells it finds.
+written to a cache file (``results.cells.json`` beside the results) with everything it depends
+on (the settings, the images, the md5 of its system's checkpoints), and a rerun takes the cells
+whose inputs are unchanged.
 """
 from __future__ import annotations
 
@@ -196,11 +197,22 @@ class Report:
                              for r in self.figure["rows"]]}}
 
 
-class CellCache:
-    """Finished cells in a JSON file, valid for one key (settings + images + checkpoints); atomic writes."""
+# The checkpoint files each system's cells depend on (the PGD store depends on the same classifier).
+SYSTEM_FILES = {"jpeg-ldpc": ("classifier.pt",), "jpeg-ldpc-at": ("classifier_at.pt",),
+                "vit": ("codec.pt", "classifier.pt"), "plain": ("codec.pt", "denoiser.pt", "classifier.pt"),
+                "diffusec": ("codec.pt", "denoiser.pt", "classifier.pt", "agent.pt")}
 
-    def __init__(self, path: Path | None, key: dict):
-        self.path, self.key = path, key
+
+class CellCache:
+    """Finished cells in a JSON file; atomic writes.
+
+    The file's key is what every cell depends on (settings and images); each cell also records the
+    md5 of the checkpoint files its system uses, and is reused only while they are unchanged. A
+    file with another key is left alone until the first new cell replaces it.
+    """
+
+    def __init__(self, path: Path | None, key: dict, fingerprint: dict[str, str]):
+        self.path, self.key, self.fingerprint = path, key, fingerprint
         self.cells: dict[str, dict] = {}
         if path is not None and path.exists():
             try:
@@ -214,23 +226,29 @@ class CellCache:
     def name(system: str, snr_db: float, condition: str) -> str:
         return f"{system}|{snr_db:g}|{condition}"
 
-    def get(self, name: str) -> dict | None:
-        return self.cells.get(name)
+    def files(self, system: str) -> dict[str, str | None]:
+        return {f: self.fingerprint.get(f) for f in SYSTEM_FILES[system]}
 
-    def put(self, name: str, run: dict) -> None:
-        self.cells[name] = run
+    def get(self, system: str, snr_db: float, condition: str) -> dict | None:
+        cell = self.cells.get(self.name(system, snr_db, condition))
+        if cell is None or cell.get("checkpoints") != self.files(system):
+            return None
+        return cell["run"]
+
+    def put(self, system: str, snr_db: float, condition: str, run: dict) -> None:
+        self.cells[self.name(system, snr_db, condition)] = {"checkpoints": self.files(system), "run": run}
         if self.path is not None:
             tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"key": self.key, "cells": self.cells}) + "\n")
+            tmp.write_text(json.dumps({"format": 2, "key": self.key, "cells": self.cells}) + "\n")
             os.replace(tmp, self.path)
 
 
-def cache_key(models: Models, data, config: ReportConfig) -> dict:
-    """What a cell's result depends on: the settings (not which systems or SNRs), the images, the models."""
+def cache_key(data, config: ReportConfig) -> dict:
+    """What every cell depends on: the settings (not which systems or SNRs) and the images."""
     settings = {k: v for k, v in config.to_dict().items() if k not in ("systems", "snrs_db", "figure_snrs_db",
                                                                         "figure_images")}
     images = hashlib.md5(data.images.numpy().tobytes() + data.labels.numpy().tobytes()).hexdigest()
-    return {"settings": settings, "data": data.description, "images_md5": images, "checkpoints": models.fingerprint}
+    return {"format": 2, "settings": settings, "data": data.description, "images_md5": images}
 
 
 def run_report(models: Models, data, config: ReportConfig, progress: bool = True,
@@ -241,7 +259,7 @@ def run_report(models: Models, data, config: ReportConfig, progress: bool = True
     """
     start = time.time()
     report = Report(config, data.description)
-    cache = CellCache(cache_path, cache_key(models, data, config))
+    cache = CellCache(cache_path, cache_key(data, config), models.fingerprint)
     digital_at = "jpeg-ldpc-at" in config.systems
     cells = len(config.snrs_db) * len(config.systems) * 2
     bar = tqdm(total=cells + 1 + digital_at, desc="report", unit="cell", disable=not progress, dynamic_ncols=True)
@@ -267,13 +285,12 @@ def run_report(models: Models, data, config: ReportConfig, progress: bool = True
                 curve = report.curves[system]
                 for condition, images in (("standard", data), ("pgd", attacked_at if system == "jpeg-ldpc-at" else attacked)):
                     bar.set_postfix_str(f"{system} {snr:g} dB {condition}")
-                    name = CellCache.name(system, snr, condition)
-                    run = cache.get(name)
+                    run = cache.get(system, snr, condition)
                     if run is None:
                         run = _cell(models, system, images, snr, config)
                         run.pop("visited", None)
                         run.update(condition=condition, snr_db=snr)
-                        cache.put(name, run)
+                        cache.put(system, snr, condition, run)
                     report.runs.append(run)
                     if condition == "standard":
                         curve["standard_accuracy"].append(run["accuracy"])
