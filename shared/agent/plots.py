@@ -60,9 +60,9 @@ def plot_adaptation(result: dict, out_path: str | Path) -> str:
         label, style, color = ADAPT_STYLE.get(system, (system, "o-", None))
         ax.plot(curve["snr_db"], curve["robust_accuracy"], style, color=color, label=label)
     attack = result["attack"]
-    ax.set(xlabel="channel SNR (dB)", ylabel="robust accuracy (fraction correct under attack)", ylim=(-0.02, 1.02),
-           title=f"Robust accuracy vs SNR: PGD {attack['eps_label']}, {attack['steps']} steps\n"
-                 f"preset {result['preset']}, {result['data']}")
+    ax.set(xlabel="channel SNR (dB)", ylabel="robust accuracy (fraction correct under attack)", ylim=(-0.02, 1.02))
+    ax.set_title(f"Robust accuracy vs SNR: PGD {attack['eps_label']}, {attack['steps']} steps\n"
+                 f"preset {result['preset']}, {result['data']}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
