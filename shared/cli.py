@@ -222,7 +222,7 @@ def eval_command(ctx, preset, system, link_mode, snr_db, n, t_d, t_plus, sampler
     from .checkpoints import CheckpointError
     from .data import DataNotFoundError
     from .evaluate import attack_target, evaluate
-    from .pipeline import Pipeline
+    from .pipeline import DIGITAL_SYSTEMS, Pipeline, classifier_kind_for
 
     _check_eval_args(threads, snr_db, t_d, t_plus)
     try:
@@ -236,7 +236,7 @@ def eval_command(ctx, preset, system, link_mode, snr_db, n, t_d, t_plus, sampler
             wireless = ChannelAttack(channel_attack, pnr_db, method=channel_attack_method, steps=attack_steps,
                                      target=target if channel_attack == "adversarial" else None, adaptive=adaptive)
         attack_target(attack, wireless)
-        if system in ("jpeg-ldpc", "jpeg-ldpc-at"):
+        if system in DIGITAL_SYSTEMS:
             check_digital_attacks(system, attack, wireless)
         elif link_mode != "adaptive":
             raise ValueError("--link-mode applies to --system jpeg-ldpc and jpeg-ldpc-at only")
@@ -245,10 +245,9 @@ def eval_command(ctx, preset, system, link_mode, snr_db, n, t_d, t_plus, sampler
     if target is not None and attack is None and (wireless is None or wireless.kind != "adversarial"):
         _fail("--target needs --source-attack fgsm|pgd or --channel-attack adversarial")
     parts = {"classifier": ("classifier",), "vit": ("codec", "classifier"),
-             "jpeg-ldpc": ("classifier",), "jpeg-ldpc-at": ("classifier",)}.get(system, ("codec", "denoiser", "classifier"))
+             **dict.fromkeys(DIGITAL_SYSTEMS, ("classifier",))}.get(system, ("codec", "denoiser", "classifier"))
     try:
-        pipeline = Pipeline.load(preset, checkpoints, parts, device,
-                                 classifier_kind="classifier_at" if system == "jpeg-ldpc-at" else "classifier")
+        pipeline = Pipeline.load(preset, checkpoints, parts, device, classifier_kind=classifier_kind_for(system))
         pipeline.link_mode = link_mode
         data = load_eval_data(preset, data_root, source, n, seed)
     except (CheckpointError, DataNotFoundError, FileNotFoundError) as err:
@@ -290,8 +289,7 @@ def eval_command(ctx, preset, system, link_mode, snr_db, n, t_d, t_plus, sampler
         received, _ = attacked_run(pipeline, system, shown, data.labels[:10], snr_db, t_d, t_plus, sampler, steps,
                                    torch.Generator().manual_seed(noise), source=attack, channel=wireless)
         label = {"classifier": "input", "vit": f"vit {snr_db:g} dB", "plain": f"plain {snr_db:g} dB t={t_d}+{t_plus}",
-                 "jpeg-ldpc": f"jpeg-ldpc {snr_db:g} dB {payload['link_mode']}",
-                 "jpeg-ldpc-at": f"jpeg-ldpc-at {snr_db:g} dB {payload['link_mode']}"}[system]
+                 **{s: f"{s} {snr_db:g} dB {payload['link_mode']}" for s in DIGITAL_SYSTEMS}}[system]
         if attack is not None or wireless is not None:
             label += " attacked"
         payload["grid"] = str(save_grid([("original", shown), (label, received)], grid))

@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 # jpeg-ldpc-at: the same link with the adversarially trained classifier (classifier_kind="classifier_at").
 DIGITAL_SYSTEMS = ("jpeg-ldpc", "jpeg-ldpc-at")
 SYSTEMS = ("classifier", "vit", "plain") + DIGITAL_SYSTEMS
+
+
+def classifier_kind_for(system: str) -> str:
+    """The classifier checkpoint ``system`` classifies with: classifier_at for jpeg-ldpc-at, else classifier."""
+    return "classifier_at" if system == "jpeg-ldpc-at" else "classifier"
 SAMPLERS = ("ddpm", "ddim")
 
 
@@ -133,7 +138,7 @@ class Pipeline:
         if system in DIGITAL_SYSTEMS:
             from .baselines import jpeg_ldpc
 
-            wanted = "classifier_at" if system == "jpeg-ldpc-at" else "classifier"
+            wanted = classifier_kind_for(system)
             if self.classifier_kind != wanted:
                 raise ValueError(f"{system} classifies with {wanted}.pt but this pipeline loaded {self.classifier_kind}"
                                  f".pt: use Pipeline.load(..., classifier_kind={wanted!r})")

@@ -37,8 +37,7 @@ import torch
 
 from ..channel import awgn
 from .digital_link import LinkMode, frame_plan, receive, transmit
-from .jpeg_scan import (QUALITY_INDEX_BITS, JpegDecodeError, header_bits, length_field_bits, pack_image,
-                        unpack_image)
+from .jpeg_scan import JpegDecodeError, pack_image, unpack_image, used_bits
 from .link_adaptation import choose_mode, noise_variance, thresholds_for
 
 ADAPTIVE = "adaptive"
@@ -116,7 +115,7 @@ def transmit_images(pixels01: torch.Tensor, snr_db: float, channel_symbols: int,
         if packed is not None:
             frames[i], _ = packed
             sent[i] = True
-            payload_bits += _used_bits(frames[i])
+            payload_bits += used_bits(frames[i])
     # Every row goes through the channel (an unsent image's frame is idle and ignored), so the
     # noise drawn for image i does not depend on whether the others fit.
     symbols = torch.from_numpy(transmit(plan, frames))
@@ -153,13 +152,6 @@ def transmit_images(pixels01: torch.Tensor, snr_db: float, channel_symbols: int,
         if link_mode == ADAPTIVE:
             tally.thresholds_measured_at = thresholds_for(channel_symbols)[0]
     return torch.from_numpy(received)
-
-
-def _used_bits(frame: np.ndarray) -> int:
-    """Bits of a payload frame that carry JPEG data (header fields + scan), from its length field."""
-    length_bits = length_field_bits(len(frame))
-    field_bits = frame[QUALITY_INDEX_BITS:QUALITY_INDEX_BITS + length_bits].astype(np.int64)
-    return header_bits(len(frame)) + 8 * int(field_bits @ (1 << np.arange(length_bits - 1, -1, -1)))
 
 
 def run(pixels01: torch.Tensor, snr_db: float, classify: Callable[[torch.Tensor], torch.Tensor], channel_symbols: int,

@@ -134,13 +134,23 @@ def pack_image(image_u8: np.ndarray, budget_bits: int) -> tuple[np.ndarray, int]
     return None
 
 
+def _header_fields(frame: np.ndarray) -> tuple[int, int]:
+    """(quality index, scan length in bytes) from a payload frame's header."""
+    length_bits = length_field_bits(len(frame))
+    return (_bits_uint(frame[:QUALITY_INDEX_BITS]),
+            _bits_uint(frame[QUALITY_INDEX_BITS:QUALITY_INDEX_BITS + length_bits]))
+
+
+def used_bits(frame: np.ndarray) -> int:
+    """Bits of a payload frame that carry JPEG data: the header fields and the scan."""
+    return header_bits(len(frame)) + 8 * _header_fields(np.asarray(frame, dtype=np.uint8))[1]
+
+
 def unpack_image(frame: np.ndarray, channels: int, height: int, width: int) -> tuple[np.ndarray, int]:
     """Receiver: payload frame [budget_bits] -> (uint8 [C, H, W], quality); :class:`JpegDecodeError` if it is not valid."""
     frame = np.asarray(frame, dtype=np.uint8)
     budget_bits = len(frame)
-    length_bits = length_field_bits(budget_bits)
-    index = _bits_uint(frame[:QUALITY_INDEX_BITS])
-    length = _bits_uint(frame[QUALITY_INDEX_BITS:QUALITY_INDEX_BITS + length_bits])
+    index, length = _header_fields(frame)
     start = header_bits(budget_bits)
     if index >= len(QUALITY_LADDER):
         raise JpegDecodeError(f"quality index {index} is not on the ladder")

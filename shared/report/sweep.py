@@ -93,7 +93,7 @@ class Models:
 def load_models(config: ReportConfig, checkpoints: str | Path | None, device: str = "cpu") -> Models:
     """Load what ``config.systems`` need; CheckpointError naming the command that makes a missing file."""
     from ..checkpoints import default_checkpoint_dir
-    from ..pipeline import Pipeline
+    from ..pipeline import Pipeline, classifier_kind_for
 
     link = any(s in config.systems for s in ("vit", "plain", "diffusec"))
     parts = ("codec", "denoiser", "classifier") if link else ("classifier",)
@@ -104,7 +104,7 @@ def load_models(config: ReportConfig, checkpoints: str | Path | None, device: st
             models.fingerprint[name] = hashlib.md5((directory / name).read_bytes()).hexdigest()
     if "jpeg-ldpc-at" in config.systems:
         models.pipeline_at = Pipeline.load(config.preset, checkpoints, ("classifier",), device,
-                                           classifier_kind="classifier_at")
+                                           classifier_kind=classifier_kind_for("jpeg-ldpc-at"))
     if "diffusec" in config.systems:
         from ..agent.policy import ActorPolicy
 
@@ -129,12 +129,12 @@ def polluted(pipeline, data, config: ReportConfig):
     return ImageSet(images, data.labels, data.classes, f"{data.description}, PGD-polluted", data.checksum)
 
 
-@torch.no_grad()
-def classifier_accuracy(pipeline, data, batch: int) -> float:
-    correct = 0
-    for i in range(0, len(data), batch):
-        correct += int((pipeline.classify(data.as_float(slice(i, i + batch))).argmax(1) == data.labels[i:i + batch]).sum())
-    return round(correct / len(data), 4)
+def classifier_row(pipeline, clean, attacked) -> dict:
+    """The classifier alone, no channel: accuracy on the clean and on the polluted images."""
+    from ..training.common import classifier_accuracy
+
+    return {name: round(classifier_accuracy(pipeline.classifier, images.as_float(), images.labels), 4)
+            for name, images in (("clean_accuracy", clean), ("robust_accuracy", attacked))}
 
 
 def _cell(models: Models, system: str, data, snr_db: float, config: ReportConfig) -> dict:
@@ -269,16 +269,13 @@ def run_report(models: Models, data, config: ReportConfig, progress: bool = True
         bar.set_postfix_str("PGD on the receiver classifier")
         attacked = polluted(models.pipeline, data, config)
         bar.update(1)
-        report.classifier["receiver"] = {"clean_accuracy": classifier_accuracy(models.pipeline, data, config.batch),
-                                         "robust_accuracy": classifier_accuracy(models.pipeline, attacked, config.batch)}
+        report.classifier["receiver"] = classifier_row(models.pipeline, data, attacked)
         attacked_at = None
         if digital_at:
             bar.set_postfix_str("PGD on the adversarially trained classifier")
             attacked_at = polluted(models.pipeline_at, data, config)
             bar.update(1)
-            report.classifier["adversarially_trained"] = {
-                "clean_accuracy": classifier_accuracy(models.pipeline_at, data, config.batch),
-                "robust_accuracy": classifier_accuracy(models.pipeline_at, attacked_at, config.batch)}
+            report.classifier["adversarially_trained"] = classifier_row(models.pipeline_at, data, attacked_at)
         for system in config.systems:
             report.curves[system] = {"label": LABELS[system], "snr_db": list(config.snrs_db), "standard_accuracy": [],
                                      "robust_accuracy": [], "ssim": [], "decode_failure_rate": [], "mean_states": []}

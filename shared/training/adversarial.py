@@ -26,14 +26,13 @@ import torch
 import torch.nn.functional as F
 
 from ..attacks.source import pgd
-from ..checkpoints import default_checkpoint_dir, load_checkpoint, read_manifest, save_checkpoint
+from ..checkpoints import load_checkpoint, read_manifest, save_checkpoint
 from ..data import augment
 from ..models.classifier import Classifier
-from ..presets import get_preset
 from .classifier import build_classifier
 from .common import PhaseContext, classifier_accuracy, seed_everything
 from .distributed import mean_across, unwrap, wrap
-from .loop import BatchPlan, linear_warmup_decay, run_loop
+from .loop import BatchPlan, linear_warmup_decay, run_loop, sgd_step
 
 KIND = "classifier_at"
 INITS = ("pretrained", "scratch")
@@ -123,10 +122,7 @@ def train_adversarial_classifier(pc: PhaseContext) -> dict:
         model.train()
         logits = net(x_train.contiguous(memory_format=torch.channels_last))
         loss = F.cross_entropy(logits, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
+        sgd_step(loss, optimizer, scheduler)
         return {"loss": loss.item(), "adv_acc": (logits.argmax(1) == y).float().mean().item()}
 
     state = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
@@ -160,8 +156,6 @@ def load_adversarial_classifier(preset_name: str, checkpoint_dir: str | Path | N
 
     CheckpointError (saying how to train it) when ``classifier_at.pt`` is missing.
     """
-    preset = get_preset(preset_name)
-    directory = Path(checkpoint_dir) if checkpoint_dir else default_checkpoint_dir(preset_name)
-    model = Classifier(preset.classifier, preset.codec.channels, preset.num_classes)
-    model.load_state_dict(load_checkpoint(directory, KIND, preset_name))
-    return model.to(torch.device(device)).eval().requires_grad_(False)
+    from ..pipeline import Pipeline
+
+    return Pipeline.load(preset_name, checkpoint_dir, ("classifier",), device, classifier_kind=KIND).classifier

@@ -11,7 +11,7 @@ from ..data import augment
 from ..models.classifier import Classifier
 from .common import PhaseContext, classifier_accuracy, seed_everything
 from .distributed import mean_across, unwrap, wrap
-from .loop import BatchPlan, linear_warmup_decay, run_loop
+from .loop import BatchPlan, linear_warmup_decay, run_loop, sgd_step
 
 
 def build_classifier(preset) -> Classifier:
@@ -37,10 +37,7 @@ def train_classifier(pc: PhaseContext) -> dict:
         y = train.labels[idx].to(ctx.device)
         logits = net(x.contiguous(memory_format=torch.channels_last))
         loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
+        sgd_step(loss, optimizer, scheduler)
         return {"loss": loss.item(), "acc": (logits.argmax(1) == y).float().mean().item()}
 
     state = {"model": model, "optimizer": optimizer, "scheduler": scheduler}

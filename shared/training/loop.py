@@ -66,6 +66,14 @@ def cosine_with_warmup(total_steps: int, warmup_steps: int = 200) -> Callable[[i
     return factor
 
 
+def sgd_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scheduler) -> None:
+    """One update: clear the gradients, back-propagate ``loss``, step the optimizer and the LR schedule."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+
+
 def run_loop(name: str, total_steps: int, step_fn: Callable[[int], dict[str, float]],
              state: dict[str, object], resume_path: Path, ctx: Dist, save_every_s: float = 120.0,
              on_step: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, float]:

@@ -23,7 +23,7 @@ from .classifier import build_classifier
 from .codec import random_snr_db
 from .common import PhaseContext, classifier_accuracy, seed_everything
 from .distributed import mean_across, unwrap, wrap
-from .loop import BatchPlan, linear_warmup_decay, run_loop
+from .loop import BatchPlan, linear_warmup_decay, run_loop, sgd_step
 
 
 @torch.no_grad()
@@ -86,10 +86,7 @@ def retrain_classifier(pc: PhaseContext) -> dict:
         y = torch.cat([labels[idx], train.labels[cidx]]).to(ctx.device)
         loss = F.cross_entropy(net(x.contiguous(memory_format=torch.channels_last)), y,
                                label_smoothing=cfg.label_smoothing)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
+        sgd_step(loss, optimizer, scheduler)
         return {"loss": loss.item()}
 
     state = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
