@@ -64,6 +64,10 @@ def test_report_quick_writes_results_json_markdown_and_figures(checkpoints, tmp_
     for name in payload["figures"].values():
         assert (out / name).stat().st_size > 10_000 and name in markdown
     assert payload["figure"]["rows"][0]["snr_db"] == -3.0
+    # the reading names the grid the shipped actor learned from, as agent.json and agent_grid.json say
+    grid = json.loads((checkpoints / "agent_grid.json").read_text())
+    assert payload["agent_grid"]["n"] == grid["header"]["n"] and payload["agent_grid"]["cells"] == len(grid["cells"])
+    assert f"grid of {len(grid['cells'])} cells measured on one batch of {grid['header']['n']} images" in markdown
 
 
 def test_report_refuses_bad_options_clearly(tmp_path):

@@ -88,6 +88,7 @@ class Models:
     pipeline_at: object | None = None      # classifier_at only (jpeg-ldpc-at)
     policy: object | None = None           # shared.agent.policy.ActorPolicy (diffusec)
     fingerprint: dict = field(default_factory=dict)   # checkpoint file -> md5 (the cache key)
+    agent_grid: dict | None = None         # the grid the actor learned from: {"n", "cells", "sampler", ...}
 
 
 def load_models(config: ReportConfig, checkpoints: str | Path | None, device: str = "cpu") -> Models:
@@ -109,7 +110,20 @@ def load_models(config: ReportConfig, checkpoints: str | Path | None, device: st
         from ..agent.policy import ActorPolicy
 
         models.policy = ActorPolicy.load(directory, config.preset)
+        models.agent_grid = agent_grid_summary(directory)
     return models
+
+
+def agent_grid_summary(directory: Path) -> dict | None:
+    """What the shipped actor learned from, read from agent.json and agent_grid.json (None if unknown)."""
+    manifest_path = directory / "agent.json"
+    if not manifest_path.exists():
+        return None
+    header = json.loads(manifest_path.read_text()).get("grid") or {}
+    grid_path = directory / "agent_grid.json"
+    cells = len(json.loads(grid_path.read_text()).get("cells", {})) if grid_path.exists() else None
+    return {"n": header.get("n"), "cells": cells, "data": header.get("data"), "sampler": header.get("sampler"),
+            "sampler_steps": header.get("sampler_steps")}
 
 
 def paper_attack(config: ReportConfig):
@@ -187,11 +201,12 @@ class Report:
     figure: dict | None = None                         # tensors for the Fig. 6 analogue (not serialised)
     wall_time_s: float = 0.0                           # this invocation (cached cells cost nothing)
     cells_wall_time_s: float = 0.0                     # the cells' own eval times, cached ones included
+    agent_grid: dict | None = None                     # Models.agent_grid, for the report's reading
 
     def to_dict(self) -> dict:
         return {"config": self.config.to_dict(), "data": self.data, "classifier": self.classifier,
                 "curves": self.curves, "runs": self.runs, "wall_time_s": self.wall_time_s,
-                "cells_wall_time_s": self.cells_wall_time_s,
+                "cells_wall_time_s": self.cells_wall_time_s, "agent_grid": self.agent_grid,
                 "figure": None if self.figure is None else {
                     "labels": self.figure["labels"], "clean_predicted": self.figure["clean_predicted"],
                     "attacked_predicted": self.figure["attacked_predicted"],
@@ -260,7 +275,7 @@ def run_report(models: Models, data, config: ReportConfig, progress: bool = True
     With ``cache_path``, cells found there (same key) are reused and each new one is saved as it ends.
     """
     start = time.time()
-    report = Report(config, data.description)
+    report = Report(config, data.description, agent_grid=models.agent_grid)
     cache = CellCache(cache_path, cache_key(data, config), models.fingerprint)
     digital_at = "jpeg-ldpc-at" in config.systems
     cells = len(config.snrs_db) * len(config.systems) * 2
