@@ -28,12 +28,12 @@ if TYPE_CHECKING:
 # jpeg-ldpc-at: the same link with the adversarially trained classifier (classifier_kind="classifier_at").
 DIGITAL_SYSTEMS = ("jpeg-ldpc", "jpeg-ldpc-at")
 SYSTEMS = ("classifier", "vit", "plain") + DIGITAL_SYSTEMS
+SAMPLERS = ("ddpm", "ddim")
 
 
 def classifier_kind_for(system: str) -> str:
     """The classifier checkpoint ``system`` classifies with: classifier_at for jpeg-ldpc-at, else classifier."""
     return "classifier_at" if system == "jpeg-ldpc-at" else "classifier"
-SAMPLERS = ("ddpm", "ddim")
 
 
 @dataclass

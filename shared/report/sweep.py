@@ -115,12 +115,14 @@ def load_models(config: ReportConfig, checkpoints: str | Path | None, device: st
 
 
 def agent_grid_summary(directory: Path) -> dict | None:
-    """What the shipped actor learned from, read from agent.json and agent_grid.json (None if unknown)."""
-    manifest_path = directory / "agent.json"
-    if not manifest_path.exists():
+    """What the shipped actor learned from: agent.json's grid header and the cells in agent_grid.json."""
+    from ..agent.grid import GRID_FILE
+    from ..checkpoints import read_manifest
+
+    header = read_manifest(directory, "agent").get("grid")
+    if not header:
         return None
-    header = json.loads(manifest_path.read_text()).get("grid") or {}
-    grid_path = directory / "agent_grid.json"
+    grid_path = directory / GRID_FILE
     cells = len(json.loads(grid_path.read_text()).get("cells", {})) if grid_path.exists() else None
     return {"n": header.get("n"), "cells": cells, "data": header.get("data"), "sampler": header.get("sampler"),
             "sampler_steps": header.get("sampler_steps")}
