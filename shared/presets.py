@@ -151,6 +151,12 @@ class TrainConfig:
                 f"batch {self.adversarial_batch}, peak lr {self.adversarial_lr:g}")
 
 
+# Which TrainConfig field sets each training phase's length (`diffusec train PHASE --epochs E`).
+EPOCHS_FIELD = {"semantic": "semantic_epochs", "jsc": "jsc_epochs", "joint": "joint_epochs",
+                "denoiser": "denoiser_epochs", "classifier": "classifier_epochs",
+                "retrain": "retrain_epochs", "classifier_at": "adversarial_epochs"}
+
+
 @dataclass(frozen=True)
 class Preset:
     name: str
@@ -164,6 +170,14 @@ class Preset:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def with_epochs(self, phase: str, epochs: float) -> "Preset":
+        """This preset with ``phase`` trained for ``epochs`` passes over its data (recorded in manifests)."""
+        if epochs <= 0:
+            raise ValueError(f"epochs must be positive, got {epochs:g}")
+        name = EPOCHS_FIELD[phase]
+        value = max(1, round(epochs)) if isinstance(getattr(self.train, name), int) else float(epochs)
+        return dataclasses.replace(self, train=dataclasses.replace(self.train, **{name: value}))
 
 
 _CIFAR10 = Preset(

@@ -179,6 +179,19 @@ def test_cli_train_classifier(tiny_data_root, isolated_env, tmp_path):
     model.load_state_dict(load_checkpoint(ckpt, "classifier", "cifar10"))
 
 
+def test_cli_train_epochs_overrides_the_preset_and_is_recorded(tiny_data_root, isolated_env, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    invoke(["train", "classifier", "--epochs", "2", "--data-root", str(tiny_data_root),
+            "--checkpoints", str(ckpt), "--threads", "1"])
+    manifest = json.loads((ckpt / "classifier.json").read_text())
+    assert manifest["metrics"]["steps"] == 2                       # 270 images, batch 256: 1 step/epoch
+    assert manifest["preset_config"]["train"]["classifier_epochs"] == 2
+    for bad, message in ((["train", "all", "--epochs", "2"], "name the phase"),
+                         (["train", "denoiser", "--epochs", "0"], "0.0 is not in the range")):
+        result = CliRunner().invoke(main, [*bad, "--checkpoints", str(ckpt)])
+        assert result.exit_code == 2 and message in result.output, result.output
+
+
 def test_cli_train_codec_phases_chain(tiny_data_root, isolated_env, tmp_path):
     ckpt = tmp_path / "ckpt"
     common = ["--data-root", str(tiny_data_root), "--checkpoints", str(ckpt), "--threads", "1"]
