@@ -136,7 +136,8 @@ def snr() -> None:
     """Set the channel's AWGN SNR, or make it follow a schedule."""
 
 
-@snr.command("set")
+# ignore_unknown_options: without it click reads a negative SNR (`snr set -3`) as an unknown option.
+@snr.command("set", context_settings={"ignore_unknown_options": True})
 @click.argument("db", type=float)
 @click.pass_context
 def snr_set(ctx, db: float) -> None:

@@ -123,6 +123,9 @@ def test_proxy_cli_verbs(clean, tmp_path):
     assert "not --ms" in proxy_cli(clean, "attack", "add", "jamming", "--ms", "3", ok=False).stderr
     proxy_cli(clean, "attack", "rm", "drop")
     assert "present: jam, delay" in proxy_cli(clean, "attack", "rm", "drop", ok=False).stderr
+    assert "snr -3 dB" in proxy_cli(clean, "snr", "set", "-3").stdout  # a negative SNR is a value, not an option
+    assert stats(clean).snr_db == -3.0
+    assert "not a valid float" in proxy_cli(clean, "snr", "set", "minus3", ok=False).stderr
     proxy_cli(clean, "snr", "set", "9")
     now = last_json(proxy_cli(clean, "stats", "--json").stdout)
     assert now["snr_db"] == 9.0 and now["impairments"] == 2 and not now["snr_scheduled"]
