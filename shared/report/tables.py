@@ -2,6 +2,7 @@
 standard accuracy and SSIM per SNR, the claims checked one by one, and where we fall short and why."""
 from __future__ import annotations
 
+from ..presets import Preset, get_preset
 from .sweep import LABELS
 
 # The DiffuSeC paper, Table II (CIFAR-10, WRN-28-10, PGD l_inf 8/256, 10 steps): standard accuracy
@@ -120,23 +121,34 @@ def paper_gaps(result: dict) -> list[str]:
 _WHY = """\
 Why we fall short of the paper, where we do (the causes we know of; none of them is tested one by one):
 
-- **Model size and training budget.** The `cifar10` preset is sized for 2 CPU cores: a ViT codec of
-  width 128, a 64/128-channel U-Net trained 2 epochs, and a ResNet-9 classifier trained 12 epochs
-  (0.867 clean accuracy against the paper's WRN-28-10 at 95.3%). The paper's sizes are the
-  `paper-cifar10` preset, not trained here.
+- **Model size and training budget.** {models}
 - **Purification strength.** At t = 20 the forward noise (std about 0.04 in [0, 1] pixels) is barely
   larger than an 8/255 perturbation, so much of it survives; larger t washes out more of it but our
   small denoiser then returns blurrier images that our small classifier reads worse.
-{agent}- **The adversarially trained baseline** is a 3-epoch PGD-3 fine-tune of our ResNet-9 (about 65% clean,
-  `checkpoints/cifar10/classifier_at.json`), not the paper's adversarially trained ViT classifier.
-- **Data.** CIFAR-10 here is the JPEG q75 copy, not canonical CIFAR-10.
-- **Bandwidth.** Our semantic link sends 768 real symbols per image (ratio 1/4); the paper does not
+{agent}{adversarial}- **Data.** CIFAR-10 here is the JPEG q75 copy, not canonical CIFAR-10.
+- **Bandwidth.** Our semantic link sends {symbols} real symbols per image (ratio {ratio:g}); the paper does not
   state its ratio. The digital baselines get the same number of channel uses (docs/baselines.md).
 """
 
 
+def _models_line(preset: Preset, clean_accuracy: float | None) -> str:
+    """The preset's model sizes and epochs; the classifier's clean accuracy as measured by this report."""
+    unet = preset.denoiser
+    widths = "/".join(str(unet.base_channels * m) for m in unet.channel_mults)
+    train = preset.train
+    measured = (f" ({_pct(clean_accuracy)}% clean accuracy on the report's images, against the paper's "
+                f"WRN-28-10 at {PAPER_TABLE_II['DiffuSeC (proposal)']['standard']:.1f}%)"
+                if clean_accuracy is not None else "")
+    return (f"The `{preset.name}` preset: a ViT codec of width {preset.codec.dim}, a {widths}-channel U-Net "
+            f"trained {train.denoiser_epochs:g} epochs, and a {preset.classifier.kind} classifier trained "
+            f"{train.classifier_epochs:g} epochs{measured}. The paper's sizes are the `paper-cifar10` preset.")
+
+
 def why(result: dict) -> str:
-    """The known causes of the gap to the paper; the agent's line names the grid it learned from."""
+    """The known causes of the gap to the paper: model sizes from the preset, accuracies from ``result``."""
+    preset = get_preset(result["config"]["preset"])
+    classifiers = result.get("classifier") or {}
+    receiver = (classifiers.get("receiver") or {}).get("clean_accuracy")
     grid = result.get("agent_grid")
     if grid and grid.get("n"):
         cells = f"{grid['cells']} cells" if grid.get("cells") else "cells"
@@ -146,7 +158,15 @@ def why(result: dict) -> str:
                  f"  {sampler} (docs/agent.md), not from live pipeline runs.\n")
     else:
         agent = "- **The agent** learned from a measured grid (docs/agent.md), not from live pipeline runs.\n"
-    return _WHY.format(agent=agent)
+    at = (classifiers.get("adversarially_trained") or {}).get("clean_accuracy")
+    adversarial = ""
+    if at is not None:
+        adversarial = (f"- **The adversarially trained baseline** is our {preset.classifier.kind} under "
+                       f"`diffusec train classifier --adversarial` ({preset.train.describe_adversarial()}; "
+                       f"{_pct(at)}% clean accuracy on the report's images), not the paper's adversarially "
+                       "trained ViT classifier.\n")
+    return _WHY.format(models=_models_line(preset, receiver), agent=agent, adversarial=adversarial,
+                       symbols=preset.codec.channel_symbols, ratio=preset.codec.bandwidth_ratio)
 
 
 def markdown(result: dict, command: str, commit: str, figures: dict[str, str]) -> str:
