@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -110,9 +111,11 @@ def _call(ctx: click.Context, method: str, request, timeout_s: float = 10.0):
 
 
 def _stats_dict(reply) -> dict:
-    """StatsReply -> {field: value} in the .proto's field order (ints stay ints; an unset optional is None)."""
-    return {field.name: getattr(reply, field.name) if not _unset(reply, field) else None
-            for field in reply.DESCRIPTOR.fields}
+    """StatsReply -> {field: value} in the .proto's field order (ints stay ints; an unset optional or a
+    non-finite float is None, so that ``--json`` prints valid JSON)."""
+    values = {field.name: getattr(reply, field.name) if not _unset(reply, field) else None
+              for field in reply.DESCRIPTOR.fields}
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in values.items()}
 
 
 def _unset(message, field) -> bool:

@@ -92,6 +92,17 @@ class Impairment:
         return {"name": self.name, "kind": self.kind, **asdict(self.spec)}
 
 
+MAX_NAME_CHARS = 64
+
+
+def check_name(name: str) -> str:
+    """ValueError unless ``name`` is empty (the proxy picks one) or 1..64 printable characters without spaces."""
+    if name and (len(name) > MAX_NAME_CHARS or not name.isprintable() or any(c.isspace() for c in name)):
+        raise ValueError(f"impairment name must be 1..{MAX_NAME_CHARS} printable characters without spaces, got "
+                         f"{name[:MAX_NAME_CHARS]!r}{'...' if len(name) > MAX_NAME_CHARS else ''} ({len(name)} characters)")
+    return name
+
+
 def check_spec(spec: Spec) -> Spec:
     """ValueError (with the allowed range) unless every parameter of ``spec`` is valid."""
     values = asdict(spec)

@@ -22,7 +22,7 @@ import grpc
 import torch
 
 from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
-from protos.wire import GRPC_OPTIONS, add_health, set_serving
+from protos.wire import GRPC_OPTIONS, SERVER_OPTIONS, add_health, bind, set_serving
 
 from shared.checkpoints import CheckpointError
 
@@ -204,16 +204,13 @@ def build_servers(state: ChannelState, listen: str, control: str, upstream: str,
     """Link forwarder on ``listen`` and ChannelControl on ``control``, both with health; started."""
     channel = grpc.insecure_channel(upstream, options=GRPC_OPTIONS)
     link = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="proxy"),
-                       options=GRPC_OPTIONS)
+                       options=SERVER_OPTIONS)
     link_pb2_grpc.add_LinkServicer_to_server(LinkForwarder(state, channel), link)
     link_health = add_health(link, (LINK_SERVICE,))
-    ctl = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="control"), options=GRPC_OPTIONS)
+    ctl = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="control"), options=SERVER_OPTIONS)
     link_pb2_grpc.add_ChannelControlServicer_to_server(ChannelControlServicer(state), ctl)
     ctl_health = add_health(ctl, (CONTROL_SERVICE,))
-    link_port, ctl_port = link.add_insecure_port(listen), ctl.add_insecure_port(control)
-    for port, address in ((link_port, listen), (ctl_port, control)):
-        if port == 0:
-            raise OSError(f"cannot listen on {address}: the address is in use or invalid")
+    link_port, ctl_port = bind(link, listen), bind(ctl, control)
     link.start()
     ctl.start()
     set_serving(link_health, (LINK_SERVICE,))

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from protos.wire import MAX_SYMBOL_AMPLITUDE
+
 from . import impairments as imp
 from .adversary import Surrogates
 
@@ -79,6 +81,7 @@ class ChannelState:
         CheckpointError (a FileNotFoundError) when the checkpoint folder lacks it.
         """
         imp.check_spec(spec)
+        imp.check_name(name)
         surrogate = None
         if isinstance(spec, imp.Adversarial):
             surrogate = self.surrogates.get(spec.surrogate)
@@ -109,7 +112,7 @@ class ChannelState:
                 return self._impairments.pop(name)
             except KeyError:
                 names = ", ".join(self._impairments) or "none"
-                raise KeyError(f"no impairment named {name!r} (present: {names})") from None
+                raise KeyError(f"no impairment named {name[:imp.MAX_NAME_CHARS]!r} (present: {names})") from None
 
     def clear(self) -> int:
         with self._lock:
@@ -166,17 +169,26 @@ class ChannelState:
             snr_db = self._snr_locked()
         if not attacks:
             return None
-        out = latents
+        # Frames that are no channel output (NaN, inf, absurd amplitudes) pass unattacked: the
+        # receiver refuses them with its own reason, and they must not poison the PNR statistics.
+        valid = (torch.isfinite(latents) & (latents.abs() <= MAX_SYMBOL_AMPLITUDE)).all(dim=1)
+        if not bool(valid.any()):
+            return latents
+        clean = latents[valid]
+        out = clean
         for spec, surrogate in attacks:
             out = out + latent_perturbation(out, decode=surrogate.decode, classify=surrogate.classify, snr_db=snr_db,
                                             pnr_db=spec.pnr_db, method=spec.method, steps=spec.steps,
                                             target=spec.target, generator=generator)
         # The PNR achieved: the perturbation actually added vs the AWGN variance 10^(-SNR/10).
-        ratios = (out - latents).double().pow(2).mean(dim=1) / 10.0 ** (-snr_db / 10.0)
+        ratios = (out - clean).double().pow(2).mean(dim=1) / 10.0 ** (-snr_db / 10.0)
+        counted = torch.isfinite(ratios)
         with self._lock:
-            self.counters.frames_attacked += int(latents.shape[0])
-            self._attack_ratio_sum += float(ratios.sum())
-        return out
+            self.counters.frames_attacked += int(counted.sum())
+            self._attack_ratio_sum += float(ratios[counted].sum())
+        attacked = latents.clone()
+        attacked[valid] = out
+        return attacked
 
     def frame_fate(self) -> tuple[bool, float]:
         """(dropped?, forwarding delay in s) for one frame: each ``drop`` and ``delay`` applies."""

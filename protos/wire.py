@@ -27,6 +27,14 @@ GRPC_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 1000),
     ("grpc.enable_retries", 0),
 ]
+# Servers also refuse a port that another process holds: gRPC's default SO_REUSEPORT would let a
+# second receiver or proxy bind the same port and silently share its traffic.
+SERVER_OPTIONS = [*GRPC_OPTIONS, ("grpc.so_reuseport", 0)]
+
+# Channel symbols have unit average power, so even at -40 dB SNR the noise std is 100. A symbol
+# beyond this bound is no channel output: the receiver refuses it (BAD_AMPLITUDE; let through, the
+# decoder returns NaN or a saturated image) and the proxy's adversary leaves it alone.
+MAX_SYMBOL_AMPLITUDE = 1e4
 
 # Trailing-metadata key naming the machine-readable reason of an error (e.g. UNKNOWN_SESSION).
 REASON_KEY = "diffusec-reason"
@@ -65,6 +73,25 @@ def error_reason(err: grpc.RpcError) -> str:
     except Exception:  # not every RpcError carries a call
         pass
     return ""
+
+
+def bind(server: grpc.Server, address: str) -> int:
+    """Bind ``server`` to ``address`` (host:port; port 0 picks a free one) -> the port bound.
+
+    OSError with what to do when the address is malformed, in use or not local.
+    """
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise OSError(f"cannot listen on {address!r}: expected host:port with a port in 0..65535 "
+                      f"(e.g. 127.0.0.1:50051; port 0 picks a free one)")
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError:  # newer grpcio raises where older ones return 0
+        bound = 0
+    if bound == 0:
+        raise OSError(f"cannot listen on {address}: the port is in use (is another service running there?) "
+                      f"or the host is not an address of this machine")
+    return bound
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -9,7 +9,7 @@ from concurrent import futures
 import grpc
 
 from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
-from protos.wire import GRPC_OPTIONS, REASON_KEY, add_health, set_serving
+from protos.wire import REASON_KEY, SERVER_OPTIONS, add_health, bind, set_serving
 
 from .engine import AckOut, FrameIn, Receiver
 from .errors import LinkError
@@ -99,12 +99,10 @@ class LinkServicer(link_pb2_grpc.LinkServicer):
 def build_server(receiver: Receiver, listen: str, max_workers: int = 32) -> tuple[grpc.Server, int]:
     """A gRPC server with Link + health on ``listen`` (host:port; port 0 picks one) -> (server, port)."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="link"),
-                         options=GRPC_OPTIONS)
+                         options=SERVER_OPTIONS)
     link_pb2_grpc.add_LinkServicer_to_server(LinkServicer(receiver), server)
     health = add_health(server, (LINK_SERVICE,))
-    port = server.add_insecure_port(listen)
-    if port == 0:
-        raise OSError(f"cannot listen on {listen}: the address is in use or invalid")
+    port = bind(server, listen)
     server.start()
     set_serving(health, (LINK_SERVICE,))
     return server, port

@@ -71,7 +71,8 @@ def measure_snr_db(session: str, sequence: int, received: torch.Tensor | np.ndar
         sent = pilots.take(session, sequence, r.shape[0])
     else:
         sent = pilot_sequence(session, sequence, r.shape[0]).numpy()
-    noise = r - sent
+    # float64: a float32 sum of squares overflows for pilots far above unit power.
+    noise = r.astype(np.float64) - sent
     noise_power = float(np.dot(noise, noise)) / r.shape[0]
     signal_power = float(np.dot(sent, sent)) / r.shape[0]
     if noise_power <= 0.0:

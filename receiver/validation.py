@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from protos.wire import bytes_to_symbols
+from protos.wire import MAX_SYMBOL_AMPLITUDE, bytes_to_symbols
 
 from .errors import invalid, out_of_range
 
@@ -35,6 +35,11 @@ def _check_finite(values: torch.Tensor, what: str) -> None:
         nans = int(torch.isnan(values).sum())
         raise invalid("NON_FINITE", f"{what} holds {nans} NaN and {int(bad.sum()) - nans} infinite values out of "
                                     f"{values.numel()}; send finite float32 channel symbols")
+    peak = float(values.abs().max()) if values.numel() else 0.0
+    if peak > MAX_SYMBOL_AMPLITUDE:
+        raise invalid("BAD_AMPLITUDE", f"{what} holds a symbol of magnitude {peak:.3g}; channel symbols have unit "
+                                       f"average power, so |symbol| <= {MAX_SYMBOL_AMPLITUDE:g} even at -40 dB SNR: "
+                                       f"send the encoder's power-normalised output")
 
 
 def parse_latent(data: bytes, shape: Sequence[int], dtype: str, expected_length: int, max_bytes: int,
@@ -77,7 +82,7 @@ def parse_pilot(data: bytes) -> np.ndarray:
         raise invalid("BAD_PILOT_LENGTH", f"pilot has {n} symbols; send {MIN_PILOT_SYMBOLS}..{MAX_PILOT_SYMBOLS} "
                                           f"(about 1000 gives an SNR estimate within ~0.2 dB)")
     symbols = np.frombuffer(data, dtype="<f4")
-    if not np.isfinite(symbols).all():
+    if not np.isfinite(symbols).all() or np.abs(symbols).max() > MAX_SYMBOL_AMPLITUDE:
         _check_finite(bytes_to_symbols(data), "pilot")
     return symbols
 

@@ -26,8 +26,10 @@ def stub(tmp_path_factory):
     receiver = Receiver(pipeline, FixedPolicy(1, T_PLUS), max_batch=8, max_wait_ms=1)
     server, port = build_server(receiver, "127.0.0.1:0")
     channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", -1)])
+    stub = link_pb2_grpc.LinkStub(channel)
+    stub.port = port
     try:
-        yield link_pb2_grpc.LinkStub(channel)
+        yield stub
     finally:
         channel.close()
         server.stop(0).wait()
@@ -70,6 +72,7 @@ SYNC_CASES = {
     "short pilot": (dict(pilot=symbols_to_bytes(torch.ones(3))), INVALID, "BAD_PILOT_LENGTH", "16..65536"),
     "NaN pilot": (dict(pilot=symbols_to_bytes(torch.full((64,), float("nan")))), INVALID, "NON_FINITE", "64 NaN"),
     "other preset": (dict(preset="mnist"), INVALID, "PRESET_MISMATCH", "same --preset"),
+    "huge pilot": (dict(pilot=symbols_to_bytes(torch.full((1024,), 1e30))), INVALID, "BAD_AMPLITUDE", "magnitude 1e+30"),
 }
 
 
@@ -88,6 +91,7 @@ FRAME_CASES = {
     "float64 bytes": (dict(latent=torch.randn(768, dtype=torch.float64).numpy().tobytes()), INVALID, "BAD_LENGTH",
                       "looks like float64"),
     "NaN and Inf": (dict(latent=nan_latent()), INVALID, "NON_FINITE", "1 NaN and 1 infinite"),
+    "huge latent": (dict(latent=symbols_to_bytes(torch.full((768,), 3e38))), INVALID, "BAD_AMPLITUDE", "unit average power"),
     "unknown session": (dict(session="never-synced"), INVALID, "UNKNOWN_SESSION", "call Sync first"),
     "future epoch": (dict(epoch=999), OUT_OF_RANGE, "UNKNOWN_EPOCH", "never issued"),
     "epoch zero": (dict(epoch=0), OUT_OF_RANGE, "UNKNOWN_EPOCH", "never issued"),
@@ -140,4 +144,18 @@ def test_message_beyond_the_transport_cap(stub):
     with pytest.raises(grpc.RpcError) as err:
         transmit(stub, [frame(reply, latent=b"\0" * (MAX_MESSAGE_BYTES + 1024))])
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in err.value.details()
+    still_serving(stub)
+
+
+def test_a_second_server_cannot_take_the_port(stub, tmp_path):
+    """gRPC's default SO_REUSEPORT would let a second receiver share the port and half the traffic."""
+    pipeline = Pipeline.load("cifar10", make_untrained_checkpoints(tmp_path))
+    second = Receiver(pipeline, FixedPolicy(1, T_PLUS), max_batch=8, max_wait_ms=1)
+    try:
+        with pytest.raises(OSError, match="in use"):
+            build_server(second, f"127.0.0.1:{stub.port}")
+        with pytest.raises(OSError, match="0..65535"):
+            build_server(second, "127.0.0.1:99999")
+    finally:
+        second.close()
     still_serving(stub)

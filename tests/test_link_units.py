@@ -86,6 +86,12 @@ def test_channel_state_names_and_stacking():
     assert state.remove("drop").name == "drop"
     with pytest.raises(KeyError, match="present: drop-2, j"):
         state.remove("nope")
+    for bad in ("a\nb", "x" * 65, "two words"):  # names travel in CLI output and gRPC error messages
+        with pytest.raises(ValueError, match="1..64 printable"):
+            state.add(bad, imp.Drop(0.1))
+    with pytest.raises(KeyError) as err:
+        state.remove("y" * 100_000)
+    assert len(err.value.args[0]) < 200
     assert state.clear() == 2 and state.list() == []
     state.schedule_snr([(0.0, 3.0), (60.0, 9.0)])
     assert state.snr_db() == 3.0 and state.stats()["snr_scheduled"]
@@ -111,8 +117,14 @@ def test_pilot_snr_estimate():
         received = imp.add_awgn(pilot_sequence("sess", 4, 4096), snr, g)
         assert measure_snr_db("sess", 4, received) == pytest.approx(snr, abs=0.3)
     assert measure_snr_db("sess", 4, pilot_sequence("sess", 4, 64)) == NOISELESS_SNR_DB
-    # The wrong session's pilot reads as noise: about -3 dB, not the true SNR.
-    assert measure_snr_db("other", 4, pilot_sequence("sess", 4, 4096)) < 0
+    # The wrong session's pilot reads as noise: two independent +-1 sequences differ by power 2, -3 dB.
+    assert measure_snr_db("other", 4, pilot_sequence("sess", 4, 4096)) == pytest.approx(-3.01, abs=0.3)
+    # The sender's default 1024-symbol pilot: within the ~0.2 dB the docs state, with margin.
+    for snr in (0.0, 9.0, 18.0):
+        received = imp.add_awgn(pilot_sequence("sess", 5, 1024), snr, g)
+        assert measure_snr_db("sess", 5, received) == pytest.approx(snr, abs=0.5)
+    # Far above unit power (a float32 sum of squares would overflow): a finite, very low SNR.
+    assert measure_snr_db("sess", 4, torch.full((1024,), 1e30)) < -500
 
 
 def test_sessions_epochs_and_dedup():

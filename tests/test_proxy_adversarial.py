@@ -71,6 +71,14 @@ def test_state_loads_the_surrogate_lazily_and_attacks_at_the_exact_pnr(checkpoin
     state.set_snr(2.0)  # the PNR follows the SNR: same 6 dB above the (now larger) noise power
     state.attack(torch.randn(3, L))
     assert state.stats()["attack_pnr_db"] == pytest.approx(6.0, abs=1e-4)
+
+    # Frames that are no channel output pass unattacked (the receiver refuses them) and leave the PNR alone.
+    mixed = torch.randn(3, L)
+    mixed[0, 4], mixed[1, :] = float("nan"), 3e38
+    out = state.attack(mixed)
+    assert torch.equal(out[:2].isnan(), mixed[:2].isnan()) and torch.equal(out[1], mixed[1])
+    assert not torch.equal(out[2], mixed[2]) and state.stats()["frames_attacked"] == 9
+    assert state.stats()["attack_pnr_db"] == pytest.approx(6.0, abs=1e-4)
     state.remove("adversarial")
     assert state.adversarial_latent_length() is None and state.attack(latents) is None
 

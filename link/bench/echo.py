@@ -17,7 +17,7 @@ from concurrent import futures
 import grpc
 
 from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
-from protos.wire import GRPC_OPTIONS, add_health, set_serving
+from protos.wire import GRPC_OPTIONS, SERVER_OPTIONS, add_health, bind, set_serving
 
 LINK_SERVICE = link_pb2.DESCRIPTOR.services_by_name["Link"].full_name
 
@@ -49,11 +49,10 @@ class RelayServicer(link_pb2_grpc.LinkServicer):
 def serve(servicer: link_pb2_grpc.LinkServicer, listen: str, max_workers: int = 32) -> grpc.Server:
     """Link (Sync only) + health on ``listen``, started; OSError when the address is taken."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="echo"),
-                         options=GRPC_OPTIONS)
+                         options=SERVER_OPTIONS)
     link_pb2_grpc.add_LinkServicer_to_server(servicer, server)
     health = add_health(server, (LINK_SERVICE,))
-    if server.add_insecure_port(listen) == 0:
-        raise OSError(f"cannot listen on {listen}")
+    bind(server, listen)
     server.start()
     set_serving(health, (LINK_SERVICE,))
     return server
