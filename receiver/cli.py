@@ -8,6 +8,7 @@ import threading
 
 import click
 
+from shared.devices import DEVICE
 from shared.presets import DEFAULT_PRESET, PRESETS
 
 from .policy import EPISODE_CHANGE_DB, EPISODE_STEPS, POLICIES
@@ -80,7 +81,7 @@ def _log_off_the_request_path(level: str) -> None:
               help="Refuse larger latents with INVALID_ARGUMENT.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the purification noise.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores).")
-@click.option("--device", default="cpu", show_default=True, help="torch device for the models, e.g. cuda.")
+@click.option("--device", type=DEVICE, default="cpu", show_default=True, help="torch device for the models, e.g. cuda.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info", show_default=True)
 def serve(listen, preset, checkpoints, policy, t_d, t_plus, episode_steps, episode_change_db, sampler, steps, max_batch, batch_wait_ms,
           max_latent_bytes, seed, threads, device, log_level) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from shared.attacks.options import source_attack_options
+from shared.devices import DEVICE
 from shared.presets import DEFAULT_PRESET, PRESETS
 
 
@@ -56,7 +57,7 @@ def main() -> None:
 @click.option("--session", default="", help="Session id (default: a random one).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the image choice and the diffusion noise.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores).")
-@click.option("--device", default="cpu", show_default=True, help="torch device for the encoder, e.g. cuda.")
+@click.option("--device", type=DEVICE, default="cpu", show_default=True, help="torch device for the encoder, e.g. cuda.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last stdout line.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")

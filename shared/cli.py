@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from .attacks.options import source_attack_options
+from .devices import DEVICE
 from .presets import DEFAULT_PRESET, PRESETS
 
 PRESET_OPTION = click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET,
@@ -54,12 +55,12 @@ class _TrainCommand(click.Command):
 @DATA_OPTION
 @CKPT_OPTION
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--max-steps", type=int, default=None, help="Stop each phase after this many steps (smoke tests).")
+@click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop each phase after this many steps (smoke tests).")
 @click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Train the phase for this many epochs instead of the preset's (one phase, not `all`; the "
                    "manifest's preset_config records the value used). cifar10 defaults: semantic 1, jsc 0.5, "
                    "joint 2, denoiser 2, classifier 12, retrain 4, --adversarial 3.")
-@click.option("--threads", type=int, default=None, help="torch threads (default: all cores, split across ranks).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores, split across ranks).")
 @click.option("--adversarial", is_flag=True,
               help="With `classifier`: PGD adversarial training (Madry et al.) into a separate classifier_at.pt "
                    "for the jpeg-ldpc-at baseline; classifier.pt is left alone. Settings: the preset's "
@@ -86,7 +87,7 @@ def train(phase: str, preset: str, data_root: str | None, checkpoints: str | Non
     """
     import torch
 
-    from .checkpoints import default_checkpoint_dir
+    from .checkpoints import CheckpointError, default_checkpoint_dir
     from .data import DataNotFoundError
     from .presets import get_preset
     from .training import run_phase
@@ -110,7 +111,7 @@ def train(phase: str, preset: str, data_root: str | None, checkpoints: str | Non
     try:
         for name in phases:
             run_phase(name, pc)
-    except DataNotFoundError as err:
+    except (DataNotFoundError, CheckpointError) as err:  # e.g. `train denoiser` before the codec exists
         _fail(str(err))
     finally:
         shutdown(ctx)
@@ -186,8 +187,8 @@ def _check_eval_args(threads: int | None, snr_db: float, t_d: int, t_plus: int) 
 @DATA_OPTION
 @CKPT_OPTION
 @click.option("--batch", type=click.IntRange(min=1), default=250, show_default=True)
-@click.option("--threads", type=int, default=None, help="torch threads (default: all cores).")
-@click.option("--device", default="cpu", show_default=True, help="torch device for the models, e.g. cuda.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores).")
+@click.option("--device", type=DEVICE, default="cpu", show_default=True, help="torch device for the models, e.g. cuda.")
 @click.option("--grid", type=click.Path(dir_okay=False), default=None,
               help="Also write a PNG of the first 10 images: original and what the receiver ends with.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last stdout line.")
@@ -380,8 +381,8 @@ def _float_list(ctx: click.Context, param: click.Parameter, value: str | None) -
 @DATA_OPTION
 @CKPT_OPTION
 @click.option("--batch", type=click.IntRange(min=1), default=250, show_default=True)
-@click.option("--threads", type=int, default=None, help="torch threads (default: all cores).")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores).")
+@click.option("--device", type=DEVICE, default="cpu", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the attacks.json object as the last stdout line.")
 def eval_attacks(preset, out_dir, n, quick, snr_db, pnr_min, pnr_max, pnr_step, source_kind, eps, eps_list,
                  attack_steps, channel_attack_method, target, adaptive, eot_samples, systems, t_d, t_plus, sampler,

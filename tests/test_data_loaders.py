@@ -218,6 +218,21 @@ def test_cifar_batch_that_runs_code_is_refused(tmp_path):
     (folder / "test_batch").write_bytes(pickle.dumps({b"data": Evil(), b"labels": []}, protocol=2))
     with pytest.raises(pickle.UnpicklingError, match="getcwd"):
         load_cifar10_batches(folder, "test", "CIFAR-10")
+    with pytest.raises(DataNotFoundError, match="unreadable, UnpicklingError"):   # refused, and said so
+        load_split("cifar10", "test", data_root=tmp_path)
+
+
+def test_damaged_files_are_named_with_what_to_do(tmp_path):
+    (tmp_path / "cifar10-jpeg-q75.tar.gz").write_bytes(b"\x1f\x8b not really gzip" * 50)
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in ("batches.meta", "test_batch"):
+        (folder / name).write_bytes(pickle.dumps({b"labels": list(range(100))}, protocol=2)[:40])  # truncated
+    with pytest.raises(DataNotFoundError) as info:
+        load_split("cifar10", "test", data_root=tmp_path)
+    message = str(info.value)
+    assert "cifar10-jpeg-q75.tar.gz (unreadable, ReadError" in message
+    assert "cifar-10-batches-py (unreadable, UnpicklingError" in message and "fetch it again" in message
 
 
 # ---------------------------------------------------------------- IDX

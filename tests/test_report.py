@@ -68,11 +68,16 @@ def test_report_quick_writes_results_json_markdown_and_figures(checkpoints, tmp_
     grid = json.loads((checkpoints / "agent_grid.json").read_text())
     assert payload["agent_grid"]["n"] == grid["header"]["n"] and payload["agent_grid"]["cells"] == len(grid["cells"])
     assert f"grid of {len(grid['cells'])} cells measured on one batch of {grid['header']['n']} images" in markdown
+    # the reading's accuracies are this report's own measurements, not numbers typed into the template
+    for name in ("receiver", "adversarially_trained"):
+        assert f"{100 * payload['classifier'][name]['clean_accuracy']:.1f}% clean accuracy on the report's images" in markdown
 
 
 def test_report_refuses_bad_options_clearly(tmp_path):
     result = CliRunner().invoke(main, ["report", "--out", str(tmp_path), "--systems", "vit,bogus"])
     assert result.exit_code == 2 and "unknown system" in result.output
+    result = CliRunner().invoke(main, ["report", "--out", str(tmp_path), "--snr", "3,nan"])
+    assert result.exit_code == 2 and "finite numbers of dB" in result.output
     with pytest.raises(ValueError, match="sampler"):
         ReportConfig(sampler="euler")
     assert quick(ReportConfig()).n == 24

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from ..devices import DEVICE
 from ..presets import DEFAULT_PRESET, PRESETS
 
 GRID_T_D = "1,5,10,20,30,40,50"
@@ -77,8 +78,8 @@ def _progress(as_json: bool = False) -> bool:
               help="Evaluate the actor at SNR -3, 3, 9, 15 dB every this many steps (Fig. 4).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Folder for the training-curve PNG (default: docs/, as agent-training-<preset>.png).")
-@click.option("--threads", type=int, default=None, help="torch threads (default: all cores).")
-@click.option("--device", default="cpu", show_default=True, help="torch device of the pipeline (grid measurement).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores).")
+@click.option("--device", type=DEVICE, default="cpu", show_default=True, help="torch device of the pipeline (grid measurement).")
 @ddpg_options
 def train_agent_command(preset, checkpoints, data_root, source, grid_only, grid_n, grid_seed, grid_t_d, grid_t_plus,
                         grid_snr, sampler, sampler_steps, no_clean, grid_path, eval_every, out_dir, threads, device,
@@ -195,8 +196,8 @@ def run_adaptive_eval(system: str, preset: str, checkpoints: str | None, pipelin
 @click.option("--data-root", type=click.Path(file_okay=False), default=None)
 @click.option("--checkpoints", type=click.Path(file_okay=False), default=None)
 @click.option("--batch", type=click.IntRange(min=1), default=250, show_default=True)
-@click.option("--threads", type=int, default=None)
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=None)
+@click.option("--device", type=DEVICE, default="cpu", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the adaptation.json object as the last stdout line.")
 def eval_adaptation_command(preset, out_dir, n, quick, snrs, systems, sampler, steps, attack_steps, seed, source,
                             data_root, checkpoints, batch, threads, device, as_json) -> None:

@@ -12,7 +12,9 @@ fmnist     ``fashion-mnist/`` (Debian's ``dataset-fashion-mnist``) or ``fmnist/`
 from __future__ import annotations
 
 import os
+import pickle
 import tarfile
+import zlib
 from pathlib import Path
 from typing import Callable
 
@@ -89,6 +91,10 @@ PROBES: dict[Callable, Callable[[Path, str], None]] = {
     _idx: _probe_idx,
 }
 
+# What reading a damaged archive, pickle or image raises (gzip.BadGzipFile and PIL's
+# UnidentifiedImageError are OSErrors).
+CORRUPT_DATA_ERRORS = (tarfile.TarError, pickle.UnpicklingError, EOFError, zlib.error, OSError)
+
 HINTS = {
     "cifar10": "pass --data-root DIR (or set DIFFUSEC_DATA) to a folder holding one of these, "
                "or run `diffusec data download cifar10` to fetch the canonical batches",
@@ -116,6 +122,9 @@ def _first_source(dataset: str, split: str, data_root, use: Callable[[Callable, 
                 return use(loader, path, description)
             except FileNotFoundError as err:   # the source exists but lacks this split
                 tried.append(f"{path} ({err})")
+            except CORRUPT_DATA_ERRORS as err:  # truncated download, junk file: say so, try the next source
+                first_line = (str(err).splitlines() or [""])[0].rstrip(":")
+                tried.append(f"{path} (unreadable, {type(err).__name__}: {first_line}; delete it and fetch it again)")
     raise DataNotFoundError(f"{dataset} {split} split not found. Tried:\n  " + "\n  ".join(tried)
                             + f"\nTo fix: {HINTS[dataset]}.")
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from ..devices import DEVICE
 from ..presets import DEFAULT_PRESET, PRESETS
 from .sweep import SNRS_DB, SYSTEMS, ReportConfig
 
@@ -52,7 +53,7 @@ def _csv(kind):
 @click.option("--checkpoints", type=click.Path(file_okay=False), default=None,
               help="Folder with codec, denoiser, classifier, classifier_at and agent (default: checkpoints/<preset>).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores).")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", type=DEVICE, default="cpu", show_default=True)
 @click.option("--fresh", is_flag=True, help="Ignore OUT/results.cells.json (finished cells of an earlier run with the "
                                             "same settings, images and checkpoints, which a rerun otherwise reuses).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json's object as the last stdout line.")
@@ -85,6 +86,8 @@ def report_command(preset, out_dir, n, quick, systems, snrs, sampler, steps, att
 
             config = sweep.quick(config)
             config = replace(config, n=n) if n else config
+            if click.get_current_context().get_parameter_source("snrs") != click.core.ParameterSource.DEFAULT:
+                config = replace(config, snrs_db=snrs)   # an explicit --snr wins over --quick's three
     except ValueError as err:
         _fail(str(err))
     if threads:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -65,6 +66,9 @@ class ReportConfig:
             raise ValueError(f"sampler must be ddim or ddpm, got {self.sampler!r}")
         if not self.snrs_db:
             raise ValueError("give at least one SNR")
+        bad = [s for s in self.snrs_db if not math.isfinite(s) or abs(s) > 100]
+        if bad:
+            raise ValueError(f"SNRs must be finite numbers of dB within -100..100, got {', '.join(map(str, bad))}")
         if self.n < 1 or self.batch < 1 or self.attack_steps < 1 or self.policy_steps < 1:
             raise ValueError("n, batch, attack steps and policy steps must be positive")
 
