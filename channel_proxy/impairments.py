@@ -221,6 +221,8 @@ def parse_schedule_csv(text: str) -> list[tuple[float, float]]:
             continue  # a header row such as "seconds,snr_db"
         header_allowed = False
         try:
+            if len([c for c in cells if c]) != 2:
+                raise ValueError
             at_s, snr_db = float(cells[0]), float(cells[1])
         except (ValueError, IndexError):
             raise ValueError(f"schedule line {number}: expected 'seconds,snr_db', got {','.join(row)!r}") from None

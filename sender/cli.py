@@ -36,7 +36,7 @@ def main() -> None:
 @click.option("--data", "source", type=click.Choice(["auto", "test", "sample"]), default="auto", show_default=True,
               help="Without --images: the preset's test split (test), the embedded sample (sample), "
                    "or the test split if found, else the sample (auto).")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Folder holding the dataset.")
+@click.option("--data-root", type=click.Path(file_okay=False, exists=True), default=None, help="Folder holding the dataset.")
 @click.option("--checkpoints", type=click.Path(file_okay=False), default=None,
               help="Checkpoint folder with codec.pt (default: $DIFFUSEC_CHECKPOINTS/<preset> or checkpoints/<preset>).")
 @click.option("--sync-every", type=click.IntRange(min=0), default=0, show_default=True,

@@ -72,7 +72,11 @@ def load_checkpoint(directory: Path, kind: str, preset_name: str) -> dict:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many types for a corrupt file
-        raise CheckpointError(f"cannot read {path}: {err}. Re-train with `diffusec train {make}`.") from err
+        # Only torch's first line: its advice to retry with weights_only=False would run arbitrary code
+        # from an untrusted file.
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise CheckpointError(f"cannot read {path} ({type(err).__name__}: {reason}); the file is damaged or not a "
+                              f"DiffuSeC checkpoint. Re-train with `diffusec train {make}`, or copy it again.") from err
     if blob.get("preset") != preset_name:
         raise CheckpointError(f"{path} was trained for preset {blob.get('preset')!r}, not {preset_name!r}; "
                               f"use --preset {blob.get('preset')} or another --checkpoints folder.")

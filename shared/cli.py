@@ -14,7 +14,7 @@ from .presets import DEFAULT_PRESET, PRESETS
 
 PRESET_OPTION = click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET,
                              show_default=True, help="Model/training preset (see shared/presets.py).")
-DATA_OPTION = click.option("--data-root", type=click.Path(file_okay=False), default=None,
+DATA_OPTION = click.option("--data-root", type=click.Path(file_okay=False, exists=True), default=None,
                            help="Folder holding the dataset (default: $DIFFUSEC_DATA, ../shared/data, "
                                 "~/.cache/diffusec/data, /usr/share/datasets).")
 CKPT_OPTION = click.option("--checkpoints", type=click.Path(file_okay=False), default=None,

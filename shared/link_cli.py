@@ -222,7 +222,7 @@ def up(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_addr, p
               help="Run only these scenarios (repeatable): clean, awgn-low, jamming, drop.")
 @click.option("--data", "source", type=click.Choice(["auto", "test", "sample"]), default="auto", show_default=True,
               help="test: the preset's test split; sample: the embedded sample; auto: test split if found, else sample.")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Folder holding the dataset.")
+@click.option("--data-root", type=click.Path(file_okay=False, exists=True), default=None, help="Folder holding the dataset.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the image choice and all noise.")
 @click.option("--window", type=click.IntRange(min=1), default=None,
               help="Sender: frames in flight. [default: 64; --adaptation: 16]")
@@ -490,7 +490,7 @@ def bench_snr(low_db, high_db, step_db, repeats, pilot_length, preset, checkpoin
 @click.option("--rounds", type=click.IntRange(min=1), default=2, show_default=True,
               help="Split the images into this many parts; the two paths alternate over them in ABBA order.")
 @click.option("--data", "source", type=click.Choice(["auto", "test", "sample"]), default="auto", show_default=True)
-@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Folder holding the dataset.")
+@click.option("--data-root", type=click.Path(file_okay=False, exists=True), default=None, help="Folder holding the dataset.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @PRESET
 @CHECKPOINTS

@@ -62,8 +62,9 @@ def test_preset_mismatch_raises(tmp_path):
 @pytest.mark.parametrize("content", [b"", b"not a torch file at all", b"PK\x03\x04garbage"])
 def test_corrupt_file_raises_checkpoint_error(tmp_path, content):
     (tmp_path / "denoiser.pt").write_bytes(content)
-    with pytest.raises(CheckpointError, match="diffusec train denoiser"):
+    with pytest.raises(CheckpointError, match="diffusec train denoiser") as err:
         load_checkpoint(tmp_path, "denoiser", "cifar10")
+    assert "weights_only=False" not in str(err.value)  # torch's advice would run code from an untrusted file
 
 
 def test_truncated_checkpoint_raises_checkpoint_error(tmp_path):

@@ -73,6 +73,8 @@ def test_schedule_csv():
     assert imp.parse_schedule_csv("0,1\n2,3") == [(0.0, 1.0), (2.0, 3.0)]
     with pytest.raises(ValueError, match="line 3"):
         imp.parse_schedule_csv("t,snr\n0,1\nabc,2\n")
+    with pytest.raises(ValueError, match="line 2: expected 'seconds,snr_db'"):  # a third column is not ignored
+        imp.parse_schedule_csv("0,1\n0,10,3\n")
 
 
 def test_channel_state_names_and_stacking():

@@ -219,10 +219,21 @@ def test_cli_train_codec_phases_chain(tiny_data_root, isolated_env, tmp_path):
 
 
 def test_cli_train_reports_missing_data(tmp_path, isolated_env):
-    result = CliRunner().invoke(main, ["train", "classifier", "--data-root", str(tmp_path / "nothing"),
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(main, ["train", "classifier", "--data-root", str(tmp_path / "empty"),
                                        "--checkpoints", str(tmp_path / "ck"), "--max-steps", "1"])
     assert result.exit_code == 2
     assert "cifar10 train split not found" in result.output and "--data-root" in result.output
+    typo = CliRunner().invoke(main, ["train", "classifier", "--data-root", str(tmp_path / "nothing"),
+                                     "--checkpoints", str(tmp_path / "ck"), "--max-steps", "1"])
+    assert typo.exit_code == 2 and "does not exist" in typo.output
+
+
+def test_cli_train_names_a_missing_earlier_phase(tiny_data_root, tmp_path, isolated_env):
+    result = CliRunner().invoke(main, ["train", "denoiser", "--data-root", str(tiny_data_root),
+                                       "--checkpoints", str(tmp_path / "empty"), "--max-steps", "1"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "no codec checkpoint" in result.output
 
 
 # --- (d) DDP over gloo, two processes -----------------------------------------------------------

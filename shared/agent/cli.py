@@ -58,7 +58,7 @@ def _progress(as_json: bool = False) -> bool:
 @click.option("--checkpoints", type=click.Path(file_okay=False), default=None,
               help="Folder with the models; agent_grid.json, agent.pt/json are written here "
                    "(default: $DIFFUSEC_CHECKPOINTS/<preset> or checkpoints/<preset>).")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Dataset folder (see `diffusec eval`).")
+@click.option("--data-root", type=click.Path(file_okay=False, exists=True), default=None, help="Dataset folder (see `diffusec eval`).")
 @click.option("--data", "source", type=click.Choice(["auto", "test", "sample"]), default="auto", show_default=True,
               help="Images of the grid's attacked batch: the test split, or the embedded sample.")
 @click.option("--grid-only", is_flag=True, help="Measure (or finish) the grid and stop.")
@@ -193,7 +193,7 @@ def run_adaptive_eval(system: str, preset: str, checkpoints: str | None, pipelin
 @click.option("--attack-steps", type=click.IntRange(min=1), default=10, show_default=True, help="PGD steps (paper: 10).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--data", "source", type=click.Choice(["auto", "test", "sample"]), default="auto", show_default=True)
-@click.option("--data-root", type=click.Path(file_okay=False), default=None)
+@click.option("--data-root", type=click.Path(file_okay=False, exists=True), default=None)
 @click.option("--checkpoints", type=click.Path(file_okay=False), default=None)
 @click.option("--batch", type=click.IntRange(min=1), default=250, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=None)

@@ -72,7 +72,7 @@ def _describe(dataset: str, split: str, data_root: str | None) -> dict:
 
 
 @data.command()
-@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+@click.option("--data-root", type=click.Path(file_okay=False, exists=True), default=None,
               help="Only look in this folder (default: $DIFFUSEC_DATA, ../shared/data, "
                    "~/.cache/diffusec/data, /usr/share/datasets).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per dataset and split.")
@@ -97,7 +97,7 @@ def info(data_root: str | None, as_json: bool) -> None:
 
 @data.command("make-sample")
 @click.argument("dataset", type=click.Choice(DATASETS), default="cifar10")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Where the full test split is.")
+@click.option("--data-root", type=click.Path(file_okay=False, exists=True), default=None, help="Where the full test split is.")
 @click.option("--per-class", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 def make_sample(dataset: str, data_root: str | None, per_class: int, seed: int) -> None:

@@ -49,7 +49,7 @@ def _csv(kind):
 @click.option("--batch", type=click.IntRange(min=1), default=250, show_default=True)
 @click.option("--data", "source", type=click.Choice(["auto", "test", "sample"]), default="auto", show_default=True,
               help="test: the preset's test split; sample: the embedded sample; auto: test if found, else sample.")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Dataset folder (see `diffusec eval`).")
+@click.option("--data-root", type=click.Path(file_okay=False, exists=True), default=None, help="Dataset folder (see `diffusec eval`).")
 @click.option("--checkpoints", type=click.Path(file_okay=False), default=None,
               help="Folder with codec, denoiser, classifier, classifier_at and agent (default: checkpoints/<preset>).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores).")
