@@ -109,6 +109,71 @@ def test_replay_buffer_overwrites_the_oldest_and_round_trips():
     assert clone.size == 3 and sorted(clone.rewards[:3, 0]) == [2, 3, 4]
 
 
+def test_replay_buffer_samples_only_filled_rows():
+    buffer = ReplayBuffer(10_000, 1, 1)          # allocates 1024 zero rows on the first add
+    for i in range(5):
+        buffer.add([i + 1], [0], 0.0, [0], False)
+    obs = buffer.sample(1000, np.random.default_rng(0))[0]
+    assert set(obs[:, 0].tolist()) == {1.0, 2.0, 3.0, 4.0, 5.0}
+
+
+def test_update_bootstraps_from_the_target_networks_then_soft_updates_them():
+    config = DDPGConfig(hidden=16, gamma=0.9, tau=0.1, policy_frequency=2, critic_lr=1e-2, actor_lr=1e-2)
+    agent = DDPG(OBS_LOW, OBS_HIGH, ACT_LOW, ACT_HIGH, config)
+    with torch.no_grad():                        # targets that differ from the online networks
+        for p in (*agent.target_critic.parameters(), *agent.target_actor.parameters()):
+            p.add_(torch.randn_like(p))
+    obs, actions, rewards, next_obs, dones = data = batch(32)
+    y_target = td_target(rewards, next_obs, dones, agent.target_actor, agent.target_critic, 0.9)
+    y_online = td_target(rewards, next_obs, dones, agent.actor, agent.critic, 0.9)
+    with torch.no_grad():
+        expected = critic_loss(agent.critic, obs, actions, y_target).item()
+        wrong = critic_loss(agent.critic, obs, actions, y_online).item()
+    assert abs(expected - wrong) > 1e-3 * expected       # the check below can tell the two apart
+    targets = [p.clone() for p in (*agent.target_actor.parameters(), *agent.target_critic.parameters())]
+    actor_before = [p.clone() for p in agent.actor.parameters()]
+    first = agent.update(data)
+    assert first["critic_loss"] == pytest.approx(expected, rel=1e-5) and "actor_loss" not in first
+    # policy_frequency 2: after one critic step the actor and the targets have not moved
+    assert all(torch.equal(a, b) for a, b in zip(agent.actor.parameters(), actor_before))
+    assert all(torch.equal(a, b) for a, b in
+               zip((*agent.target_actor.parameters(), *agent.target_critic.parameters()), targets))
+    second = agent.update(data)
+    assert "actor_loss" in second and agent.updates == 2
+    assert not all(torch.equal(a, b) for a, b in zip(agent.actor.parameters(), actor_before))
+    online = (*agent.actor.parameters(), *agent.critic.parameters())
+    for target, old, new in zip((*agent.target_actor.parameters(), *agent.target_critic.parameters()), targets, online):
+        torch.testing.assert_close(target, 0.9 * old + 0.1 * new)
+
+
+class ChainEnv(gym.Env):
+    """Never terminates; a time limit truncates every 2 steps. Reward 1 each step."""
+
+    def __init__(self, terminate: bool = False):
+        self.observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self.terminate, self.t = terminate, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        end = self.t == 2
+        return np.full(1, self.t / 2, np.float32), 1.0, end and self.terminate, end and not self.terminate, {}
+
+
+def test_train_stores_termination_but_not_truncation_as_done():
+    """A time limit is not a terminal state: its TD target must still bootstrap (done = 0)."""
+    config = DDPGConfig(total_steps=6, learning_starts=100, hidden=8, buffer_size=100)
+    _, truncated = train(ChainEnv(terminate=False), config)
+    _, terminated = train(ChainEnv(terminate=True), config)
+    assert truncated.dones[:6, 0].tolist() == [0.0] * 6
+    assert terminated.dones[:6, 0].tolist() == [0.0, 1.0] * 3
+
+
 class MatchEnv(gym.Env):
     """One-step episodes: observe x ~ U[-1, 1], act a in [-1, 1], reward -(a - x)^2."""
 

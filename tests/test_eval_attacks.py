@@ -157,6 +157,7 @@ def test_eval_attacks_quick_writes_json_and_plots(untrained_checkpoints, tmp_pat
 def test_eval_group_still_runs_without_a_subcommand(untrained_checkpoints):
     """`diffusec eval` became a group (for `eval attacks`): plain `eval` options must keep working."""
     code, out, payload = run_eval(untrained_checkpoints, "--system", "vit", "--n", "3", "--snr-db", "3")
-    assert code == 0, out and payload["system"] == "vit" and payload["snr_db"] == 3.0
+    assert code == 0, out
+    assert payload["system"] == "vit" and payload["snr_db"] == 3.0
     help_text = CliRunner().invoke(main, ["eval", "--help"]).output
     assert "attacks" in help_text and "--source-attack" in help_text and "--attack-steps" in help_text
