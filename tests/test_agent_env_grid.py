@@ -12,7 +12,8 @@ from gymnasium.utils.env_checker import check_env
 from shared.agent import grid as grid_module
 from shared.agent.env import EnvConfig, GridRewardSource, LiveRewardSource, StepSelectionEnv
 from shared.agent.grid import Grid, GridAxes, GridError, Measure, cell_key, measure_grid, prepare_batch
-from shared.agent.reward import PAPER_WEIGHTS, adv_indicator, adv_rate, err_indicator, err_rate, reward
+from shared.agent.reward import (PAPER_WEIGHTS, RewardWeights, adv_indicator, adv_rate, batch_ssim, err_indicator,
+                                 err_rate, reward)
 from shared.checkpoints import save_checkpoint
 from shared.data import load_sample
 from shared.models.classifier import Classifier
@@ -39,6 +40,10 @@ def test_reward_weights_multiply_the_paper_terms():
     assert reward(1.0, 0.0, 0.0) == 0.0
     assert reward(0.5, 0.2, 0.4) == pytest.approx(-0.8 * 0.5 - 0.7 * 0.2 - 0.5 * 0.4)
     assert reward(0.0, 1.0, 1.0) == pytest.approx(-2.0)
+    # eta scales the whole reward; each eta_i weighs only its own term
+    assert reward(0.5, 0.2, 0.4, RewardWeights(eta=2.0)) == pytest.approx(2 * reward(0.5, 0.2, 0.4))
+    assert reward(0.5, 0.2, 0.4, RewardWeights(eta1=0.0, eta2=0.0)) == pytest.approx(-0.5 * 0.4)
+    assert batch_ssim(torch.tensor([0.2, 0.4, 0.9])) == pytest.approx(0.5)    # eq. 26: a plain mean
 
 
 def synthetic(axes=GridAxes((1, 10, 50), (0, 50), (-6.0, 18.0))) -> Grid:
