@@ -90,6 +90,30 @@ def test_purify_mixes_timesteps_per_image(untrained_checkpoints):
     out = pipe.purify(x_hat, torch.tensor([0, 2, 5]), generator=torch.Generator().manual_seed(0))
     assert out.shape == x_hat.shape and 0 <= out.min() and out.max() <= 1
     assert torch.allclose(out[0], ((x_hat[0] + 1) / 2).clamp(0, 1))
+    # each row is purified at its own t_P: with the deterministic strided sampler, the same as alone
+    mixed = pipe.purify(x_hat, torch.tensor([0, 2, 5]), sampler="ddim", steps=2)
+    for row, t in ((1, 2), (2, 5)):
+        alone = pipe.purify(x_hat[row:row + 1], t, sampler="ddim", steps=2)
+        assert torch.allclose(alone[0], mixed[row], atol=1e-5)
+        other = pipe.purify(x_hat[row:row + 1], 7 - t, sampler="ddim", steps=2)
+        assert not torch.equal(alone, other)          # and the row's t_P matters
+
+
+def test_plain_diffuses_at_t_d_and_purifies_at_t_d_plus_t_plus(untrained_checkpoints, monkeypatch):
+    """Asymmetric diffusion (IV-B): the sender diffuses t_D steps, the receiver denoises t_P = t_D + t_plus."""
+    pipe = Pipeline.load("cifar10", untrained_checkpoints)
+    first_t: list[list[int]] = []
+    real = pipe.denoiser.predict_x0
+
+    def recording(x_t, t, schedule):
+        first_t.append(t.tolist())
+        return real(x_t, t, schedule)
+
+    monkeypatch.setattr(pipe.denoiser, "predict_x0", recording)
+    pipe.run("plain", torch.rand(2, 3, 32, 32), snr_db=10.0, t_d=7, t_plus=4, sampler="ddpm",
+             generator=torch.Generator().manual_seed(0))
+    # the DDPM chain calls the network at t_P, t_P - 1, ..., 1
+    assert [t[0] for t in first_t] == list(range(11, 0, -1)) and all(t[0] == t[1] for t in first_t)
 
 
 @pytest.mark.skipif(not (SHIPPED / "classifier.pt").exists(), reason="no shipped cifar10 checkpoints")
