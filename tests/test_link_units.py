@@ -47,6 +47,18 @@ def test_drop_and_delay_draws():
     assert imp.delay_s(5, 10, 0.0) == 0.0  # never negative
 
 
+def test_stacked_drops_and_delays_compound():
+    state = ChannelState(snr_db=15.0, seed=3)
+    state.add("", imp.Drop(0.5))
+    state.add("", imp.Drop(0.2))
+    state.add("", imp.Delay(5, 0))
+    state.add("", imp.Delay(7, 0))
+    fates = [state.frame_fate() for _ in range(8000)]
+    lost = sum(dropped for dropped, _ in fates) / len(fates)
+    assert lost == pytest.approx(1 - 0.5 * 0.8, abs=3 * (0.6 * 0.4 / 8000) ** 0.5)   # 1 - prod(1 - p), within 3 SE
+    assert all(delay == pytest.approx(0.012) for _, delay in fates)                  # delays add
+
+
 @pytest.mark.parametrize("spec", [imp.Drop(1.5), imp.Drop(-0.1), imp.Jamming(float("nan")), imp.Delay(-1, 0),
                                   imp.Jamming(99)])
 def test_bad_impairment_parameters_are_refused(spec):
