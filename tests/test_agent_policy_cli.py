@@ -60,6 +60,13 @@ def test_training_resumes_from_the_resume_file(trained, tmp_path):
                            eval_every=100, progress=False, log=messages.append)
     assert any("resuming the agent from step 300" in m for m in messages)
     assert [c["step"] for c in manifest["curves"]] == [0, 100, 200, 300, 400]
+    # resuming loses nothing: the same actor as one uninterrupted 400-step run
+    straight = tmp_path / "straight"
+    train_agent(synthetic_grid(), straight, "cifar10", DDPGConfig(**{**SMALL.to_dict(), "total_steps": 400}),
+                eval_every=100, progress=False, log=lambda m: None)
+    resumed_actor = torch.load(tmp_path / "agent.pt", weights_only=True)["state_dict"]["actor"]
+    straight_actor = torch.load(straight / "agent.pt", weights_only=True)["state_dict"]["actor"]
+    assert all(torch.equal(resumed_actor[k], straight_actor[k]) for k in straight_actor)
 
 
 def test_actor_policy_matches_the_torch_actor_and_is_fast(trained):

@@ -230,18 +230,22 @@ class DDPG:
 
 def train(env, config: DDPGConfig, agent: DDPG | None = None, buffer: ReplayBuffer | None = None,
           start_step: int = 0, rng: np.random.Generator | None = None,
-          on_step: Callable[[int, DDPG, dict], None] | None = None) -> tuple[DDPG, ReplayBuffer]:
+          on_step: Callable[[int, DDPG, dict], None] | None = None,
+          obs: np.ndarray | None = None) -> tuple[DDPG, ReplayBuffer]:
     """Algorithm 1 on a gymnasium ``env`` from ``start_step`` to ``config.total_steps``.
 
     ``on_step(step, agent, info)`` runs after every environment step (evaluation, checkpoints,
-    progress); pass ``agent``, ``buffer``, ``rng`` and ``start_step`` to resume.
+    progress). To resume, pass ``agent``, ``buffer``, ``rng``, ``start_step`` and ``obs``, the
+    observation of an env (and action space) restored mid-run: the run then continues exactly as
+    if never interrupted. Without ``obs`` the env and the action sampler are seeded from ``rng``.
     """
     obs_space, act_space = env.observation_space, env.action_space
     agent = agent or DDPG(obs_space.low, obs_space.high, act_space.low, act_space.high, config)
     buffer = buffer or ReplayBuffer(config.buffer_size, obs_space.shape[0], act_space.shape[0])
     rng = rng or np.random.default_rng(config.seed)
-    act_space.seed(int(rng.integers(2**31)))
-    obs, _ = env.reset(seed=int(rng.integers(2**31)))
+    if obs is None:
+        act_space.seed(int(rng.integers(2**31)))
+        obs, _ = env.reset(seed=int(rng.integers(2**31)))
     for step in range(start_step, config.total_steps):
         if step < config.learning_starts:
             action = act_space.sample()

@@ -72,7 +72,7 @@ def train_agent(grid, directory: Path, preset: str, config: DDPGConfig = DDPGCon
     buffer = ReplayBuffer(config.buffer_size, obs_space.shape[0], act_space.shape[0])
     rng = np.random.default_rng(config.seed)
     curves: list[dict] = []
-    start_step, wall_before = 0, 0.0
+    start_step, wall_before, obs = 0, 0.0, None
     resume = directory / RESUME_FILE
     if resume.exists():
         blob = torch.load(resume, map_location="cpu", weights_only=False)
@@ -80,6 +80,9 @@ def train_agent(grid, directory: Path, preset: str, config: DDPGConfig = DDPGCon
             agent.load_state_dict(blob["agent"])
             buffer.load_state_dict(blob["buffer"])
             rng.bit_generator.state = blob["rng"]
+            if "env" in blob:   # resume files before 2026-12-01 lack it: their episode restarts
+                obs = env.restore(blob["env"])
+                act_space.np_random.bit_generator.state = blob["action_rng"]
             curves, start_step, wall_before = blob["curves"], blob["step"], blob.get("wall_s", 0.0)
             log(f"resuming the agent from step {start_step} ({resume})")
         else:
@@ -95,7 +98,8 @@ def train_agent(grid, directory: Path, preset: str, config: DDPGConfig = DDPGCon
         tmp = resume.with_suffix(".tmp")
         directory.mkdir(parents=True, exist_ok=True)
         torch.save({"config_key": _config_key(config), "grid_header": grid.meta.get("header"), "agent": agent.state_dict(),
-                    "buffer": buffer.state_dict(), "rng": rng.bit_generator.state, "curves": curves, "step": step,
+                    "buffer": buffer.state_dict(), "rng": rng.bit_generator.state, "env": env.snapshot(),
+                    "action_rng": act_space.np_random.bit_generator.state, "curves": curves, "step": step,
                     "wall_s": wall_before + time.time() - start}, tmp)
         os.replace(tmp, resume)
 
@@ -115,7 +119,7 @@ def train_agent(grid, directory: Path, preset: str, config: DDPGConfig = DDPGCon
 
     try:
         if start_step < config.total_steps:
-            train(env, config, agent, buffer, start_step, rng, on_step)
+            train(env, config, agent, buffer, start_step, rng, on_step, obs)
     finally:
         bar.close()
     wall = wall_before + time.time() - start
