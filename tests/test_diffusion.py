@@ -150,6 +150,11 @@ def test_p_sample_clamps_prediction():
     sane = lambda x, t: torch.full_like(x, 1.0)   # noqa: E731
     t = torch.ones(2, dtype=torch.int64)
     assert torch.allclose(p_sample(wild, x_t, t, S), p_sample(sane, x_t, t, S))
+    # and the prediction is used: at t = 1 (no noise) the step lands on the posterior mean of x0_hat = 1
+    mean, _ = q_posterior(torch.ones_like(x_t), x_t, t, S)
+    assert torch.allclose(p_sample(sane, x_t, t, S), mean)
+    low = lambda x, t: torch.full_like(x, -1.0)   # noqa: E731
+    assert not torch.allclose(p_sample(low, x_t, t, S), p_sample(sane, x_t, t, S))
 
 
 # --- DDPM purification (eqs. 21-23) -------------------------------------------------------------

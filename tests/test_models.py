@@ -159,6 +159,8 @@ def test_augment_is_reproducible_with_generator():
     a = augment(images, 4, True, torch.Generator().manual_seed(3))
     b = augment(images, 4, True, torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
+    assert not torch.equal(a, images)                                        # it does augment
+    assert not torch.equal(a, augment(images, 4, True, torch.Generator().manual_seed(4)))   # and the seed matters
 
 
 def test_hflip_mirrors_about_half():
