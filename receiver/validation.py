@@ -38,8 +38,8 @@ def _check_finite(values: torch.Tensor, what: str) -> None:
     peak = float(values.abs().max()) if values.numel() else 0.0
     if peak > MAX_SYMBOL_AMPLITUDE:
         raise invalid("BAD_AMPLITUDE", f"{what} holds a symbol of magnitude {peak:.3g}; channel symbols have unit "
-                                       f"average power, so |symbol| <= {MAX_SYMBOL_AMPLITUDE:g} even at -40 dB SNR: "
-                                       f"send the encoder's power-normalised output")
+                                       f"average power, and even the noisiest channel keeps |symbol| far below "
+                                       f"{MAX_SYMBOL_AMPLITUDE:g}: send the encoder's power-normalised output")
 
 
 def parse_latent(data: bytes, shape: Sequence[int], dtype: str, expected_length: int, max_bytes: int,

@@ -109,7 +109,7 @@ class TrainConfig:
     denoiser_lr: float = 1e-3
     zeta: float = 0.8               # SSIM-vs-MSE balance in eq. 35
     iota_prime: float = 0.5         # SSIM weight in eq. 35
-    denoiser_max_t_d: int = 50      # t_D drawn from [0, 50] (the DDPG state bound, eq. 24)
+    denoiser_max_t_d: int = 50      # t_D drawn from 1..50 (the DDPG state bound, eq. 24)
     denoiser_max_t_plus: int = 50
     # channel SNR range the models are trained under (VI-C: -3..12 dB)
     train_snr_db: tuple[float, float] = (-3.0, 12.0)
@@ -190,7 +190,9 @@ _CIFAR10 = Preset(
 
 # Table I. The table gives widths but not the patch size; 8x8 patches (16 tokens) keep the
 # literal Dense 160 per token at a bandwidth ratio of 2560/3072 = 0.83 instead of 3.3 with
-# 4x4 patches. "Decoder Layer 300" is read as a transformer decoder stage of MLP width 300.
+# 4x4 patches. "Decoder Layer 300" is read as the feed-forward (MLP) width, used in every block,
+# the encoder's too (Table I gives none for the encoder); 4 decoder blocks are our choice (Table I
+# lists one decoder layer).
 _PAPER_CIFAR10 = Preset(
     name="paper-cifar10",
     dataset="cifar10",

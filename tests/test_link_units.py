@@ -14,7 +14,7 @@ from channel_proxy import impairments as imp
 from channel_proxy.delayline import DelayLine
 from channel_proxy.state import ChannelState
 from link_support import make_untrained_checkpoints
-from protos.wire import bytes_to_image, symbols_to_bytes
+from protos.wire import MAX_SYMBOL_AMPLITUDE, bytes_to_image, symbols_to_bytes
 from receiver.batcher import MicroBatcher
 from receiver.engine import FrameIn, Receiver
 from receiver.errors import LinkError
@@ -45,6 +45,14 @@ def test_drop_and_delay_draws():
     assert imp.delay_s(50, 10, 0.0) == pytest.approx(0.040)
     assert imp.delay_s(50, 10, 0.5) == pytest.approx(0.050)
     assert imp.delay_s(5, 10, 0.0) == 0.0  # never negative
+
+
+def test_the_amplitude_bound_leaves_room_for_the_noisiest_channel():
+    """The receiver must never refuse what the proxy itself can produce (BAD_AMPLITUDE)."""
+    worst_std = imp.combined_noise_std(imp.SNR_RANGE_DB[0], [60.0] * 10)   # lowest SNR, ten strongest jammers
+    assert 100 * worst_std < MAX_SYMBOL_AMPLITUDE
+    with pytest.raises(ValueError, match="pnr_db"):
+        imp.check_spec(imp.Jamming(60.1))                                  # the strongest jammer allowed is 60 dB
 
 
 def test_stacked_drops_and_delays_compound():

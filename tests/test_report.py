@@ -124,3 +124,14 @@ def test_report_resumes_from_its_cell_cache(checkpoints, tmp_path):
     assert again["curves"]["vit"]["robust_accuracy"] == first["curves"]["vit"]["robust_accuracy"]
     fresh = json.loads(CliRunner().invoke(main, args + ["--fresh"], catch_exceptions=False).output.strip().splitlines()[-1])
     assert fresh["curves"]["vit"]["standard_accuracy"] == first["curves"]["vit"]["standard_accuracy"]
+
+
+def test_the_reading_counts_the_images_the_agent_grid_shares_with_the_report():
+    from shared.report.tables import _images_shared_with_grid
+
+    result = {"config": {"seed": 0, "n": 1000}, "data": "CIFAR-10 (JPEG q75 copy), test split, 1000 images (seed 0)",
+              "agent_grid": {"n": 64, "seed": 0, "data": "CIFAR-10 (JPEG q75 copy), test split, 64 images (seed 0)"}}
+    assert _images_shared_with_grid(result) == 64
+    assert _images_shared_with_grid({**result, "config": {"seed": 1, "n": 1000}}) == 0
+    other_split = {**result["agent_grid"], "data": "CIFAR-10 (JPEG q75 copy), train split, 64 images (seed 0)"}
+    assert _images_shared_with_grid({**result, "agent_grid": other_split}) == 0

@@ -128,8 +128,8 @@ def agent_grid_summary(directory: Path) -> dict | None:
         return None
     grid_path = directory / GRID_FILE
     cells = len(json.loads(grid_path.read_text()).get("cells", {})) if grid_path.exists() else None
-    return {"n": header.get("n"), "cells": cells, "data": header.get("data"), "sampler": header.get("sampler"),
-            "sampler_steps": header.get("sampler_steps")}
+    return {"n": header.get("n"), "cells": cells, "data": header.get("data"), "seed": header.get("seed"),
+            "sampler": header.get("sampler"), "sampler_steps": header.get("sampler_steps")}
 
 
 def paper_attack(config: ReportConfig):

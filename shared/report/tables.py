@@ -144,6 +144,18 @@ def _models_line(preset: Preset, clean_accuracy: float | None) -> str:
             f"{train.classifier_epochs:g} epochs{measured}. The paper's sizes are the `paper-cifar10` preset.")
 
 
+def _images_shared_with_grid(result: dict) -> int:
+    """How many of the report's images were in the agent grid's batch: both take the first n of one
+    seeded permutation of the same split (``ImageSet.subset``), so the same seed means an overlap."""
+    grid = result.get("agent_grid") or {}
+    if grid.get("seed") is None or grid["seed"] != result["config"]["seed"] or not grid.get("n"):
+        return 0
+    split = lambda data: data.split(", ")[:2]   # noqa: E731 - "CIFAR-10 (JPEG q75 copy)", "test split"
+    if split(grid.get("data") or "") != split(result["data"]):
+        return 0
+    return min(int(grid["n"]), int(result["config"]["n"]))
+
+
 def why(result: dict) -> str:
     """The known causes of the gap to the paper: model sizes from the preset, accuracies from ``result``."""
     preset = get_preset(result["config"]["preset"])
@@ -155,7 +167,11 @@ def why(result: dict) -> str:
         sampler = (f"the {grid['sampler_steps']}-call strided purifier" if grid.get("sampler") == "ddim"
                    else "the DDPM purifier")
         agent = (f"- **The agent** learned from a grid of {cells} measured on one batch of {grid['n']} images with\n"
-                 f"  {sampler} (docs/agent.md), not from live pipeline runs.\n")
+                 f"  {sampler} (docs/agent.md), not from live pipeline runs.")
+        shared = _images_shared_with_grid(result)
+        agent += (f" Those images are the first {shared} of this report's {result['config']['n']} (same split and "
+                  f"seed), so {100 * shared / result['config']['n']:.1f}% of the DiffuSeC (proposal) images were in "
+                  f"the agent's training batch.\n" if shared else "\n")
     else:
         agent = "- **The agent** learned from a measured grid (docs/agent.md), not from live pipeline runs.\n"
     at = (classifiers.get("adversarially_trained") or {}).get("clean_accuracy")
@@ -186,12 +202,13 @@ def markdown(result: dict, command: str, commit: str, figures: dict[str, str]) -
         f"{result['wall_time_s']:.0f} s (the command resumes from `results.cells.json`, whose cells count "
         "with the time they took when measured).",
         f"- **Attack:** PGD, l_inf eps {cfg['eps'] * 255:.0f}/255, {cfg['attack_steps']} steps, white-box on each "
-        "system's own classifier alone (the paper's protocol), polluting the image store once (8-bit).",
+        "system's own classifier alone (our reading of VI-A's protocol), polluting the image store once (8-bit).",
         f"- **Systems:** DiffuSeC (plain) diffuses and denoises t = {cfg['plain_t_d']} (+{cfg['plain_t_plus']}); "
         f"DiffuSeC (proposal) starts each batch of {cfg['batch']} from a random (t_D, t_plus) and takes "
         f"{cfg['policy_steps']} DDPG policy steps, accuracy averaged over them (VI-C). Both purify with {sampler}. "
-        "JPEG + LDPC (+ AT) send the same number of channel uses (docs/baselines.md); + AT uses the "
-        "adversarially trained classifier (`diffusec train classifier --adversarial`).",
+        "ViT-based is our DiffuSeC codec without the diffusion step (the same architecture, as VI-A asks, not a "
+        "separately trained link). JPEG + LDPC (+ AT) send the same number of channel uses (docs/baselines.md); "
+        "+ AT uses the adversarially trained classifier (`diffusec train classifier --adversarial`).",
         "",
         "## Table II: robust accuracy (%) under PGD",
         "",
