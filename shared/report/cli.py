@@ -62,7 +62,7 @@ def report_command(preset, out_dir, n, quick, systems, snrs, sampler, steps, att
     """Reproduce the DiffuSeC paper's Table II and Fig. 5 (and a Fig. 6 analogue) on our models.
 
     For every SNR and system: standard accuracy (no attack), robust accuracy under PGD (eps 8/255,
-    10 steps, white-box on the system's own classifier: the paper's protocol) and SSIM. Systems:
+    10 steps, white-box on the system's own classifier: our reading of the paper's protocol) and SSIM. Systems:
     jpeg-ldpc and jpeg-ldpc-at (the conventional baselines), vit (the link without diffusion),
     plain (DiffuSeC, t = 20) and diffusec (the DDPG agent, 3 policy steps from a random start).
 
