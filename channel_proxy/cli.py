@@ -18,6 +18,8 @@ from pathlib import Path
 
 import click
 
+from shared.presets import DEFAULT_PRESET, PRESETS
+
 DEFAULT_CONTROL = "127.0.0.1:50053"
 
 
@@ -50,8 +52,8 @@ def main(ctx: click.Context, control: str) -> None:
               help="host:port for ChannelControl (default: the group's --control).")
 @click.option("--snr-db", type=float, default=15.0, show_default=True, help="Initial AWGN SNR (dB).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the channel noise, drops and jitter.")
-@click.option("--preset", default=None,
-              help="Model preset of the link (the receiver's), for the `adversarial` surrogate. [default: cifar10]")
+@click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_default=True,
+              help="Model preset of the link (the receiver's), for the `adversarial` surrogate.")
 @click.option("--checkpoints", type=click.Path(file_okay=False), default=None,
               help="Checkpoint folder of the `adversarial` surrogate's codec and classifier (default: "
                    "$DIFFUSEC_CHECKPOINTS/<preset> or checkpoints/<preset>, as the receiver). Loaded only "
@@ -64,14 +66,9 @@ def serve(ctx, listen, upstream, control, snr_db, seed, preset, checkpoints, thr
     logging.basicConfig(level=log_level.upper(), format="proxy %(levelname)s %(message)s", stream=sys.stderr)
     import torch
 
-    from shared.presets import DEFAULT_PRESET, PRESETS
-
     from .service import build_servers
     from .state import ChannelState
 
-    preset = preset or DEFAULT_PRESET
-    if preset not in PRESETS:
-        _fail(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
     if threads:
         torch.set_num_threads(threads)
     control = control or ctx.obj["control"]

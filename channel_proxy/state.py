@@ -43,7 +43,6 @@ class ChannelState:
         self._snr_db = imp.check_snr_db(snr_db)
         self._schedule: tuple[list[tuple[float, float]], float, float] | None = None  # points, period, start
         self._impairments: OrderedDict[str, imp.Impairment] = OrderedDict()
-        self._generator = torch.Generator().manual_seed(seed)
         self._rng = np.random.default_rng(seed)      # the wire fast path (apply_bytes)
         self._random = random.Random(seed)
         self.counters = Counters()
@@ -129,16 +128,11 @@ class ChannelState:
     def _of(self, kind: type) -> list:
         return [i.spec for i in self._impairments.values() if isinstance(i.spec, kind)]
 
-    def apply_symbols(self, symbols: torch.Tensor) -> tuple[torch.Tensor, bool]:
-        """AWGN at the current SNR plus every jamming impairment -> (symbols out, jammed?)."""
-        with self._lock:
-            pnrs = [j.pnr_db for j in self._of(imp.Jamming)]
-            return imp.apply_channel(symbols, self._snr_locked(), pnrs, self._generator), bool(pnrs)
-
     def apply_bytes(self, data: bytes) -> tuple[bytes, bool]:
         """Float32 LE symbols through AWGN + jamming (one draw at the combined variance) -> (bytes, jammed?).
 
-        The fast path of :meth:`apply_symbols` for the wire format: no tensor round trip.
+        Works on the wire format directly (no tensor round trip); :func:`impairments.apply_channel`
+        is the same channel term by term.
         """
         symbols = np.frombuffer(data, dtype="<f4")
         with self._lock:

@@ -6,7 +6,6 @@ images as uint8 bytes [C, H, W]. Addresses are ``host:port`` strings (``127.0.0.
 from __future__ import annotations
 
 import socket
-import time
 
 import grpc
 import numpy as np
@@ -115,21 +114,3 @@ def set_serving(servicer: health.HealthServicer, services: tuple[str, ...], serv
     status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
     for name in ("", *services):
         servicer.set(name, status)
-
-
-def wait_for_serving(address: str, timeout_s: float = 30.0, service: str = "") -> None:
-    """Poll the health service at ``address`` until SERVING; TimeoutError after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    last = "no answer"
-    with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            try:
-                reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1.0)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-                last = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
-            except grpc.RpcError as err:
-                last = f"{err.code().name}: {err.details()}"
-            time.sleep(0.1)
-    raise TimeoutError(f"{address} not SERVING after {timeout_s:.0f} s (last: {last})")

@@ -23,12 +23,17 @@ R = TypeVar("R")
 
 _STOP = object()
 
+# Frames per micro-batch and the quiet gap that closes one: the defaults of the batcher, the
+# receiver engine and `diffusec-receiver serve` (senders keep batches full with a window of twice this).
+MAX_BATCH = 32
+MAX_WAIT_MS = 5.0
+
 
 class MicroBatcher(Generic[T, R]):
     """``process(items) -> results`` (same length and order), run on batches in a worker thread."""
 
-    def __init__(self, process: Callable[[Sequence[T]], Sequence[R]], max_batch: int = 16,
-                 max_wait_ms: float = 5.0, name: str = "micro-batcher", start: bool = True):
+    def __init__(self, process: Callable[[Sequence[T]], Sequence[R]], max_batch: int = MAX_BATCH,
+                 max_wait_ms: float = MAX_WAIT_MS, name: str = "micro-batcher", start: bool = True):
         if max_batch < 1 or max_wait_ms < 0:
             raise ValueError(f"need max_batch >= 1 and max_wait_ms >= 0, got {max_batch}, {max_wait_ms}")
         self.process, self.max_batch, self.max_wait_s = process, max_batch, max_wait_ms / 1000.0

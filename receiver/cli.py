@@ -11,6 +11,7 @@ import click
 from shared.devices import DEVICE
 from shared.presets import DEFAULT_PRESET, PRESETS
 
+from .batcher import MAX_BATCH, MAX_WAIT_MS
 from .policy import EPISODE_CHANGE_DB, EPISODE_STEPS, POLICIES
 
 
@@ -72,11 +73,12 @@ def _log_off_the_request_path(level: str) -> None:
 @click.option("--sampler", type=click.Choice(["ddpm", "ddim"]), default="ddpm", show_default=True,
               help="ddpm: full reverse chain (t_P network calls); ddim: strided, --steps calls.")
 @click.option("--steps", type=click.IntRange(min=1), default=5, show_default=True, help="Network calls for ddim.")
-@click.option("--max-batch", type=click.IntRange(min=1), default=32, show_default=True,
+@click.option("--max-batch", type=click.IntRange(min=1), default=MAX_BATCH, show_default=True,
               help="Most frames per micro-batch. Senders keep the batches full with a --window of at least "
                    "twice this (the sender's default is 64).")
-@click.option("--batch-wait-ms", type=click.FloatRange(min=0), default=5.0, show_default=True,
-              help="How long a micro-batch waits for more frames.")
+@click.option("--batch-wait-ms", type=click.FloatRange(min=0), default=MAX_WAIT_MS, show_default=True,
+              help="A micro-batch closes when it is full or when no new frame has arrived for this long "
+                   "(each arrival restarts the wait, so a burst waits up to max-batch x this).")
 @click.option("--max-latent-bytes", type=click.IntRange(min=1), default=1 << 20, show_default=True,
               help="Refuse larger latents with INVALID_ARGUMENT.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the purification noise.")

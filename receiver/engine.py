@@ -20,7 +20,7 @@ from protos.wire import image_to_bytes
 from shared.pipeline import Pipeline
 
 from . import validation
-from .batcher import MicroBatcher
+from .batcher import MAX_BATCH, MAX_WAIT_MS, MicroBatcher
 from .policy import Decision, Policy
 from .sessions import Epoch, SessionTable
 from .snr import PilotCache, measure_snr_db
@@ -73,8 +73,9 @@ class _Job:
 class Receiver:
     """Sync and decode/purify/classify for every session; thread-safe."""
 
-    def __init__(self, pipeline: Pipeline, policy: Policy, *, max_batch: int = 16, max_wait_ms: float = 5.0,
-                 sampler: str = "ddpm", steps: int = 5, seed: int = 0, max_latent_bytes: int = 1 << 20,
+    def __init__(self, pipeline: Pipeline, policy: Policy, *, max_batch: int = MAX_BATCH,
+                 max_wait_ms: float = MAX_WAIT_MS, sampler: str = "ddpm", steps: int = 5, seed: int = 0,
+                 max_latent_bytes: int = 1 << 20,
                  sessions: SessionTable | None = None, batch_thread: bool = True):
         self.pipeline, self.policy = pipeline, policy
         self.preset = pipeline.preset

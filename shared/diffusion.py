@@ -33,10 +33,6 @@ class Schedule:
     def num_timesteps(self) -> int:
         return len(self.betas) - 1
 
-    def at(self, values: torch.Tensor, t: torch.Tensor, ndim: int) -> torch.Tensor:
-        """Gather ``values[t]`` as float32 shaped [B, 1, 1, ...] to broadcast over an image batch."""
-        return values[t.cpu()].float().view(-1, *([1] * (ndim - 1)))
-
 
 def _coef(values64: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """A per-sample float64 coefficient [B] as ``like``'s dtype/device, shaped [B, 1, 1, ...].

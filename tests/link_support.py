@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-from protos.wire import free_port, wait_for_serving
+from link.health import wait_serving
+from protos.wire import free_port
 from shared.checkpoints import save_checkpoint
 from shared.models.classifier import Classifier
 from shared.models.codec import Codec
@@ -47,8 +48,9 @@ class Service:
 
     def wait_healthy(self, address: str, timeout_s: float = 60.0) -> None:
         try:
-            wait_for_serving(address, timeout_s)
-        except TimeoutError as err:
+            wait_serving(address, timeout_s,
+                         alive=lambda: None if self.proc.poll() is None else f"{self.name} exited ({self.proc.returncode})")
+        except (TimeoutError, RuntimeError) as err:
             raise TimeoutError(f"{err}\n--- {self.name} log ---\n{self.log.read_text()}") from None
 
     def kill(self) -> None:

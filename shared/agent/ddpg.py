@@ -109,7 +109,6 @@ class ReplayBuffer:
     def __init__(self, capacity: int, obs_dim: int, act_dim: int):
         self.capacity, self.size, self.pos = capacity, 0, 0
         self.obs = np.zeros((0, obs_dim), np.float32)
-        self.dims = (obs_dim, act_dim)
         self.next_obs = np.zeros((0, obs_dim), np.float32)
         self.actions = np.zeros((0, act_dim), np.float32)
         self.rewards = np.zeros((0, 1), np.float32)
