@@ -463,7 +463,7 @@ def eval_attacks(preset, out_dir, n, quick, snr_db, pnr_min, pnr_max, pnr_step, 
 
 def _register_subgroups() -> None:
     from .data.cli import data
-    from .link_cli import register
+    from link.cli import register  # the gRPC link commands (up, demo, bench, health) live with the link
     main.add_command(data)
     register(main)
     from .agent.cli import eval_adaptation_command

@@ -14,7 +14,7 @@ import time
 
 import click
 
-from .presets import DEFAULT_PRESET, PRESETS
+from shared.presets import DEFAULT_PRESET, PRESETS
 
 PRESET = click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_default=True,
                       help="Model preset of the receiver (and of the sender in demo/bench).")
@@ -280,10 +280,10 @@ def demo(preset, n, checkpoints, threads, t_d, t_plus, scenario_names, source, d
     policy = policy or "fixed"
     from link import demo as d
 
-    from .checkpoints import CheckpointError
-    from .cli import load_eval_data
-    from .data import DataNotFoundError
-    from .pipeline import Pipeline
+    from shared.checkpoints import CheckpointError
+    from shared.cli import load_eval_data
+    from shared.data import DataNotFoundError
+    from shared.pipeline import Pipeline
 
     _set_threads(1)  # this process only encodes (the sender); the receiver needs the cores
     scenarios = d.default_scenarios()
@@ -331,10 +331,10 @@ def _demo_adaptation(preset, n, checkpoints, threads, t_d, t_plus, source, data_
     from link import adaptation as a
     from receiver.policy import EPISODE_CHANGE_DB, EPISODE_STEPS
 
-    from .checkpoints import CheckpointError
-    from .cli import load_eval_data
-    from .data import DataNotFoundError
-    from .pipeline import Pipeline
+    from shared.checkpoints import CheckpointError
+    from shared.cli import load_eval_data
+    from shared.data import DataNotFoundError
+    from shared.pipeline import Pipeline
 
     if sync_every == 0:
         _fail("--adaptation needs --sync-every >= 1: the policy decides at each Sync")
@@ -511,10 +511,10 @@ def bench_link(n, t_d, t_plus, snr_db, window, batch, max_batch, batch_wait_ms, 
     from link.bench import throughput
     from sender.link import SenderOptions
 
-    from .checkpoints import CheckpointError
-    from .cli import load_eval_data
-    from .data import DataNotFoundError
-    from .pipeline import Pipeline
+    from shared.checkpoints import CheckpointError
+    from shared.cli import load_eval_data
+    from shared.data import DataNotFoundError
+    from shared.pipeline import Pipeline
 
     _set_threads(threads)
     defaults = SenderOptions()
