@@ -6,18 +6,14 @@ the channel's noise (and any jamming), so SNR = P_pilot / mean((received - sent)
 """
 from __future__ import annotations
 
-import math
 import threading
 from collections import OrderedDict
 
 import numpy as np
 import torch
 
-from shared.channel import pilot_sequence
+from shared.channel import NOISELESS_SNR_DB, pilot_sequence, snr_db_of  # noqa: F401 - re-exported
 
-# A noise-free link (sender straight to receiver) measures no noise at all; report this instead
-# of an unbounded number.
-NOISELESS_SNR_DB = 100.0
 
 
 class PilotCache:
@@ -61,20 +57,10 @@ def measure_snr_db(session: str, sequence: int, received: torch.Tensor | np.ndar
                    pilots: PilotCache | None = None) -> float:
     """SNR (dB) of the received pilot [N] against the pilot regenerated from (session, sequence).
 
-    The same estimate as :func:`shared.channel.estimate_snr_db`, computed in numpy: it is on
-    the path of every Sync, and a few numpy calls on ~1k floats cost far less than torch ops.
-    ``pilots`` may hold the regenerated pilot already (see :class:`PilotCache`).
+    :func:`shared.channel.snr_db_of` against the regenerated pilot; ``pilots`` may hold it already
+    (see :class:`PilotCache`).
     """
-    r = received.detach().cpu().numpy() if isinstance(received, torch.Tensor) else np.asarray(received)
-    r = r.reshape(-1)
-    if pilots is not None:
-        sent = pilots.take(session, sequence, r.shape[0])
-    else:
-        sent = pilot_sequence(session, sequence, r.shape[0]).numpy()
-    # float64: a float32 sum of squares overflows for pilots far above unit power.
-    noise = r.astype(np.float64) - sent
-    noise_power = float(np.dot(noise, noise)) / r.shape[0]
-    signal_power = float(np.dot(sent, sent)) / r.shape[0]
-    if noise_power <= 0.0:
-        return NOISELESS_SNR_DB
-    return min(10.0 * math.log10(signal_power / noise_power), NOISELESS_SNR_DB)
+    length = int(np.prod(received.shape))
+    sent = pilots.take(session, sequence, length) if pilots is not None else \
+        pilot_sequence(session, sequence, length).numpy()
+    return snr_db_of(sent, received)

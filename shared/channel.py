@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 
+import numpy as np
 import torch
 
 
@@ -35,10 +36,25 @@ def awgn(z: torch.Tensor, snr_db: float | torch.Tensor, generator: torch.Generat
     return z + std * torch.randn(z.shape, generator=generator, dtype=z.dtype, device=device).to(z.device)
 
 
-def snr_db_of(signal: torch.Tensor, received: torch.Tensor) -> float:
-    """Measured SNR (dB) of ``received`` against the known ``signal`` (same shape)."""
-    noise_power = (received - signal).pow(2).mean().item()
-    return 10.0 * math.log10(signal.pow(2).mean().item() / max(noise_power, 1e-30))
+# A noise-free link (sender straight to receiver) measures no noise at all; report this instead
+# of an unbounded number.
+NOISELESS_SNR_DB = 100.0
+
+
+def snr_db_of(signal: torch.Tensor | np.ndarray, received: torch.Tensor | np.ndarray) -> float:
+    """Measured SNR (dB) of ``received`` against the known ``signal`` (same shape; tensors or arrays).
+
+    Numpy with float64 sums: it is on the path of every Sync (a few numpy calls on ~1k values cost
+    far less than torch ops), and a float32 sum of squares overflows for absurd inputs. At most
+    ``NOISELESS_SNR_DB``.
+    """
+    s, r = (np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float64).reshape(-1)
+            for x in (signal, received))
+    noise = r - s
+    noise_power = float(np.dot(noise, noise)) / noise.size
+    if noise_power <= 0.0:
+        return NOISELESS_SNR_DB
+    return min(10.0 * math.log10(float(np.dot(s, s)) / noise.size / noise_power), NOISELESS_SNR_DB)
 
 
 def pilot_sequence(session: str, sequence: int, length: int) -> torch.Tensor:
