@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from .limits import MAX_PILOT_SYMBOLS, MIN_PILOT_SYMBOLS  # noqa: F401 - re-exported
+
 # Transport cap on any one message (bytes). Larger messages are refused by gRPC itself with
 # RESOURCE_EXHAUSTED; the receiver also applies its own, smaller, application limit with a
 # message that says what to do (INVALID_ARGUMENT).

@@ -10,12 +10,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from protos.wire import MAX_SYMBOL_AMPLITUDE, bytes_to_symbols
+from protos.wire import MAX_PILOT_SYMBOLS, MAX_SYMBOL_AMPLITUDE, MIN_PILOT_SYMBOLS, bytes_to_symbols
 
 from .errors import invalid, out_of_range
 
-MIN_PILOT_SYMBOLS = 16
-MAX_PILOT_SYMBOLS = 65536
 MAX_SESSION_CHARS = 128
 
 

@@ -11,7 +11,12 @@ import click
 
 from shared.attacks.options import source_attack_options
 from shared.devices import DEVICE
+from protos.limits import MAX_PILOT_SYMBOLS, MIN_PILOT_SYMBOLS
 from shared.presets import DEFAULT_PRESET, PRESETS
+
+from .options import SenderOptions
+
+DEFAULTS = SenderOptions()
 
 
 def _fail(message: str) -> None:
@@ -39,20 +44,23 @@ def main() -> None:
 @click.option("--data-root", type=click.Path(file_okay=False, exists=True), default=None, help="Folder holding the dataset.")
 @click.option("--checkpoints", type=click.Path(file_okay=False), default=None,
               help="Checkpoint folder with codec.pt (default: $DIFFUSEC_CHECKPOINTS/<preset> or checkpoints/<preset>).")
-@click.option("--sync-every", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--sync-every", type=click.IntRange(min=0), default=DEFAULTS.sync_every, show_default=True,
               help="Re-sync after every K frames (0: sync once at the start and after reconnects).")
-@click.option("--pilot-length", type=click.IntRange(16, 65536), default=1024, show_default=True,
+@click.option("--pilot-length", type=click.IntRange(MIN_PILOT_SYMBOLS, MAX_PILOT_SYMBOLS), default=DEFAULTS.pilot_length,
+              show_default=True,
               help="Pilot symbols per sync, sent at the data's power (unit power per real symbol).")
-@click.option("--window", type=click.IntRange(min=1), default=64, show_default=True,
+@click.option("--window", type=click.IntRange(min=1), default=DEFAULTS.window, show_default=True,
               help="Most unacknowledged frames in flight. Twice the receiver's --max-batch (32) keeps its "
                    "micro-batches full: one batch queues while the other runs.")
-@click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True,
+@click.option("--batch", type=click.IntRange(min=1), default=DEFAULTS.batch, show_default=True,
               help="Images diffused and encoded together.")
-@click.option("--ack-timeout", type=click.FloatRange(min=0.01), default=5.0, show_default=True,
+@click.option("--ack-timeout", type=click.FloatRange(min=0.01), default=DEFAULTS.ack_timeout_s, show_default=True,
               help="Seconds (at least) before an unacknowledged frame is sent again.")
-@click.option("--retry-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
+@click.option("--sync-timeout", type=click.FloatRange(min=0.01), default=DEFAULTS.sync_timeout_s, show_default=True,
+              help="Seconds one Sync may take before it is retried.")
+@click.option("--retry-timeout", type=click.FloatRange(min=0), default=DEFAULTS.retry_timeout_s, show_default=True,
               help="Give up after the peer has been unreachable this many seconds.")
-@click.option("--eval/--no-eval", "evaluation", default=True, show_default=True,
+@click.option("--eval/--no-eval", "evaluation", default=DEFAULTS.evaluation, show_default=True,
               help="Evaluation mode: send labels and get purified images back to score SSIM.")
 @click.option("--session", default="", help="Session id (default: a random one).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the image choice and the diffusion noise.")
@@ -67,7 +75,7 @@ def main() -> None:
 @click.option("--attack-t-d", type=click.IntRange(0, 1000), default=20, show_default=True,
               help="--adaptive: the t_D (and t_P) the attacker assumes.")
 def run(address, preset, n, images_dir, source, data_root, checkpoints, sync_every, pilot_length, window, batch,
-        ack_timeout, retry_timeout, evaluation, session, seed, threads, device, as_json, progress,
+        ack_timeout, sync_timeout, retry_timeout, evaluation, session, seed, threads, device, as_json, progress,
         source_attack, eps, attack_steps, step_size, target, adaptive, eot_samples, attack_snr_db, attack_t_d) -> None:
     """Sync with the receiver, then diffuse with its t_D, encode and stream N images; print the scores.
 
@@ -131,7 +139,8 @@ def run(address, preset, n, images_dir, source, data_root, checkpoints, sync_eve
                        batch=batch, generator=torch.Generator().manual_seed(seed))
     bar = tqdm(total=len(images), desc="sent+acked", unit="img", disable=not progress, dynamic_ncols=True)
     options = SenderOptions(preset=preset, session=session, sync_every=sync_every, pilot_length=pilot_length,
-                            window=window, batch=batch, ack_timeout_s=ack_timeout, retry_timeout_s=retry_timeout,
+                            window=window, batch=batch, ack_timeout_s=ack_timeout, sync_timeout_s=sync_timeout,
+                            retry_timeout_s=retry_timeout,
                             evaluation=evaluation, seed=seed)
     sender = LinkSender(pipeline, address, options, on_ack=bar.update)
     error = None

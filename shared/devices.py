@@ -6,11 +6,12 @@ torch RuntimeError deep inside model loading.
 from __future__ import annotations
 
 import click
-import torch
 
 
-def check_device(name: str) -> torch.device:
+def check_device(name: str):
     """``name`` as a torch.device that exists here; ValueError saying what to use instead."""
+    import torch   # here, not at import: CLIs that only parse options stay quick to start
+
     try:
         device = torch.device(name)
     except RuntimeError:
