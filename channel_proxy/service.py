@@ -19,7 +19,6 @@ import time
 from concurrent import futures
 
 import grpc
-import torch
 
 from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
 from protos.wire import GRPC_OPTIONS, SERVER_OPTIONS, add_health, bind, set_serving
@@ -103,7 +102,7 @@ class LinkForwarder(link_pb2_grpc.LinkServicer):
                         line.put(out, delay)
                         continue
                     if stage is None:  # created with the first attacked frame: no thread otherwise
-                        generator = torch.Generator().manual_seed(state.seed)
+                        generator = state.attack_generator()
                         stage = AttackStage(lambda latents: state.attack(latents, generator), line.put,
                                             state.adversarial_latent_length)
                     stage.put(out, delay)

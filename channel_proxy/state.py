@@ -48,6 +48,7 @@ class ChannelState:
         self.counters = Counters()
         self.upstream = upstream
         self.seed = seed
+        self._attack_streams = 0
         self.started = time.monotonic()
 
     # --- control ------------------------------------------------------------------------------
@@ -142,6 +143,13 @@ class ChannelState:
         noise *= np.float32(std)
         noise += symbols
         return noise.astype("<f4", copy=False).tobytes(), bool(pnrs)
+
+    def attack_generator(self) -> torch.Generator:
+        """A generator for one Transmit stream's adversarial perturbations (PGD random starts): seeded
+        from ``seed`` and the stream's number, so streams differ and a rerun repeats them."""
+        with self._lock:
+            self._attack_streams += 1
+            return torch.Generator().manual_seed(self.seed * 1_000_003 + self._attack_streams)
 
     def adversarial_latent_length(self) -> int | None:
         """Symbols per frame the adversarial surrogates expect; None when no ``adversarial`` is on."""

@@ -83,6 +83,13 @@ def test_state_loads_the_surrogate_lazily_and_attacks_at_the_exact_pnr(checkpoin
     assert state.adversarial_latent_length() is None and state.attack(latents) is None
 
 
+def test_each_transmit_stream_gets_its_own_reproducible_attack_generator():
+    first = [ChannelState(seed=7).attack_generator().initial_seed() for _ in range(2)]
+    state = ChannelState(seed=7)
+    streams = [state.attack_generator().initial_seed() for _ in range(3)]
+    assert len(set(streams)) == 3 and streams[0] == first[0] == first[1]
+
+
 def test_attack_stage_batches_and_passes_odd_frames_unchanged():
     calls, out = [], []
     odd = link_pb2.Frame(frame_id=99, latent=b"\0" * 12)
