@@ -1,7 +1,7 @@
 """``diffusec up | demo | bench {sync,snr,link} | health``: run and measure the gRPC link locally.
 
-The commands only parse options and print; the machinery lives in the ``link`` package
-(``link.stack``, ``link.demo``, ``link.bench``). Addresses are ``host:port``, SNRs in dB, times in
+The commands only parse options and print; the machinery lives beside them in this package
+(``link.stack``, ``link.demo``, ``link.bench``). ``shared.cli`` registers them under ``diffusec``. Addresses are ``host:port``, SNRs in dB, times in
 seconds unless a name says ``_ms``/``_us``.
 """
 from __future__ import annotations
