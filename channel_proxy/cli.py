@@ -156,7 +156,8 @@ def snr_set(ctx, db: float) -> None:
 def snr_schedule(ctx, file: Path, period_s: float) -> None:
     """Follow the SNR trace in FILE from now: CSV rows `seconds,snr_db` (header and # comments allowed).
 
-    The SNR at time t is the value of the last row whose seconds <= t.
+    The SNR at time t is the value of the last row whose seconds <= t; before the first row's time,
+    the first row's value.
     """
     from protos.diffusec.link.v1 import link_pb2
 
@@ -168,7 +169,7 @@ def snr_schedule(ctx, file: Path, period_s: float) -> None:
         _fail(f"{file}: {err}")
     reply = _call(ctx, "ScheduleSnr", link_pb2.ScheduleSnrRequest(
         points=[link_pb2.SnrPoint(at_s=t, snr_db=db) for t, db in points], period_s=period_s))
-    click.echo(f"snr schedule of {len(points)} points over {points[-1][0]:g} s; now {reply.snr_db:g} dB")
+    click.echo(f"snr schedule of {len(points)} points, last at {points[-1][0]:g} s; now {reply.snr_db:g} dB")
 
 
 @main.group()

@@ -242,8 +242,9 @@ def up(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_addr, p
 @click.option("--episode-steps", type=click.IntRange(min=0), default=None,
               help="--adaptation, ddpg: the receiver's actor decisions per channel state before the choice holds "
                    "(`diffusec-receiver serve --episode-steps`; 0 = a decision at every Sync). [default: 3]")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="docs", show_default=True,
-              help="--adaptation: folder for adaptation-live.json and adaptation-live.png.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="--adaptation: folder for adaptation-live.json and adaptation-live.png (the repo's are in "
+                   "docs/, made with --out docs).")
 @VERBOSE
 @JSON
 def demo(preset, n, checkpoints, threads, t_d, t_plus, scenario_names, source, data_root, seed, window, batch,

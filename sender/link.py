@@ -358,7 +358,12 @@ class LinkSender:
             self._attempts = 0
         attempt, self._attempts = self._attempts, self._attempts + 1
         delay = min(2.0, 0.1 * 2 ** min(attempt, 5)) * (0.5 + self._jitter.random())
-        log.info("link %s (%s); reconnecting in %.2f s", code.name, reason or err.details(), delay)
+        # never sleep past --retry-timeout: the outage is judged right after the deadline
+        delay = min(delay, self.opt.retry_timeout_s - (now - outage_started) + 0.01)
+        # The first failure of an outage is a warning, so scripts (--json, no terminal) see it at once.
+        (log.warning if attempt == 0 else log.info)(
+            "link %s (%s); reconnecting in %.2f s (giving up after %g s: --retry-timeout)", code.name,
+            reason or err.details(), delay, self.opt.retry_timeout_s)
         result.reconnects += 1
         time.sleep(delay)
         return outage_started
