@@ -90,6 +90,10 @@ def _emit(payload: dict, as_json: bool, title: str) -> None:
             click.echo(f"  {key}:")
             for row in value:
                 click.echo("    " + "  ".join(f"{k}={v}" for k, v in row.items()))
+        elif isinstance(value, dict):   # a nested group (breakdown, targets, machine): one line per field
+            click.echo(f"  {key}:")
+            for k, v in value.items():
+                click.echo(f"    {k:24s} {v}")
         else:
             click.echo(f"  {key:26s} {value}")
 
