@@ -14,7 +14,7 @@ import time
 
 import click
 
-from shared.presets import DEFAULT_PRESET, PRESETS
+from shared.presets import DEFAULT_PRESET, NUM_TIMESTEPS, PRESETS
 
 PRESET = click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_default=True,
                       help="Model preset of the receiver (and of the sender in demo/bench).")
@@ -134,9 +134,9 @@ def _policy_args(policy: str) -> tuple[str, ...]:
 @click.command()
 @PRESET
 @CHECKPOINTS
-@click.option("--t-d", "t_d", type=click.IntRange(0, 1000), default=20, show_default=True,
+@click.option("--t-d", "t_d", type=click.IntRange(0, NUM_TIMESTEPS), default=20, show_default=True,
               help="Diffusing timesteps t_D the receiver's fixed policy hands out at each Sync.")
-@click.option("--t-plus", "t_plus", type=click.IntRange(0, 1000), default=0, show_default=True,
+@click.option("--t-plus", "t_plus", type=click.IntRange(0, NUM_TIMESTEPS), default=0, show_default=True,
               help="Extra denoising steps of the receiver (t_P = t_D + t_plus).")
 @click.option("--snr-db", type=float, default=15.0, show_default=True, help="The proxy's initial AWGN SNR (dB).")
 @_threads_option(None, "default: all cores")
@@ -218,9 +218,9 @@ def up(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_addr, p
               help="torch threads of the receiver and the proxy (default: all cores; --adaptation: 1, so that the "
                    "sync timing does not depend on other jobs fighting for the cores); the sender, in this "
                    "process, encodes on one.")
-@click.option("--t-d", "t_d", type=click.IntRange(0, 1000), default=20, show_default=True,
+@click.option("--t-d", "t_d", type=click.IntRange(0, NUM_TIMESTEPS), default=20, show_default=True,
               help="Fixed t_D of the receiver (ddpg: a session's initial state).")
-@click.option("--t-plus", "t_plus", type=click.IntRange(0, 1000), default=0, show_default=True,
+@click.option("--t-plus", "t_plus", type=click.IntRange(0, NUM_TIMESTEPS), default=0, show_default=True,
               help="Extra denoising steps (t_P = t_D + t_plus).")
 @click.option("--scenario", "scenario_names", multiple=True,
               help="Run only these scenarios (repeatable): clean, awgn-low, jamming, drop.")
@@ -479,9 +479,9 @@ def bench_snr(low_db, high_db, step_db, repeats, pilot_length, preset, checkpoin
 
 @bench.command("link")
 @click.option("--n", "n", type=click.IntRange(min=1), default=512, show_default=True, help="Test images timed.")
-@click.option("--t-d", "t_d", type=click.IntRange(0, 1000), default=40, show_default=True,
+@click.option("--t-d", "t_d", type=click.IntRange(0, NUM_TIMESTEPS), default=40, show_default=True,
               help="Fixed t_D of the receiver started here (t_P = t_D + t_plus).")
-@click.option("--t-plus", "t_plus", type=click.IntRange(0, 1000), default=0, show_default=True, help="Extra denoising steps.")
+@click.option("--t-plus", "t_plus", type=click.IntRange(0, NUM_TIMESTEPS), default=0, show_default=True, help="Extra denoising steps.")
 @click.option("--snr-db", type=float, default=15.0, show_default=True, help="Channel SNR (dB), both paths.")
 @click.option("--window", type=click.IntRange(min=1), default=None, help="Sender: frames in flight (default: the sender's).")
 @click.option("--batch", type=click.IntRange(min=1), default=None, help="Sender: images encoded together (default: the sender's).")

@@ -9,7 +9,7 @@ import threading
 import click
 
 from shared.devices import DEVICE
-from shared.presets import DEFAULT_PRESET, PRESETS
+from shared.presets import DEFAULT_PRESET, NUM_TIMESTEPS, PRESETS
 
 from .batcher import MAX_BATCH, MAX_WAIT_MS
 from .policy import EPISODE_CHANGE_DB, EPISODE_STEPS, POLICIES
@@ -60,9 +60,9 @@ def _log_off_the_request_path(level: str) -> None:
 @click.option("--policy", type=click.Choice(POLICIES), default="fixed", show_default=True,
               help="How each Sync chooses (t_D, t_plus) from the measured SNR: fixed; ddpg (the trained "
                    "agent, `diffusec train agent`); table (the agent grid's best per SNR, an oracle baseline).")
-@click.option("--t-d", "t_d", type=click.IntRange(0, 1000), default=20, show_default=True,
+@click.option("--t-d", "t_d", type=click.IntRange(0, NUM_TIMESTEPS), default=20, show_default=True,
               help="fixed policy: diffusing timesteps t_D the sender must use; ddpg: a session's initial t_D.")
-@click.option("--t-plus", "t_plus", type=click.IntRange(0, 1000), default=0, show_default=True,
+@click.option("--t-plus", "t_plus", type=click.IntRange(0, NUM_TIMESTEPS), default=0, show_default=True,
               help="fixed policy: extra denoising steps (t_P = t_D + t_plus); ddpg: a session's initial t_plus.")
 @click.option("--episode-steps", type=click.IntRange(min=0), default=EPISODE_STEPS, show_default=True,
               help="ddpg: actor decisions per channel state (its training horizon, paper VI-B), then the choice "

@@ -12,7 +12,7 @@ import click
 from shared.attacks.options import source_attack_options
 from shared.devices import DEVICE
 from protos.limits import MAX_PILOT_SYMBOLS, MIN_PILOT_SYMBOLS
-from shared.presets import DEFAULT_PRESET, PRESETS
+from shared.presets import DEFAULT_PRESET, NUM_TIMESTEPS, PRESETS
 
 from .options import SenderOptions
 
@@ -72,7 +72,7 @@ def main() -> None:
 @source_attack_options
 @click.option("--attack-snr-db", type=float, default=15.0, show_default=True,
               help="--adaptive: the channel SNR (dB) the attacker assumes when it differentiates the chain.")
-@click.option("--attack-t-d", type=click.IntRange(0, 1000), default=20, show_default=True,
+@click.option("--attack-t-d", type=click.IntRange(0, NUM_TIMESTEPS), default=20, show_default=True,
               help="--adaptive: the t_D (and t_P) the attacker assumes.")
 def run(address, preset, n, images_dir, source, data_root, checkpoints, sync_every, pilot_length, window, batch,
         ack_timeout, sync_timeout, retry_timeout, evaluation, session, seed, threads, device, as_json, progress,

@@ -10,7 +10,7 @@ import click
 
 from .attacks.options import source_attack_options
 from .devices import DEVICE
-from .presets import DEFAULT_PRESET, PRESETS
+from .presets import DEFAULT_PRESET, NUM_TIMESTEPS, PRESETS
 
 PRESET_OPTION = click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET,
                              show_default=True, help="Model/training preset (see shared/presets.py).")
@@ -148,8 +148,8 @@ def _check_eval_args(threads: int | None, snr_db: float, t_d: int, t_plus: int) 
         torch.set_num_threads(threads)
     if not math.isfinite(snr_db):
         _fail(f"--snr-db must be a finite number of dB, got {snr_db}")
-    if t_d + t_plus > 1000:
-        _fail(f"t_P = t_D + t_plus = {t_d + t_plus} exceeds T = 1000 diffusion steps")
+    if t_d + t_plus > NUM_TIMESTEPS:
+        _fail(f"t_P = t_D + t_plus = {t_d + t_plus} exceeds T = {NUM_TIMESTEPS} diffusion steps")
 
 
 @main.group("eval", invoke_without_command=True)
@@ -170,9 +170,9 @@ def _check_eval_args(threads: int | None, snr_db: float, t_d: int, t_plus: int) 
                    "e.g. 16qam-3/4.")
 @click.option("--snr-db", type=float, default=15.0, show_default=True, help="AWGN channel SNR in dB.")
 @click.option("--n", "n", type=click.IntRange(min=1), default=1000, show_default=True, help="Number of test images.")
-@click.option("--t-d", "t_d", type=click.IntRange(0, 1000), default=20, show_default=True,
+@click.option("--t-d", "t_d", type=click.IntRange(0, NUM_TIMESTEPS), default=20, show_default=True,
               help="Diffusing timesteps t_D at the sender (plain).")
-@click.option("--t-plus", "t_plus", type=click.IntRange(0, 1000), default=0, show_default=True,
+@click.option("--t-plus", "t_plus", type=click.IntRange(0, NUM_TIMESTEPS), default=0, show_default=True,
               help="Plus steps: the receiver denoises from t_P = t_D + t_plus (plain).")
 @click.option("--sampler", type=click.Choice(["ddpm", "ddim"]), default="ddpm", show_default=True,
               help="ddpm: the full reverse chain t_P -> 0 (t_P network calls); ddim: strided, --steps calls.")
@@ -372,8 +372,8 @@ def _float_list(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option("--adaptive", is_flag=True, help="Attacks differentiate through the whole chain (see `diffusec eval --help`).")
 @click.option("--eot-samples", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--systems", default="vit,plain", show_default=True, help="Comma-separated systems to attack.")
-@click.option("--t-d", "t_d", type=click.IntRange(0, 1000), default=20, show_default=True)
-@click.option("--t-plus", "t_plus", type=click.IntRange(0, 1000), default=0, show_default=True)
+@click.option("--t-d", "t_d", type=click.IntRange(0, NUM_TIMESTEPS), default=20, show_default=True)
+@click.option("--t-plus", "t_plus", type=click.IntRange(0, NUM_TIMESTEPS), default=0, show_default=True)
 @click.option("--sampler", type=click.Choice(["ddpm", "ddim"]), default=None, help="Default ddpm (ddim with --quick).")
 @click.option("--steps", type=click.IntRange(min=1), default=5, show_default=True, help="Network calls for --sampler ddim.")
 @click.option("--seed", type=int, default=0, show_default=True)

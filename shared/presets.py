@@ -223,6 +223,9 @@ _MNIST = dataclasses.replace(_FMNIST, name="mnist", dataset="mnist")
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (_CIFAR10, _PAPER_CIFAR10, _FMNIST, _MNIST)}
 DEFAULT_PRESET = "cifar10"
+# T, the diffusion steps of every preset: the CLIs' bound on --t-d and t_D + t_plus.
+NUM_TIMESTEPS = DiffusionConfig().num_timesteps
+assert all(p.diffusion.num_timesteps == NUM_TIMESTEPS for p in PRESETS.values()), "one T for every preset"
 
 
 def get_preset(name: str) -> Preset:
