@@ -87,16 +87,24 @@ class LinkStack:
         def pick(given: str | None) -> str:
             return given or f"{cfg.host}:{free_port(cfg.host)}"
 
-        addresses = Addresses(pick(cfg.receiver), pick(cfg.proxy), pick(cfg.control))
         env = child_env(cfg.threads)
-        try:
-            for name, argv in self.commands(addresses).items():
-                self.group.spawn(name, argv, env=env)
-            for address in (addresses.receiver, addresses.proxy, addresses.control):
-                health.wait_serving(address, cfg.health_timeout_s, alive=self.group.dead)
-        except (RuntimeError, TimeoutError, OSError) as err:
-            self.group.stop()
-            raise StackError(f"the link did not come up: {err}") from None
+        # A port free_port() found can be taken before the service binds it (by another process's
+        # outgoing connection, say), and the services refuse a port in use: pick new ones, up to 3 times.
+        auto_ports = not (cfg.receiver and cfg.proxy and cfg.control)
+        for attempt in range(3 if auto_ports else 1):
+            addresses = Addresses(pick(cfg.receiver), pick(cfg.proxy), pick(cfg.control))
+            try:
+                for name, argv in self.commands(addresses).items():
+                    self.group.spawn(name, argv, env=env)
+                for address in (addresses.receiver, addresses.proxy, addresses.control):
+                    health.wait_serving(address, cfg.health_timeout_s, alive=self.group.dead)
+                break
+            except (RuntimeError, TimeoutError, OSError) as err:
+                self.group.stop()
+                self.group.children.clear()
+                if auto_ports and "in use" in str(err) and attempt < 2:
+                    continue
+                raise StackError(f"the link did not come up: {err}") from None
         addresses.pids = self.group.pids()
         self.addresses = addresses
         return addresses

@@ -163,3 +163,25 @@ def test_demo_table_and_bad_scenario(checkpoints):
     assert "acked/sent" in text.splitlines()[0] and "3/3" in text and " - " in text
     result = CliRunner().invoke(diffusec, ["demo", "--checkpoints", str(checkpoints), "--scenario", "nope"])
     assert result.exit_code == 2 and "unknown scenario nope" in result.output
+
+
+def test_stack_picks_new_ports_when_a_free_port_is_taken_before_the_bind(checkpoints, monkeypatch):
+    """free_port() -> bind is a race; the services refuse a port in use, so the stack retries."""
+    import socket
+
+    from link import stack as stack_module
+    from link.stack import LinkStack, StackConfig
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    busy = taken.getsockname()[1]
+    picks = iter([busy])
+    real = stack_module.free_port
+    monkeypatch.setattr(stack_module, "free_port", lambda host: next(picks, None) or real(host))
+    try:
+        with LinkStack(StackConfig(checkpoints=str(checkpoints), t_d=2, threads=1), sink=None) as running:
+            assert not running.addresses.receiver.endswith(f":{busy}")
+            health.wait_serving(running.addresses.proxy, 10)
+    finally:
+        taken.close()
