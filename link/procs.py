@@ -104,6 +104,16 @@ class ProcessGroup:
                 return message
         return None
 
+    def discard(self, children: Sequence[Child]) -> None:
+        """Kill ``children`` (a failed start) and forget them, so :meth:`dead` no longer reports them."""
+        for child in children:
+            if child.proc.poll() is None:
+                child.proc.kill()
+            child.proc.wait()
+            if child.pump is not None:
+                child.pump.join(2.0)
+        self.children = [c for c in self.children if c not in children]
+
     def pids(self) -> dict[str, int]:
         return {c.name: c.proc.pid for c in self.children}
 
