@@ -14,6 +14,7 @@ import time
 
 import click
 
+from protos.limits import MAX_PILOT_SYMBOLS, MIN_PILOT_SYMBOLS
 from shared.presets import DEFAULT_PRESET, NUM_TIMESTEPS, PRESETS
 
 PRESET = click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_default=True,
@@ -413,7 +414,7 @@ ATTACH_CONTROL = click.option("--control", "attach_control", default=None,
 @bench.command("sync")
 @click.option("--n", "n", type=click.IntRange(min=1), default=2000, show_default=True, help="Round trips of each kind.")
 @click.option("--warmup", type=click.IntRange(min=0), default=50, show_default=True, help="Untimed round trips first.")
-@click.option("--pilot-length", type=click.IntRange(16, 65536), default=1024, show_default=True,
+@click.option("--pilot-length", type=click.IntRange(MIN_PILOT_SYMBOLS, MAX_PILOT_SYMBOLS), default=1024, show_default=True,
               help="Pilot symbols per Sync (the sender's default).")
 @PRESET
 @CHECKPOINTS
@@ -447,7 +448,7 @@ def bench_sync(n, warmup, pilot_length, preset, checkpoints, threads, policy, at
 @click.option("--high", "high_db", type=float, default=18.0, show_default=True, help="Highest SNR (dB).")
 @click.option("--step", "step_db", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="Sweep step (dB).")
 @click.option("--repeats", type=click.IntRange(min=1), default=20, show_default=True, help="Syncs per SNR.")
-@click.option("--pilot-length", type=click.IntRange(16, 65536), default=1024, show_default=True,
+@click.option("--pilot-length", type=click.IntRange(MIN_PILOT_SYMBOLS, MAX_PILOT_SYMBOLS), default=1024, show_default=True,
               help="Pilot symbols per Sync.")
 @PRESET
 @CHECKPOINTS

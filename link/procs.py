@@ -19,9 +19,12 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
+
+from protos.wire import PORT_IN_USE
 
 Sink = Callable[[str], None]
+T = TypeVar("T")
 
 _PR_SET_PDEATHSIG = 1
 try:
@@ -113,6 +116,24 @@ class ProcessGroup:
             if child.pump is not None:
                 child.pump.join(2.0)
         self.children = [c for c in self.children if c not in children]
+
+    def start(self, attempt: Callable[[], T], tries: int = 3) -> T:
+        """``attempt()`` spawns children on ports picked with free_port() and waits for them -> its result.
+
+        A picked port can be taken before the child binds it (by another process's outgoing
+        connection, say), and the services refuse a port in use (:func:`protos.wire.bind`): then the
+        children of that attempt are killed and ``attempt`` runs again with new picks, up to ``tries``
+        times. Any other failure, or the last one, is raised after the same clean-up.
+        """
+        for left in range(tries - 1, -1, -1):
+            before = list(self.children)
+            try:
+                return attempt()
+            except (RuntimeError, TimeoutError, OSError) as err:
+                self.discard([c for c in self.children if c not in before])
+                if not left or PORT_IN_USE not in str(err):
+                    raise
+        raise AssertionError("unreachable")
 
     def pids(self) -> dict[str, int]:
         return {c.name: c.proc.pid for c in self.children}

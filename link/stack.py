@@ -88,23 +88,20 @@ class LinkStack:
             return given or f"{cfg.host}:{free_port(cfg.host)}"
 
         env = child_env(cfg.threads)
-        # A port free_port() found can be taken before the service binds it (by another process's
-        # outgoing connection, say), and the services refuse a port in use: pick new ones, up to 3 times.
-        auto_ports = not (cfg.receiver and cfg.proxy and cfg.control)
-        for attempt in range(3 if auto_ports else 1):
+
+        def attempt() -> Addresses:
             addresses = Addresses(pick(cfg.receiver), pick(cfg.proxy), pick(cfg.control))
-            try:
-                for name, argv in self.commands(addresses).items():
-                    self.group.spawn(name, argv, env=env)
-                for address in (addresses.receiver, addresses.proxy, addresses.control):
-                    health.wait_serving(address, cfg.health_timeout_s, alive=self.group.dead)
-                break
-            except (RuntimeError, TimeoutError, OSError) as err:
-                self.group.stop()
-                self.group.children.clear()
-                if auto_ports and "in use" in str(err) and attempt < 2:
-                    continue
-                raise StackError(f"the link did not come up: {err}") from None
+            for name, argv in self.commands(addresses).items():
+                self.group.spawn(name, argv, env=env)
+            for address in (addresses.receiver, addresses.proxy, addresses.control):
+                health.wait_serving(address, cfg.health_timeout_s, alive=self.group.dead)
+            return addresses
+
+        auto_ports = not (cfg.receiver and cfg.proxy and cfg.control)   # given addresses are not re-picked
+        try:
+            addresses = self.group.start(attempt, tries=3 if auto_ports else 1)
+        except (RuntimeError, TimeoutError, OSError) as err:
+            raise StackError(f"the link did not come up: {err}") from None
         addresses.pids = self.group.pids()
         self.addresses = addresses
         return addresses

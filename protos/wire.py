@@ -77,6 +77,10 @@ def error_reason(err: grpc.RpcError) -> str:
     return ""
 
 
+# In :func:`bind`'s error, which a service prints when it exits; link.procs.ProcessGroup.start looks for it.
+PORT_IN_USE = "the port is in use"
+
+
 def bind(server: grpc.Server, address: str) -> int:
     """Bind ``server`` to ``address`` (host:port; port 0 picks a free one) -> the port bound.
 
@@ -91,7 +95,7 @@ def bind(server: grpc.Server, address: str) -> int:
     except RuntimeError:  # newer grpcio raises where older ones return 0
         bound = 0
     if bound == 0:
-        raise OSError(f"cannot listen on {address}: the port is in use (is another service running there?) "
+        raise OSError(f"cannot listen on {address}: {PORT_IN_USE} (is another service running there?) "
                       f"or the host is not an address of this machine")
     return bound
 

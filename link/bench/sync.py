@@ -33,20 +33,17 @@ def start_echo(group: ProcessGroup, host: str = "127.0.0.1", timeout_s: float = 
     from protos.wire import free_port
 
     env = child_env(1)
-    for attempt in range(3):   # a free port can be taken before the bind (see link.stack.LinkStack.start)
+
+    def attempt() -> str:
         server, relay = f"{host}:{free_port(host)}", f"{host}:{free_port(host)}"
-        children = [group.spawn("echo", [sys.executable, "-m", "link.bench.echo", "server", "--listen", server],
-                                env=env),
-                    group.spawn("relay", [sys.executable, "-m", "link.bench.echo", "relay", "--listen", relay,
-                                          "--upstream", server], env=env)]
-        try:
-            for address in (server, relay):
-                health.wait_serving(address, timeout_s, alive=group.dead)
-            return relay
-        except RuntimeError as err:
-            group.discard(children)
-            if "cannot listen" not in str(err) or attempt == 2:
-                raise
+        group.spawn("echo", [sys.executable, "-m", "link.bench.echo", "server", "--listen", server], env=env)
+        group.spawn("relay", [sys.executable, "-m", "link.bench.echo", "relay", "--listen", relay, "--upstream",
+                              server], env=env)
+        for address in (server, relay):
+            health.wait_serving(address, timeout_s, alive=group.dead)
+        return relay
+
+    return group.start(attempt)
 
 
 def measure(link: str, echo: str, n: int, pilot_length: int = 1024, warmup: int = 50, preset: str = "",

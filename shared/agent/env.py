@@ -123,15 +123,18 @@ class StepSelectionEnv(gym.Env):
         return self._obs(), {"t_d": self.t_d, "t_plus": self.t_plus, "snr_db": self.snr_db}
 
     def snapshot(self) -> dict:
-        """The episode in progress and the env's random stream, for a training run's resume file."""
+        """The episode in progress and the random streams of the env and its action space (the random
+        actions before learning starts), for a training run's resume file."""
         return {"t_d": self.t_d, "t_plus": self.t_plus, "snr_db": self.snr_db, "steps": self.steps,
-                "np_random": self.np_random.bit_generator.state}
+                "np_random": self.np_random.bit_generator.state,
+                "action_rng": self.action_space.np_random.bit_generator.state}
 
     def restore(self, snapshot: dict) -> np.ndarray:
         """Continue the episode saved by :meth:`snapshot` -> its current observation (no reset)."""
         self.t_d, self.t_plus, self.snr_db, self.steps = (snapshot["t_d"], snapshot["t_plus"], snapshot["snr_db"],
                                                           snapshot["steps"])
         self.np_random.bit_generator.state = snapshot["np_random"]
+        self.action_space.np_random.bit_generator.state = snapshot["action_rng"]
         return self._obs()
 
     def step(self, action):

@@ -82,7 +82,6 @@ def train_agent(grid, directory: Path, preset: str, config: DDPGConfig = DDPGCon
             rng.bit_generator.state = blob["rng"]
             if "env" in blob:   # resume files before 2026-12-01 lack it: their episode restarts
                 obs = env.restore(blob["env"])
-                act_space.np_random.bit_generator.state = blob["action_rng"]
             curves, start_step, wall_before = blob["curves"], blob["step"], blob.get("wall_s", 0.0)
             log(f"resuming the agent from step {start_step} ({resume})")
         else:
@@ -99,7 +98,7 @@ def train_agent(grid, directory: Path, preset: str, config: DDPGConfig = DDPGCon
         directory.mkdir(parents=True, exist_ok=True)
         torch.save({"config_key": _config_key(config), "grid_header": grid.meta.get("header"), "agent": agent.state_dict(),
                     "buffer": buffer.state_dict(), "rng": rng.bit_generator.state, "env": env.snapshot(),
-                    "action_rng": act_space.np_random.bit_generator.state, "curves": curves, "step": step,
+                    "curves": curves, "step": step,
                     "wall_s": wall_before + time.time() - start}, tmp)
         os.replace(tmp, resume)
 
