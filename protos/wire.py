@@ -5,6 +5,7 @@ images as uint8 bytes [C, H, W]. Addresses are ``host:port`` strings (``127.0.0.
 """
 from __future__ import annotations
 
+import errno
 import socket
 
 import grpc
@@ -90,6 +91,8 @@ def bind(server: grpc.Server, address: str) -> int:
     if not sep or not host or not port.isdigit() or int(port) > 65535:
         raise OSError(f"cannot listen on {address!r}: expected host:port with a port in 0..65535 "
                       f"(e.g. 127.0.0.1:50051; port 0 picks a free one)")
+    if int(port):
+        _refuse_if_taken(host, int(port), address)
     try:
         bound = server.add_insecure_port(address)
     except RuntimeError:  # newer grpcio raises where older ones return 0
@@ -98,6 +101,21 @@ def bind(server: grpc.Server, address: str) -> int:
         raise OSError(f"cannot listen on {address}: {PORT_IN_USE} (is another service running there?) "
                       f"or the host is not an address of this machine")
     return bound
+
+
+def _refuse_if_taken(host: str, port: int, address: str) -> None:
+    """OSError (PORT_IN_USE) when a listening socket holds ``port``: checked with a plain socket first,
+    because gRPC core can abort the whole process on a failed bind instead of returning 0."""
+    host = host.strip("[]")
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as gRPC: TIME_WAIT leftovers do not count
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise OSError(f"cannot listen on {address}: {PORT_IN_USE} (is another service running there?)") \
+                    from None
+            # anything else (a host that is not this machine's) gets gRPC's own answer below
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -10,6 +10,7 @@ of a real Sync (the same SyncRequest/SyncReply messages and sizes) and none of i
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import threading
 from concurrent import futures
@@ -67,11 +68,15 @@ def main(argv: list[str] | None = None) -> None:
     relay.add_argument("--upstream", required=True, help="host:port of the echo server")
     args = parser.parse_args(argv)
     channel = None
-    if args.role == "server":
-        server = serve(EchoServicer(), args.listen)
-    else:
-        channel = grpc.insecure_channel(args.upstream, options=GRPC_OPTIONS)
-        server = serve(RelayServicer(channel), args.listen)
+    try:
+        if args.role == "server":
+            server = serve(EchoServicer(), args.listen)
+        else:
+            channel = grpc.insecure_channel(args.upstream, options=GRPC_OPTIONS)
+            server = serve(RelayServicer(channel), args.listen)
+    except OSError as err:   # said before exiting: gRPC may abort the process while it tears down
+        print(f"error: {err}", flush=True)
+        os._exit(1)
     print(f"echo {args.role} on {args.listen}", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
