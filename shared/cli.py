@@ -461,6 +461,85 @@ def eval_attacks(preset, out_dir, n, quick, snr_db, pnr_min, pnr_max, pnr_step, 
     click.echo(f"  wrote {out / 'attacks.json'} and {', '.join(payload['plots'].values())}")
 
 
+def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
+    """``"20,40,60"`` -> [20, 40, 60], each in 1..T."""
+    try:
+        values = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}", ctx=ctx, param=param) from None
+    if not values or any(not 1 <= v <= NUM_TIMESTEPS for v in values):
+        raise click.BadParameter(f"give one or more timesteps in 1..{NUM_TIMESTEPS}, got {value!r}", ctx=ctx, param=param)
+    return values
+
+
+@eval_command.command("purification")
+@PRESET_OPTION
+@click.option("--t", "ts", default="20,40,60,100", show_default=True, callback=_int_list,
+              help="Diffusion = purification steps to measure, comma-separated.")
+@click.option("--link", is_flag=True, help="Send through the codec and AWGN at --snr-db (default: no codec).")
+@click.option("--snr-db", type=float, default=15.0, show_default=True, help="AWGN SNR with --link (dB).")
+@click.option("--sampler", type=click.Choice(["ddpm", "ddim"]), default="ddpm", show_default=True,
+              help="The purifier's sampler (ddpm is what the receiver and `diffusec eval` default to).")
+@click.option("--steps", type=click.IntRange(min=1), default=5, show_default=True, help="Network calls for --sampler ddim.")
+@click.option("--n", "n", type=click.IntRange(min=1), default=200, show_default=True, help="Number of test images.")
+@click.option("--eps", default="8/255", show_default=True, help="PGD l_inf budget, [0, 1] pixel units.")
+@click.option("--attack-steps", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the image choice, the attack and the noise.")
+@click.option("--data", "source", type=click.Choice(["auto", "test", "sample"]), default="auto", show_default=True)
+@DATA_OPTION
+@CKPT_OPTION
+@click.option("--batch", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores).")
+@click.option("--device", type=DEVICE, default="cpu", show_default=True)
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write accuracy against t as a PNG here.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last stdout line.")
+def eval_purification(preset, ts, link, snr_db, sampler, steps, n, eps, attack_steps, seed, source, data_root,
+                      checkpoints, batch, threads, device, plot, as_json) -> None:
+    """How much of a PGD perturbation survives purification, per t.
+
+    Each test image goes through twice, clean and attacked (PGD on the classifier alone, the paper's
+    protocol), with the same diffusion, channel and purifier noise. Per t: clean- and
+    attacked-purified accuracy, their gap, the survival ratio ||P(x') - P(x)|| / ||x' - x|| (0: the
+    perturbation is washed out, 1: it passes at full size) and SSIM to the clean original.
+    """
+    from .attacks.budget import parse_eps
+    from .attacks.source import SourceAttack
+    from .checkpoints import CheckpointError
+    from .data import DataNotFoundError
+    from .pipeline import Pipeline
+    from .purification import measure_purification, plot_purification
+
+    _check_eval_args(threads, snr_db, max(ts), 0)
+    try:
+        attack = SourceAttack("pgd", parse_eps(eps), attack_steps)
+    except ValueError as err:
+        _fail(str(err))
+    parts = ("codec", "denoiser", "classifier") if link else ("denoiser", "classifier")
+    try:
+        pipeline = Pipeline.load(preset, checkpoints, parts, device)
+        data = load_eval_data(preset, data_root, source, n, seed)
+    except (CheckpointError, DataNotFoundError, FileNotFoundError) as err:
+        _fail(str(err))
+    progress = not as_json and sys.stderr.isatty() and not os.environ.get("DIFFUSEC_NO_PROGRESS")
+    report = measure_purification(pipeline, data, ts, attack, sampler=sampler, steps=steps,
+                                  link_snr_db=snr_db if link else None, seed=seed, batch=batch, progress=progress)
+    payload = report.to_dict()
+    if plot:
+        payload["plot"] = plot_purification(report, plot)
+    if as_json:
+        click.echo(json.dumps(payload))
+        return
+    where = f"link at {snr_db:g} dB" if link else "no codec"
+    click.echo(f"purification of {preset} on {report.data}, {where}, sampler {sampler}, PGD {attack.to_dict()['eps_label']}"
+               f" x{attack_steps}")
+    click.echo(f"  classifier alone: clean {report.classifier_clean_accuracy}  attacked {report.classifier_attacked_accuracy}")
+    click.echo(f"  {'t':>5s} {'clean':>7s} {'attacked':>9s} {'gap':>7s} {'survival':>9s} {'SSIM clean':>11s} {'SSIM att.':>10s}")
+    for p in report.points:
+        click.echo(f"  {p.t:5d} {p.clean_accuracy:7.3f} {p.attacked_accuracy:9.3f} {p.gap:+7.3f} {p.survival:9.3f} "
+                   f"{p.ssim_clean:11.3f} {p.ssim_attacked:10.3f}")
+    click.echo(f"  {report.wall_time_s} s" + (f"; plot {payload['plot']}" if plot else ""))
+
+
 def _register_subgroups() -> None:
     from .data.cli import data
     from link.cli import register  # the gRPC link commands (up, demo, bench, health) live with the link

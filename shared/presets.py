@@ -82,11 +82,12 @@ class DenoiserConfig:
 
 @dataclass(frozen=True)
 class ClassifierConfig:
-    kind: str = "resnet9"          # "resnet9" (small, CPU) or "wrn" (WideResNet)
-    widths: tuple[int, ...] = (24, 48, 96, 192)
+    kind: str = "resnet9"          # "airbench" (CPU, airbench94 layout), "resnet9" or "wrn" (WideResNet)
+    widths: tuple[int, ...] = (24, 48, 96, 192)   # resnet9: 4 stages; airbench: the last 3 are its groups
     wrn_depth: int = 28
     wrn_widen: int = 10
     dropout: float = 0.0
+    test_time_flip: bool = False   # eval logits averaged over the image and its mirror
 
 
 @dataclass(frozen=True)

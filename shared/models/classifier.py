@@ -1,4 +1,5 @@
-"""Receiver classifiers: a small ResNet-9 (CPU preset) and WRN-28-10 (the paper's, Table I / VI-A).
+"""Receiver classifiers: an airbench94-layout CNN (CPU preset), a small ResNet-9 and WRN-28-10 (the
+paper's, Table I / VI-A).
 
 Both take pixels in [0, 1], shape [B, C, H, W], and normalise internally, so every caller in the
 link passes the same thing it would show a person.
@@ -46,6 +47,54 @@ class ResNet9(nn.Module):
         return self.head(self.features(x))
 
 
+class ConvGroup(nn.Module):
+    """airbench's block: conv -> 2x2 max-pool -> BN -> GELU -> conv -> BN -> GELU.
+
+    BatchNorm scales are frozen at 1 (only the biases learn), as in airbench94.
+    """
+
+    def __init__(self, c_in: int, c_out: int, bn_momentum: float = 0.4):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.norm1 = nn.BatchNorm2d(c_out, eps=1e-12, momentum=bn_momentum)
+        self.norm2 = nn.BatchNorm2d(c_out, eps=1e-12, momentum=bn_momentum)
+        for norm in (self.norm1, self.norm2):
+            norm.weight.requires_grad_(False)
+        for conv in (self.conv1, self.conv2):   # dirac init: each block starts close to identity-plus-noise
+            w = conv.weight.data
+            torch.nn.init.dirac_(w[:min(w.shape[0], w.shape[1])])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.gelu(self.norm1(F.max_pool2d(self.conv1(x), 2)))
+        return F.gelu(self.norm2(self.conv2(x)))
+
+
+class AirbenchNet(nn.Module):
+    """The airbench94 layout (Keller Jordan, 2024): a 2x2 patch-whitening conv, three ConvGroups, max-pool.
+
+    ``[B, C, 32, 32]`` normalised pixels -> logits ``[B, classes]``. The whitening conv's weights are
+    set from data by :func:`shared.training.airbench.init_whitening` and stay frozen.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, widths: tuple[int, ...]):
+        super().__init__()
+        w1, w2, w3 = widths[-3:]
+        patch_dims = in_channels * 4
+        self.whiten = nn.Conv2d(in_channels, 2 * patch_dims, 2, padding=0, bias=True)
+        self.whiten.weight.requires_grad_(False)
+        self.groups = nn.Sequential(ConvGroup(2 * patch_dims, w1), ConvGroup(w1, w2), ConvGroup(w2, w3))
+        self.head = nn.Linear(w3, num_classes, bias=False)
+        self.logit_scale = 1 / 9   # airbench's output scaling: keeps early logits small under lr ~ 10
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.groups(F.gelu(self.whiten(x)))
+        return F.adaptive_max_pool2d(x, 1).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x)) * self.logit_scale
+
+
 class WideBasic(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int, dropout: float):
         super().__init__()
@@ -85,7 +134,11 @@ class WideResNet(nn.Module):
 
 
 class Classifier(nn.Module):
-    """Normalising wrapper: ``forward(x01 [B,C,H,W] in [0,1]) -> logits [B, num_classes]``."""
+    """Normalising wrapper: ``forward(x01 [B,C,H,W] in [0,1]) -> logits [B, num_classes]``.
+
+    With ``config.test_time_flip`` the eval-mode logits are the mean over the image and its mirror
+    (airbench's TTA level 1); a white-box attack differentiates through both.
+    """
 
     def __init__(self, config: ClassifierConfig, in_channels: int = 3, num_classes: int = 10):
         super().__init__()
@@ -95,10 +148,17 @@ class Classifier(nn.Module):
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
         if config.kind == "resnet9":
             self.net: nn.Module = ResNet9(in_channels, num_classes, config.widths)
+        elif config.kind == "airbench":
+            self.net = AirbenchNet(in_channels, num_classes, config.widths)
         elif config.kind == "wrn":
             self.net = WideResNet(in_channels, num_classes, config.wrn_depth, config.wrn_widen, config.dropout)
         else:
             raise ValueError(f"unknown classifier kind {config.kind!r}")
 
+        self.test_time_flip = config.test_time_flip
+
     def forward(self, x01: torch.Tensor) -> torch.Tensor:
-        return self.net((x01 - self.mean) / self.std)
+        x = (x01 - self.mean) / self.std
+        if self.training or not self.test_time_flip:
+            return self.net(x)
+        return 0.5 * (self.net(x) + self.net(x.flip(-1)))
