@@ -18,6 +18,7 @@ from pathlib import Path
 
 import click
 
+from link.metrics import check_option as check_metrics_option
 from shared.presets import DEFAULT_PRESET, PRESETS
 
 DEFAULT_CONTROL = "127.0.0.1:50053"
@@ -60,23 +61,39 @@ def main(ctx: click.Context, control: str) -> None:
                    "when an adversarial impairment is first added.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info", show_default=True)
+@click.option("--metrics", "metrics_address", default=None, callback=check_metrics_option,
+              help="host:port to serve Prometheus metrics on (GET /metrics): frames in, forwarded, dropped, "
+                   "jammed, attacked, Sync seconds, SNR and active impairments. Default: none.")
 @click.pass_context
-def serve(ctx, listen, upstream, control, snr_db, seed, preset, checkpoints, threads, log_level) -> None:
+def serve(ctx, listen, upstream, control, snr_db, seed, preset, checkpoints, threads, log_level,
+          metrics_address) -> None:
     """Relay Link from LISTEN to UPSTREAM through the channel; serve ChannelControl on CONTROL."""
     logging.basicConfig(level=log_level.upper(), format="proxy %(levelname)s %(message)s", stream=sys.stderr)
     import torch
 
+    from link.metrics import MetricsAddressError, serve as serve_metrics
+
+    from .metrics import ProxyCollector, sync_histogram
     from .service import build_servers
     from .state import ChannelState
 
     if threads:
         torch.set_num_threads(threads)
     control = control or ctx.obj["control"]
+    sync_seconds = sync_histogram()
     try:
         state = ChannelState(snr_db, seed, upstream, preset, checkpoints)
-        link, ctl, channel, _, _ = build_servers(state, listen, control, upstream)
+        link, ctl, channel, _, _ = build_servers(state, listen, control, upstream, sync_seconds=sync_seconds)
     except (ValueError, OSError, RuntimeError) as err:
         _fail(str(err))
+    if metrics_address:
+        try:
+            _, port = serve_metrics(metrics_address, ProxyCollector(state, sync_seconds))
+        except MetricsAddressError as err:
+            link.stop(grace=None)
+            ctl.stop(grace=None)
+            _fail(str(err))
+        logging.getLogger("diffusec.proxy").info("Prometheus metrics on %s (port %d)", metrics_address, port)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -58,9 +58,11 @@ def _relay_error(context: grpc.ServicerContext, err: grpc.RpcError) -> None:
 
 
 class LinkForwarder(link_pb2_grpc.LinkServicer):
-    def __init__(self, state: ChannelState, upstream: grpc.Channel):
+    def __init__(self, state: ChannelState, upstream: grpc.Channel, sync_seconds=None):
+        """``sync_seconds``: a histogram that observes each relayed Sync (seconds), for --metrics."""
         self.state = state
         self.upstream = link_pb2_grpc.LinkStub(upstream)
+        self.sync_seconds = sync_seconds
 
     def Sync(self, request, context):
         delay = self.state.sync_delay()
@@ -77,6 +79,8 @@ class LinkForwarder(link_pb2_grpc.LinkServicer):
         except grpc.RpcError as err:
             _relay_error(context, err)
         self.state.count(syncs_forwarded=1)
+        if self.sync_seconds is not None:
+            self.sync_seconds.observe(time.perf_counter() - start)
         reply.timing.proxy_us = own * 1e6
         return reply
 
@@ -198,13 +202,14 @@ class ChannelControlServicer(link_pb2_grpc.ChannelControlServicer):
         return link_pb2.StatsReply(**self.state.stats())
 
 
-def build_servers(state: ChannelState, listen: str, control: str, upstream: str,
-                  max_workers: int = 32) -> tuple[grpc.Server, grpc.Server, grpc.Channel, int, int]:
-    """Link forwarder on ``listen`` and ChannelControl on ``control``, both with health; started."""
+def build_servers(state: ChannelState, listen: str, control: str, upstream: str, max_workers: int = 32,
+                  sync_seconds=None) -> tuple[grpc.Server, grpc.Server, grpc.Channel, int, int]:
+    """Link forwarder on ``listen`` and ChannelControl on ``control``, both with health; started.
+    ``sync_seconds``: a histogram of relayed Sync seconds (channel_proxy.metrics)."""
     channel = grpc.insecure_channel(upstream, options=GRPC_OPTIONS)
     link = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="proxy"),
                        options=SERVER_OPTIONS)
-    link_pb2_grpc.add_LinkServicer_to_server(LinkForwarder(state, channel), link)
+    link_pb2_grpc.add_LinkServicer_to_server(LinkForwarder(state, channel, sync_seconds), link)
     link_health = add_health(link, (LINK_SERVICE,))
     ctl = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="control"), options=SERVER_OPTIONS)
     link_pb2_grpc.add_ChannelControlServicer_to_server(ChannelControlServicer(state), ctl)

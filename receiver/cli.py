@@ -8,6 +8,7 @@ import threading
 
 import click
 
+from link.metrics import check_option as check_metrics_option
 from shared.devices import DEVICE
 from shared.presets import DEFAULT_PRESET, NUM_TIMESTEPS, PRESETS
 
@@ -85,8 +86,11 @@ def _log_off_the_request_path(level: str) -> None:
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores).")
 @click.option("--device", type=DEVICE, default="cpu", show_default=True, help="torch device for the models, e.g. cuda.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info", show_default=True)
+@click.option("--metrics", "metrics_address", default=None, callback=check_metrics_option,
+              help="host:port to serve Prometheus metrics on (GET /metrics): frames received, acked, duplicate "
+                   "and rejected, stage and Sync seconds, the measured SNR. Default: none.")
 def serve(listen, preset, checkpoints, policy, t_d, t_plus, episode_steps, episode_change_db, sampler, steps, max_batch, batch_wait_ms,
-          max_latent_bytes, seed, threads, device, log_level) -> None:
+          max_latent_bytes, seed, threads, device, log_level, metrics_address) -> None:
     """Load the models and serve Link and health on LISTEN until SIGINT/SIGTERM."""
     _log_off_the_request_path(log_level)
     import torch
@@ -112,6 +116,8 @@ def serve(listen, preset, checkpoints, policy, t_d, t_plus, episode_steps, episo
         server, port = build_server(receiver, listen)
     except (OSError, RuntimeError) as err:
         _fail(f"cannot serve on {listen}: {err}")
+    if metrics_address:
+        _serve_metrics(metrics_address, receiver, server)
 
     def shut_down() -> None:
         # Let in-flight calls finish (their frames still need the batch loop), then end the loop.
@@ -135,6 +141,20 @@ def serve(listen, preset, checkpoints, policy, t_d, t_plus, episode_steps, episo
     logging.getLogger("diffusec.receiver").info("stopped after %d frames (%d duplicates, %d batches)",
                                                 receiver.frames_processed, receiver.duplicates,
                                                 receiver.batcher.batches)
+
+
+def _serve_metrics(address: str, receiver, server) -> None:
+    """Start the metrics endpoint; on a bad address stop the gRPC server and exit 2 with the reason."""
+    from link.metrics import MetricsAddressError, serve as serve_metrics
+
+    from .metrics import ReceiverCollector
+
+    try:
+        _, port = serve_metrics(address, ReceiverCollector(receiver))
+    except MetricsAddressError as err:
+        server.stop(grace=None)
+        _fail(str(err))
+    logging.getLogger("diffusec.receiver").info("Prometheus metrics on %s (port %d)", address, port)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ from shared.pipeline import Pipeline
 
 from . import validation
 from .batcher import MAX_BATCH, MAX_WAIT_MS, MicroBatcher
+from .errors import LinkError
+from .metrics import ReceiverTimings
 from .policy import Decision, Policy
 from .sessions import Epoch, SessionTable
 from .snr import PilotCache, measure_snr_db
@@ -91,6 +93,12 @@ class Receiver:
                                                                 start=batch_thread)
         self.frames_processed = 0
         self.duplicates = 0
+        self.frames_received = 0          # validated and admitted (duplicates included)
+        self.frames_rejected = 0          # refused with a LinkError
+        self.syncs = 0
+        self.last_snr_db: float | None = None
+        # Observed on every batch and Sync: a few microseconds, so always on; served with --metrics.
+        self.timings = ReceiverTimings()
         self._lock = threading.Lock()
 
     # --- sync handshake (paper IV-C) -------------------------------------------------------
@@ -109,6 +117,10 @@ class Receiver:
         t_policy = time.perf_counter()
         epoch = self.sessions.sync(session, snr_db, self.policy)
         end = time.perf_counter()
+        self.timings.sync.observe(end - start)
+        with self._lock:
+            self.syncs += 1
+            self.last_snr_db = snr_db
         if log.isEnabledFor(logging.DEBUG):
             log.debug("sync %s seq %d: %.2f dB -> epoch %d t_D=%d t_plus=%d", session, sequence, snr_db,
                       epoch.number, epoch.t_d, epoch.t_plus)
@@ -135,17 +147,22 @@ class Receiver:
     # --- frames ----------------------------------------------------------------------------
     def submit(self, frame: FrameIn) -> tuple[Future, bool]:
         """Validate ``frame`` and queue it -> (future of its AckOut, duplicate?). LinkError if bad."""
-        validation.check_session(frame.session)
-        epoch = self.sessions.epoch(frame.session, frame.epoch)
-        validation.check_t_d(frame.t_d, epoch.t_plus, self.num_timesteps)
-        validation.check_label(frame.label, self.preset.num_classes)
-        z_hat = validation.parse_latent(frame.latent, frame.shape, frame.dtype, self.latent_length,
-                                        self.max_latent_bytes, self.preset.name)
-        epoch, future, duplicate = self.sessions.admit(frame.session, frame.epoch, frame.frame_id)
-        if duplicate:
+        try:
+            validation.check_session(frame.session)
+            epoch = self.sessions.epoch(frame.session, frame.epoch)
+            validation.check_t_d(frame.t_d, epoch.t_plus, self.num_timesteps)
+            validation.check_label(frame.label, self.preset.num_classes)
+            z_hat = validation.parse_latent(frame.latent, frame.shape, frame.dtype, self.latent_length,
+                                            self.max_latent_bytes, self.preset.name)
+            epoch, future, duplicate = self.sessions.admit(frame.session, frame.epoch, frame.frame_id)
+        except LinkError:
             with self._lock:
-                self.duplicates += 1
-        else:
+                self.frames_rejected += 1
+            raise
+        with self._lock:
+            self.frames_received += 1
+            self.duplicates += int(duplicate)
+        if not duplicate:
             self.batcher.submit(_Job(frame, z_hat, frame.t_d + epoch.t_plus), future)
         return future, duplicate
 
@@ -157,8 +174,15 @@ class Receiver:
         z_hat = torch.stack([job.z_hat for job in jobs]).to(device)
         t_p = torch.tensor([job.t_p for job in jobs], dtype=torch.int64)
         x_hat = self.pipeline.decode(z_hat)
+        t_decoded = time.perf_counter()
         pixels = self.pipeline.purify(x_hat, t_p, self.sampler, self.steps, self.generator)
+        t_purified = time.perf_counter()
         predicted = self.pipeline.classify(pixels).argmax(1).cpu()
+        t_classified = time.perf_counter()
+        for stage, seconds in (("decode", t_decoded - start), ("purify", t_purified - t_decoded),
+                               ("classify", t_classified - t_purified)):
+            self.timings.stage.labels(stage).observe(seconds)
+        self.timings.batch_frames.observe(len(jobs))
         pixels = pixels.cpu()
         acks = []
         for i, job in enumerate(jobs):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from link.metrics import check_option as check_metrics_option
 from shared.attacks.options import source_attack_options
 from shared.devices import DEVICE
 from protos.limits import MAX_PILOT_SYMBOLS, MIN_PILOT_SYMBOLS
@@ -67,6 +68,9 @@ def main() -> None:
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores).")
 @click.option("--device", type=DEVICE, default="cpu", show_default=True, help="torch device for the encoder, e.g. cuda.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last stdout line.")
+@click.option("--metrics", "metrics_address", default=None, callback=check_metrics_option,
+              help="host:port to serve Prometheus metrics on while the run lasts (GET /metrics): frames sent, "
+                   "acked and resent, Sync seconds, the measured SNR. Default: none.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
 @source_attack_options
@@ -75,7 +79,8 @@ def main() -> None:
 @click.option("--attack-t-d", type=click.IntRange(0, NUM_TIMESTEPS), default=20, show_default=True,
               help="--adaptive: the t_D (and t_P) the attacker assumes.")
 def run(address, preset, n, images_dir, source, data_root, checkpoints, sync_every, pilot_length, window, batch,
-        ack_timeout, sync_timeout, retry_timeout, evaluation, session, seed, threads, device, as_json, progress,
+        ack_timeout, sync_timeout, retry_timeout, evaluation, session, seed, threads, device, as_json, metrics_address,
+        progress,
         source_attack, eps, attack_steps, step_size, target, adaptive, eot_samples, attack_snr_db, attack_t_d) -> None:
     """Sync with the receiver, then diffuse with its t_D, encode and stream N images; print the scores.
 
@@ -143,6 +148,8 @@ def run(address, preset, n, images_dir, source, data_root, checkpoints, sync_eve
                             retry_timeout_s=retry_timeout,
                             evaluation=evaluation, seed=seed)
     sender = LinkSender(pipeline, address, options, on_ack=bar.update)
+    if metrics_address:
+        _serve_metrics(metrics_address, sender)
     error = None
     try:
         result = sender.run(sent, labels)
@@ -178,6 +185,19 @@ def run(address, preset, n, images_dir, source, data_root, checkpoints, sync_eve
         click.echo(f"  {'source_attack':20s} {json.dumps(payload['source_attack'])}")
     for item in payload.get("predictions", ()):
         click.echo(f"  {item['file']}: class {item['class']}")
+
+
+def _serve_metrics(address: str, sender) -> None:
+    """Serve the sender's metrics for as long as this process runs; exit 2 when the address is unusable."""
+    from link.metrics import MetricsAddressError, serve as serve_metrics
+
+    from .metrics import SenderCollector
+
+    try:
+        serve_metrics(address, SenderCollector(sender))
+    except MetricsAddressError as err:
+        sender.close()
+        _fail(str(err))
 
 
 def _attack_report(attack, result, labels) -> dict:

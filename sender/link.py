@@ -43,6 +43,7 @@ from protos.wire import GRPC_OPTIONS, error_reason, symbols_to_bytes
 from shared.channel import pilot_sequence
 from shared.pipeline import Pipeline
 
+from .metrics import sync_histogram
 from .options import SenderOptions  # noqa: F401 - part of this module's API
 
 log = logging.getLogger("diffusec.sender")
@@ -163,6 +164,17 @@ class LinkSender:
         self._acks = 0                             # distinct acks this run
         self._last_ack_at = 0.0
         self._attempts = 0
+        self.result: LinkResult | None = None      # the current (or last) run's, for --metrics
+        self.sync_seconds = sync_histogram()       # Sync round trips, observed always (cheap), served with --metrics
+
+    @property
+    def acked(self) -> int:
+        """Distinct acks of the current run."""
+        return self._acks
+
+    @property
+    def last_sync(self) -> "Sync | None":
+        return self._sync
 
     # --- sync handshake -------------------------------------------------------------------------
     def sync(self) -> Sync:
@@ -174,6 +186,7 @@ class LinkSender:
         start = time.perf_counter()
         reply = self._stub.Sync(request, timeout=self.opt.sync_timeout_s)
         latency_ms = (time.perf_counter() - start) * 1000.0
+        self.sync_seconds.observe(latency_ms / 1000.0)
         expected = self.pipeline.preset.codec.channel_symbols
         if reply.latent_length and reply.latent_length != expected:
             raise LinkFailed(f"the receiver expects {reply.latent_length} symbols per frame but preset "
@@ -211,7 +224,7 @@ class LinkSender:
     def run(self, images_u8: torch.Tensor, labels: torch.Tensor | None = None) -> LinkResult:
         """Send every image (uint8 [N, C, H, W]) and wait for every ack; raises LinkFailed."""
         n = len(images_u8)
-        result = LinkResult(acks=[None] * n)
+        result = self.result = LinkResult(acks=[None] * n)
         pending: OrderedDict[int, _Pending] = OrderedDict()
         self._first_send_at, self._acks = None, 0
         order = itertools.count()
