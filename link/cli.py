@@ -502,10 +502,14 @@ def bench_snr(low_db, high_db, step_db, repeats, pilot_length, preset, checkpoin
 @CHECKPOINTS
 @_threads_option(None, "default: all cores; the receiver and the in-process run get the same, the sender one")
 @ATTACH_LINK
+@click.option("--compose-link", "compose_link", default=None, metavar="ADDR",
+              help="Also time a link running in containers (its proxy, e.g. 127.0.0.1:50052 after `docker compose "
+                   "up -d`) in the same rotation: compose_images_per_s and compose_ratio (containers / native "
+                   "link; target >= 0.8). Its receiver must use the same --t-d/--t-plus.")
 @VERBOSE
 @JSON
 def bench_link(n, t_d, t_plus, snr_db, window, batch, max_batch, batch_wait_ms, eval_batch, warmup, rounds, source,
-               data_root, seed, preset, checkpoints, threads, attach_link, verbose, as_json) -> None:
+               data_root, seed, preset, checkpoints, threads, attach_link, compose_link, verbose, as_json) -> None:
     """Images per second over sender -> proxy -> receiver vs the same chain in one process.
 
     Prints network_images_per_s, inprocess_images_per_s and ratio (network / in-process; target
@@ -523,6 +527,13 @@ def bench_link(n, t_d, t_plus, snr_db, window, batch, max_batch, batch_wait_ms, 
     from shared.pipeline import Pipeline
 
     _set_threads(threads)
+    if compose_link:
+        from link import health as link_health
+
+        status = link_health.check(compose_link)
+        if status != link_health.SERVING:
+            _fail(f"--compose-link {compose_link}: no link answers there ({status}); bring it up with "
+                  f"`docker compose up -d` (its proxy listens on 127.0.0.1:50052)")
     defaults = SenderOptions()
     window, batch = window or defaults.window, batch or defaults.batch
     try:
@@ -537,8 +548,11 @@ def bench_link(n, t_d, t_plus, snr_db, window, batch, max_batch, batch_wait_ms, 
         receiver_args += ["--batch-wait-ms", str(batch_wait_ms)]
     config = _stack_config(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_args=tuple(receiver_args))
     with _link(config, attach_link, None, verbose) as (proxy, _):
-        report = throughput.run(pipeline, proxy, data, snr_db, window, batch, eval_batch, seed, warmup, progress=_note,
-                                inprocess_threads=threads, rounds=rounds)
+        try:
+            report = throughput.run(pipeline, proxy, data, snr_db, window, batch, eval_batch, seed, warmup,
+                                    progress=_note, inprocess_threads=threads, rounds=rounds, compose=compose_link)
+        except throughput.TimestepMismatch as err:
+            _fail(str(err))
     _emit(report, as_json, "bench link (images per second)")
 
 

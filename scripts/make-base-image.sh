@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make the Docker base image from Debian's packages, for hosts that cannot pull from Docker Hub.
 #
-#   scripts/make-base-image.sh [--name diffusec-base:bookworm] [--suite bookworm] [--mirror URL] [--ca FILE] [--root DIR]
+#   scripts/make-base-image.sh [--name diffusec-base:bookworm] [--suite bookworm] [--mirror URL] [--ca FILE]... [--root DIR]
 #
 # debootstrap installs a minimal Debian with python3 (3.11 on bookworm, the version the pinned torch
 # wheel is built for), venv and pip into a folder; `docker import` turns that folder into an image.
@@ -9,7 +9,7 @@
 #
 #   docker compose build --build-arg BASE_IMAGE=diffusec-base:bookworm      # or BASE_IMAGE=... in .env
 #
-# --ca FILE adds a PEM certificate to the image's trust store: on a network whose proxy intercepts
+# --ca FILE (repeatable) adds a PEM certificate to the image's trust store: on a network whose proxy intercepts
 # TLS, pip inside the build needs that proxy's CA (the host's bundle, /etc/ssl/certs/ca-certificates.crt,
 # already holds it there). Needs root, debootstrap (apt-get install debootstrap) and a Docker daemon.
 set -euo pipefail
@@ -17,14 +17,14 @@ set -euo pipefail
 name="diffusec-base:bookworm"
 suite="bookworm"
 mirror="http://deb.debian.org/debian"
-ca=""
+cas=()
 root=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --name) name="$2"; shift 2 ;;
     --suite) suite="$2"; shift 2 ;;
     --mirror) mirror="$2"; shift 2 ;;
-    --ca) ca="$2"; shift 2 ;;
+    --ca) cas+=("$2"); shift 2 ;;
     --root) root="$2"; shift 2 ;;
     -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -36,10 +36,10 @@ fail() { echo "error: $*" >&2; exit 1; }
 command -v debootstrap >/dev/null || fail "debootstrap is not installed (apt-get install -y debootstrap)"
 command -v docker >/dev/null || fail "docker is not installed (apt-get install -y docker.io)"
 docker info >/dev/null 2>&1 || fail "no Docker daemon answers (start one: dockerd > /tmp/dockerd.log 2>&1 &)"
-if [ -n "$ca" ]; then
+for ca in "${cas[@]}"; do
   [ -f "$ca" ] || fail "--ca $ca: no such file"
   grep -q "BEGIN CERTIFICATE" "$ca" || fail "--ca $ca: not a PEM certificate"
-fi
+done
 
 # A temporary root unless --root names one to keep (it is ~400 MB; .gitignore lists /build/).
 cleanup=""
@@ -58,8 +58,12 @@ debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-cert
 rm -f "$root"/usr/lib/python3*/EXTERNALLY-MANAGED
 # The health checks and many scripts call `python`, which Debian only names python3.
 ln -sf python3 "$root/usr/bin/python"
-if [ -n "$ca" ]; then
-  cp "$ca" "$root/usr/local/share/ca-certificates/diffusec-extra-ca.crt"
+if [ "${#cas[@]}" -gt 0 ]; then
+  i=0
+  for ca in "${cas[@]}"; do
+    i=$((i + 1))
+    cp "$ca" "$root/usr/local/share/ca-certificates/diffusec-extra-$i.crt"
+  done
   chroot "$root" update-ca-certificates >&2
 fi
 # Apt's package lists and caches are not needed at run time.
