@@ -179,6 +179,9 @@ class Receiver:
         t_purified = time.perf_counter()
         predicted = self.pipeline.classify(pixels).argmax(1).cpu()
         t_classified = time.perf_counter()
+        # On CPU each stage has finished when its call returns. On CUDA kernels run asynchronously:
+        # decode and purify then count little more than their launches, and classify (whose .cpu()
+        # waits for everything) the rest.
         for stage, seconds in (("decode", t_decoded - start), ("purify", t_purified - t_decoded),
                                ("classify", t_classified - t_purified)):
             self.timings.stage.labels(stage).observe(seconds)
