@@ -59,7 +59,7 @@ class _TrainCommand(click.Command):
 @click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Train the phase for this many epochs instead of the preset's (one phase, not `all`; the "
                    "manifest's preset_config records the value used). cifar10 defaults: semantic 1, jsc 0.5, "
-                   "joint 2, denoiser 2, classifier 12, retrain 4, --adversarial 3.")
+                   "joint 2, denoiser 2, classifier 18, retrain 6, --adversarial 3.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores, split across ranks).")
 @click.option("--adversarial", is_flag=True,
               help="With `classifier`: PGD adversarial training (Madry et al.) into a separate classifier_at.pt "
@@ -111,7 +111,7 @@ def train(phase: str, preset: str, data_root: str | None, checkpoints: str | Non
     try:
         for name in phases:
             run_phase(name, pc)
-    except (DataNotFoundError, CheckpointError) as err:  # e.g. `train denoiser` before the codec exists
+    except (DataNotFoundError, CheckpointError, ValueError) as err:  # e.g. `train denoiser` before the codec exists
         _fail(str(err))
     finally:
         shutdown(ctx)
@@ -481,6 +481,8 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> list[in
 @click.option("--sampler", type=click.Choice(["ddpm", "ddim"]), default="ddpm", show_default=True,
               help="The purifier's sampler (ddpm is what the receiver and `diffusec eval` default to).")
 @click.option("--steps", type=click.IntRange(min=1), default=5, show_default=True, help="Network calls for --sampler ddim.")
+@click.option("--eta", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="--sampler ddim: 0 deterministic, 1 fresh noise at every step (a stochastic strided sampler).")
 @click.option("--n", "n", type=click.IntRange(min=1), default=200, show_default=True, help="Number of test images.")
 @click.option("--eps", default="8/255", show_default=True, help="PGD l_inf budget, [0, 1] pixel units.")
 @click.option("--attack-steps", type=click.IntRange(min=1), default=10, show_default=True)
@@ -493,7 +495,7 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str) -> list[in
 @click.option("--device", type=DEVICE, default="cpu", show_default=True)
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write accuracy against t as a PNG here.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last stdout line.")
-def eval_purification(preset, ts, link, snr_db, sampler, steps, n, eps, attack_steps, seed, source, data_root,
+def eval_purification(preset, ts, link, snr_db, sampler, steps, eta, n, eps, attack_steps, seed, source, data_root,
                       checkpoints, batch, threads, device, plot, as_json) -> None:
     """How much of a PGD perturbation survives purification, per t.
 
@@ -521,7 +523,7 @@ def eval_purification(preset, ts, link, snr_db, sampler, steps, n, eps, attack_s
     except (CheckpointError, DataNotFoundError, FileNotFoundError) as err:
         _fail(str(err))
     progress = not as_json and sys.stderr.isatty() and not os.environ.get("DIFFUSEC_NO_PROGRESS")
-    report = measure_purification(pipeline, data, ts, attack, sampler=sampler, steps=steps,
+    report = measure_purification(pipeline, data, ts, attack, sampler=sampler, steps=steps, eta=eta,
                                   link_snr_db=snr_db if link else None, seed=seed, batch=batch, progress=progress)
     payload = report.to_dict()
     if plot:
@@ -530,7 +532,8 @@ def eval_purification(preset, ts, link, snr_db, sampler, steps, n, eps, attack_s
         click.echo(json.dumps(payload))
         return
     where = f"link at {snr_db:g} dB" if link else "no codec"
-    click.echo(f"purification of {preset} on {report.data}, {where}, sampler {sampler}, PGD {attack.to_dict()['eps_label']}"
+    shown_sampler = f"ddim ({steps} calls, eta {eta:g})" if sampler == "ddim" else "ddpm"
+    click.echo(f"purification of {preset} on {report.data}, {where}, sampler {shown_sampler}, PGD {attack.to_dict()['eps_label']}"
                f" x{attack_steps}")
     click.echo(f"  classifier alone: clean {report.classifier_clean_accuracy}  attacked {report.classifier_attacked_accuracy}")
     click.echo(f"  {'t':>5s} {'clean':>7s} {'attacked':>9s} {'gap':>7s} {'survival':>9s} {'SSIM clean':>11s} {'SSIM att.':>10s}")

@@ -67,7 +67,8 @@ class Pipeline:
             denoiser = UNet(preset.denoiser, preset.codec.channels)
             denoiser.load_state_dict(load_checkpoint(directory, "denoiser", preset_name))
         if "classifier" in parts:
-            classifier = Classifier(preset.classifier, preset.codec.channels, preset.num_classes)
+            classifier = Classifier(preset.classifier_config(classifier_kind), preset.codec.channels,
+                                    preset.num_classes)
             classifier.load_state_dict(load_checkpoint(directory, classifier_kind, preset_name))
         device = torch.device(device)
         for module in (codec, denoiser, classifier):
@@ -100,8 +101,12 @@ class Pipeline:
 
     @torch.no_grad()
     def purify(self, x_hat: torch.Tensor, t_p: int | torch.Tensor, sampler: str = "ddpm", steps: int = 5,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        """Asymmetric denoising P(x_hat; t_P), eqs. 21-23 -> [0, 1] pixels. t_P may differ per image."""
+               generator: torch.Generator | None = None, eta: float = 0.0) -> torch.Tensor:
+        """Asymmetric denoising P(x_hat; t_P), eqs. 21-23 -> [0, 1] pixels. t_P may differ per image.
+
+        ``eta`` (ddim only): 0 is the deterministic strided sampler, 1 draws fresh noise at each of its
+        steps as the DDPM chain does at each of its own (a stochastic strided sampler).
+        """
         t_p = as_timesteps(t_p, x_hat.shape[0], self.schedule)
 
         def predict_x0(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -110,7 +115,7 @@ class Pipeline:
         if sampler == "ddpm":
             x0 = denoise_ddpm(predict_x0, x_hat, t_p, self.schedule, generator)
         elif sampler == "ddim":
-            x0 = denoise_ddim(predict_x0, x_hat, t_p, self.schedule, steps=steps, generator=generator)
+            x0 = denoise_ddim(predict_x0, x_hat, t_p, self.schedule, steps=steps, eta=eta, generator=generator)
         else:
             raise ValueError(f"unknown sampler {sampler!r}; use one of {SAMPLERS}")
         return to_pixels(x0)

@@ -124,6 +124,8 @@ class TrainConfig:
     retrain_epochs: float = 4.0
     retrain_lr: float = 0.02
     retrain_images: int = 10000
+    retrain_sampler: str = "ddim"   # the purifier that makes the receiver outputs: "ddim" (5 calls) or "ddpm"
+    retrain_batch: int | None = None   # None: classifier_batch (half receiver outputs, half clean)
     # PGD adversarial training (Madry et al.) of a separate classifier_at.pt, for the jpeg-ldpc-at
     # baseline only (DiffuSeC's receiver keeps classifier.pt). Sized for ~40 min on one CPU thread.
     adversarial_init: str = "pretrained"        # "pretrained": fine-tune classifier.pt; "scratch"
@@ -168,6 +170,12 @@ class Preset:
     train: TrainConfig = field(default_factory=TrainConfig)
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     num_classes: int = 10
+    # The PGD-trained classifier_at.pt of the jpeg-ldpc-at baseline; None: the same network as ``classifier``.
+    classifier_at: ClassifierConfig | None = None
+
+    def classifier_config(self, kind: str = "classifier") -> ClassifierConfig:
+        """The network of checkpoint ``kind``: "classifier" (the receiver's) or "classifier_at"."""
+        return self.classifier_at if kind == "classifier_at" and self.classifier_at is not None else self.classifier
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -186,7 +194,11 @@ _CIFAR10 = Preset(
     dataset="cifar10",
     codec=CodecConfig(),
     denoiser=DenoiserConfig(),
-    classifier=ClassifierConfig(),
+    classifier=ClassifierConfig(kind="airbench", widths=(64, 256, 256), test_time_flip=True),
+    # classifier_at.pt was PGD-trained (3 epochs, ~40 min) on the earlier ResNet-9 receiver classifier.
+    classifier_at=ClassifierConfig(),
+    train=TrainConfig(classifier_epochs=18, classifier_batch=1024, retrain_lr=0.05, retrain_sampler="ddpm",
+                      retrain_images=10000, retrain_epochs=6, retrain_batch=512),
 )
 
 # Table I. The table gives widths but not the patch size; 8x8 patches (16 tokens) keep the

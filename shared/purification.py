@@ -47,6 +47,7 @@ class PurificationReport:
     attack: dict
     sampler: str
     sampler_steps: int | None
+    eta: float | None                   # ddim's noise scale (0: deterministic); None for ddpm
     link_snr_db: float | None           # None: no codec (diffuse -> purify -> classify)
     classifier_clean_accuracy: float    # the classifier on x, no link
     classifier_attacked_accuracy: float  # ... on x'
@@ -69,11 +70,11 @@ def _received(pipeline: Pipeline, x01: torch.Tensor, t: int, link_snr_db: float 
 
 
 def purify_once(pipeline: Pipeline, x01: torch.Tensor, t: int, link_snr_db: float | None, sampler: str,
-                steps: int, seed: int) -> torch.Tensor:
+                steps: int, seed: int, eta: float = 0.0) -> torch.Tensor:
     """One pass with every noise drawn from a generator seeded ``seed``: [B,C,H,W] [0,1] -> same."""
     generator = torch.Generator().manual_seed(seed)
     return pipeline.purify(_received(pipeline, x01.to(pipeline.device), t, link_snr_db, generator), t, sampler,
-                           steps, generator).cpu()
+                           steps, generator, eta).cpu()
 
 
 def survival_ratio(purified_clean: torch.Tensor, purified_attacked: torch.Tensor,
@@ -91,7 +92,7 @@ def _mean_or_none(values: torch.Tensor) -> float | None:
 
 
 def measure_purification(pipeline: Pipeline, data: ImageSet, ts: list[int], attack: SourceAttack, *,
-                         sampler: str = "ddpm", steps: int = 5, link_snr_db: float | None = None,
+                         sampler: str = "ddpm", steps: int = 5, eta: float = 0.0, link_snr_db: float | None = None,
                          seed: int = 0, batch: int = 100, progress: bool = False) -> PurificationReport:
     """The diagnostic over ``ts`` on ``data`` (see the module docstring)."""
     start = time.time()
@@ -103,15 +104,16 @@ def measure_purification(pipeline: Pipeline, data: ImageSet, ts: list[int], atta
     correct = lambda images: (pipeline.classify(images.to(pipeline.device)).argmax(1).cpu() == data.labels)
     report = PurificationReport(
         preset=pipeline.preset.name, data=data.description, n=len(data), attack=attack.to_dict(), sampler=sampler,
-        sampler_steps=steps if sampler == "ddim" else None, link_snr_db=link_snr_db,
+        sampler_steps=steps if sampler == "ddim" else None, eta=eta if sampler == "ddim" else None,
+        link_snr_db=link_snr_db,
         classifier_clean_accuracy=round(correct(x).float().mean().item(), 4),
         classifier_attacked_accuracy=round(correct(x_adv).float().mean().item(), 4),
         perturbation_l2=round((x_adv - x).flatten(1).norm(dim=1).mean().item(), 4), seed=seed)
     for t in tqdm(ts, desc="purification", disable=not progress, dynamic_ncols=True):
         seeds = [seed * 1_000_003 + t * 1009 + i for i in chunks]
-        clean = torch.cat([purify_once(pipeline, x[i:i + batch], t, link_snr_db, sampler, steps, s)
+        clean = torch.cat([purify_once(pipeline, x[i:i + batch], t, link_snr_db, sampler, steps, s, eta)
                            for i, s in zip(chunks, seeds)])
-        attacked = torch.cat([purify_once(pipeline, x_adv[i:i + batch], t, link_snr_db, sampler, steps, s)
+        attacked = torch.cat([purify_once(pipeline, x_adv[i:i + batch], t, link_snr_db, sampler, steps, s, eta)
                               for i, s in zip(chunks, seeds)])
         clean_acc, attacked_acc = correct(clean).float().mean().item(), correct(attacked).float().mean().item()
         report.points.append(PurificationPoint(
@@ -137,7 +139,7 @@ def plot_purification(report: PurificationReport, path) -> str:
     ax.axhline(report.classifier_clean_accuracy, color="grey", ls="--", lw=1, label="classifier, clean")
     ax.axhline(report.classifier_attacked_accuracy, color="grey", ls=":", lw=1, label="classifier, attacked")
     where = f"link at {report.link_snr_db:g} dB" if report.link_snr_db is not None else "no codec"
-    sampler = report.sampler + (f" ({report.sampler_steps} calls)" if report.sampler_steps else "")
+    sampler = report.sampler + (f" ({report.sampler_steps} calls, eta {report.eta:g})" if report.sampler_steps else "")
     ax.set(xlabel="t (diffusion and purification steps)", ylabel="accuracy", ylim=(0, 1),
            title=f"{report.preset}: purification, {where}, {sampler}, n={report.n}")
     ax.title.set_fontsize(9)

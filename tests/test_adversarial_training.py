@@ -22,10 +22,11 @@ EPS = 8 / 255
 
 @pytest.fixture
 def small_cifar10(monkeypatch):
-    """The cifar10 preset with a narrow ResNet-9 and small batches, so a CLI run takes seconds."""
+    """The cifar10 preset with a narrow ResNet-9 (classifier and classifier_at alike) and small batches,
+    so a CLI run takes seconds and classifier_at can start from classifier.pt."""
     base = get_preset("cifar10")
     small = dataclasses.replace(
-        base, classifier=dataclasses.replace(base.classifier, widths=(8, 16, 16, 32)),
+        base, classifier=presets.ClassifierConfig(widths=(8, 16, 16, 32)), classifier_at=None,
         train=dataclasses.replace(base.train, classifier_batch=64, adversarial_batch=64))
     monkeypatch.setitem(presets.PRESETS, "cifar10", small)
     return small
@@ -82,6 +83,15 @@ def test_cli_adversarial_needs_classifier_phase_and_pretrained_weights(tiny_data
     assert "diffusec train classifier" in missing.output and "Traceback" not in missing.output
     with pytest.raises(CheckpointError, match="classifier --adversarial"):
         load_adversarial_classifier("cifar10", ckpt)
+
+
+def test_pretrained_init_refuses_a_different_network(tiny_data_root, isolated_env, tmp_path):
+    """cifar10's classifier_at is the earlier ResNet-9, classifier.pt the airbench network: say so, no traceback."""
+    ckpt = tmp_path / "ckpt"
+    result = invoke(["train", "classifier", "--adversarial", "--max-steps", "1", "--data-root", str(tiny_data_root),
+                     "--checkpoints", str(ckpt), "--threads", "1"], ok=False)
+    assert "cannot start from classifier.pt" in result.output and "adversarial_init='scratch'" in result.output
+    assert "Traceback" not in result.output and not (ckpt / "classifier_at.pt").exists()
 
 
 def test_presets_carry_the_adversarial_settings():

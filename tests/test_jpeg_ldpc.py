@@ -230,7 +230,8 @@ def test_jpeg_ldpc_at_classifies_with_the_adversarially_trained_classifier(tmp_p
 
     preset = get_preset("cifar10")
     torch.manual_seed(0)
-    standard, robust = (Classifier(preset.classifier, preset.codec.channels, preset.num_classes) for _ in range(2))
+    standard, robust = (Classifier(preset.classifier_config(kind), preset.codec.channels, preset.num_classes)
+                        for kind in ("classifier", "classifier_at"))
     save_checkpoint(tmp_path, "classifier", standard.state_dict(), "cifar10", {"metrics": {}})
     code, out = run_eval("--system", "jpeg-ldpc-at", "--n", "4", "--snr-db", "18", "--checkpoints", str(tmp_path))
     assert code == 2 and "diffusec train classifier --adversarial" in out          # no classifier_at.pt yet

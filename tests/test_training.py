@@ -1,6 +1,7 @@
 """Training: deterministic batches, resumable loop, the `diffusec train` CLI end to end, and DDP."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -169,7 +170,8 @@ def test_cli_train_classifier(tiny_data_root, isolated_env, tmp_path):
     assert manifest["metrics"]["steps"] == 3
     assert manifest["metrics"]["epochs"] == pytest.approx(3.0)   # 270 images, batch 256: 1 step/epoch
     assert 0.0 <= manifest["metrics"]["val_accuracy"] <= 1.0
-    assert manifest["preset_config"]["classifier"]["kind"] == "resnet9"
+    assert manifest["preset_config"]["classifier"]["kind"] == "airbench"
+    assert manifest["metrics"]["recipe"] == "airbench94"
     assert not list(ckpt.glob("*.resume.pt"))
 
     from shared.checkpoints import load_checkpoint
@@ -278,3 +280,31 @@ def test_ddp_codec_joint_keeps_ranks_in_sync(isolated_env, tmp_path):
     assert all(r["max_diff_to_rank0"] == 0.0 for r in reports), reports
     manifest = json.loads((tmp_path / "codec.json").read_text())
     assert manifest["world_size"] == 2 and manifest["stage"] == "joint"
+
+
+def test_cli_retrain_makes_ddpm_receiver_outputs_once_and_reuses_them(tiny_data_root, isolated_env, tmp_path,
+                                                                      monkeypatch):
+    """Interactive retraining: receiver outputs from the preset's sampler, cached for the next round."""
+    from shared import presets
+    from shared.checkpoints import save_checkpoint
+    from shared.models.codec import Codec
+    from shared.models.unet import UNet
+
+    base = presets.get_preset("cifar10")
+    small = dataclasses.replace(base, train=dataclasses.replace(
+        base.train, denoiser_max_t_d=3, denoiser_max_t_plus=2, retrain_images=40, retrain_batch=16))
+    monkeypatch.setitem(presets.PRESETS, "cifar10", small)
+    ckpt = tmp_path / "ckpt"
+    common = ["--data-root", str(tiny_data_root), "--checkpoints", str(ckpt), "--threads", "1"]
+    save_checkpoint(ckpt, "codec", Codec(small.codec).state_dict(), "cifar10", {})
+    save_checkpoint(ckpt, "denoiser", UNet(small.denoiser).state_dict(), "cifar10", {})
+    invoke(["train", "classifier", "--max-steps", "1", *common])
+    first = invoke(["train", "retrain", "--max-steps", "2", *common])
+    assert "reusing" not in first.output
+    cached = torch.load(ckpt / "receiver-outputs-train.pt", weights_only=True)
+    assert cached["images"].dtype == torch.uint8 and len(cached["images"]) == 40
+    assert cached["key"]["sampler"] == "ddpm"
+    manifest = json.loads((ckpt / "classifier.json").read_text())
+    assert manifest["metrics"]["retrain_sampler"] == "ddpm" and manifest["metrics"]["retrain_steps"] == 2
+    second = invoke(["train", "retrain", "--max-steps", "2", *common])
+    assert "reusing 40 receiver outputs" in second.output and "reusing 30 receiver outputs" in second.output

@@ -86,11 +86,15 @@ def train_adversarial_classifier(pc: PhaseContext) -> dict:
     seed_everything(pc.seed)
     out_dir = Path(pc.out_dir)
     train, val = pc.train_and_val()
-    model = build_classifier(pc.preset)
+    model = build_classifier(pc.preset, "classifier_at")
     history, before = [], {}
     resume_path = out_dir / f"{KIND}.resume.pt"
     n_eval = min(cfg.adversarial_eval_images, len(val))
     if cfg.adversarial_init == "pretrained":
+        if pc.preset.classifier_config("classifier_at") != pc.preset.classifier:
+            raise ValueError(f"preset {pc.preset.name}: classifier_at is a {pc.preset.classifier_config('classifier_at').kind}"
+                             f" network and classifier.pt a {pc.preset.classifier.kind}, so it cannot start from "
+                             f"classifier.pt; set TrainConfig.adversarial_init='scratch' (see shared/presets.py)")
         model.load_state_dict(load_checkpoint(out_dir, "classifier", pc.preset.name))
         start_manifest = read_manifest(out_dir, "classifier")
         history = start_manifest.get("history", []) + [

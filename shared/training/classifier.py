@@ -16,8 +16,9 @@ from .distributed import mean_across, unwrap, wrap
 from .loop import BatchPlan, linear_warmup_decay, run_loop, sgd_step
 
 
-def build_classifier(preset) -> Classifier:
-    return Classifier(preset.classifier, preset.codec.channels, preset.num_classes)
+def build_classifier(preset, kind: str = "classifier") -> Classifier:
+    """An untrained network for checkpoint ``kind`` ("classifier" or "classifier_at") of ``preset``."""
+    return Classifier(preset.classifier_config(kind), preset.codec.channels, preset.num_classes)
 
 
 def train_classifier(pc: PhaseContext) -> dict:

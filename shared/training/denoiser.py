@@ -79,7 +79,9 @@ def train_denoiser(pc: PhaseContext, objective: str | None = None) -> dict:
     def step_fn(step: int) -> dict[str, float]:
         g = plan.generator(step)
         x0, x_t, t, eps = denoiser_batch(codec, train.images[plan.indices(step)], pc, schedule, g)
-        out = net(x_t, t)
+        # bf16 autocast on the CPU (AMX): 0.234 s vs 0.358 s per U-Net step of 128 (1.5x); losses in float32.
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=ctx.device.type == "cpu"):
+            out = net(x_t, t).float()
         if dcfg.objective == "x0-eq35":
             loss = purification_loss(x0, out, cfg.zeta, cfg.iota_prime)
         else:
