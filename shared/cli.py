@@ -111,7 +111,7 @@ def train(phase: str, preset: str, data_root: str | None, checkpoints: str | Non
     try:
         for name in phases:
             run_phase(name, pc)
-    except (DataNotFoundError, CheckpointError, ValueError) as err:  # e.g. `train denoiser` before the codec exists
+    except (DataNotFoundError, CheckpointError) as err:  # e.g. `train denoiser` before the codec exists
         _fail(str(err))
     finally:
         shutdown(ctx)
@@ -538,7 +538,8 @@ def eval_purification(preset, ts, link, snr_db, sampler, steps, eta, n, eps, att
     click.echo(f"  classifier alone: clean {report.classifier_clean_accuracy}  attacked {report.classifier_attacked_accuracy}")
     click.echo(f"  {'t':>5s} {'clean':>7s} {'attacked':>9s} {'gap':>7s} {'survival':>9s} {'SSIM clean':>11s} {'SSIM att.':>10s}")
     for p in report.points:
-        click.echo(f"  {p.t:5d} {p.clean_accuracy:7.3f} {p.attacked_accuracy:9.3f} {p.gap:+7.3f} {p.survival:9.3f} "
+        survival = "-" if p.survival is None else f"{p.survival:.3f}"   # None: nothing was perturbed (eps 0)
+        click.echo(f"  {p.t:5d} {p.clean_accuracy:7.3f} {p.attacked_accuracy:9.3f} {p.gap:+7.3f} {survival:>9s} "
                    f"{p.ssim_clean:11.3f} {p.ssim_attacked:10.3f}")
     click.echo(f"  {report.wall_time_s} s" + (f"; plot {payload['plot']}" if plot else ""))
 

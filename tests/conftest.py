@@ -52,3 +52,21 @@ def isolated_env(tmp_path, monkeypatch) -> dict[str, str]:
     for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(key, raising=False)
     return env
+
+
+@pytest.fixture(scope="module")
+def untrained_checkpoints(tmp_path_factory) -> Path:
+    """cifar10-preset models with random weights, saved the way training saves them (one folder per module)."""
+    from shared.checkpoints import save_checkpoint
+    from shared.models.classifier import Classifier
+    from shared.models.codec import Codec
+    from shared.models.unet import UNet
+    from shared.presets import get_preset
+
+    torch.manual_seed(0)
+    preset = get_preset("cifar10")
+    out = tmp_path_factory.mktemp("ckpt")
+    for kind, model in (("codec", Codec(preset.codec)), ("denoiser", UNet(preset.denoiser)),
+                        ("classifier", Classifier(preset.classifier))):
+        save_checkpoint(out, kind, model.state_dict(), "cifar10", {"metrics": {}})
+    return out

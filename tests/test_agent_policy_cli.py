@@ -16,12 +16,8 @@ from shared.agent.env import EnvConfig, apply_action
 from shared.agent.grid import GRID_FILE, Grid, GridAxes
 from shared.agent.policy import ActorPolicy, TablePolicy
 from shared.agent.train import RESUME_FILE, train_agent
-from shared.checkpoints import CheckpointError, save_checkpoint
+from shared.checkpoints import CheckpointError
 from shared.cli import main
-from shared.models.classifier import Classifier
-from shared.models.codec import Codec
-from shared.models.unet import UNet
-from shared.presets import get_preset
 
 SMALL = DDPGConfig(total_steps=300, learning_starts=100, batch_size=32, hidden=32)
 
@@ -115,15 +111,6 @@ def test_receiver_policies_load_prefetch_and_fail_clearly(trained, tmp_path):
         assert policy.inner.step(first.t_d, first.t_plus, float(snr)) == exact.step(first.t_d, first.t_plus, float(snr))
 
 
-@pytest.fixture(scope="module")
-def untrained_checkpoints(tmp_path_factory):
-    torch.manual_seed(0)
-    preset = get_preset("cifar10")
-    out = tmp_path_factory.mktemp("ckpt")
-    for kind, model in (("codec", Codec(preset.codec)), ("denoiser", UNet(preset.denoiser)),
-                        ("classifier", Classifier(preset.classifier))):
-        save_checkpoint(out, kind, model.state_dict(), "cifar10", {"metrics": {}})
-    return out
 
 
 def invoke(*args):

@@ -11,12 +11,8 @@ import torch
 from click.testing import CliRunner
 
 from shared.attacks.chain import success_counts
-from shared.checkpoints import default_checkpoint_dir, save_checkpoint
+from shared.checkpoints import default_checkpoint_dir
 from shared.cli import main
-from shared.models.classifier import Classifier
-from shared.models.codec import Codec
-from shared.models.unet import UNet
-from shared.presets import get_preset
 
 HAVE_WIRELESS = importlib.util.find_spec("shared.attacks.wireless") is not None
 needs_wireless = pytest.mark.skipif(not HAVE_WIRELESS, reason="shared/attacks/wireless.py (the wireless attacks) "
@@ -25,16 +21,6 @@ SHIPPED = default_checkpoint_dir("cifar10")
 ATTACK_FIELDS = {"source_attack", "channel_attack", "attack_success_rate"}
 
 
-@pytest.fixture(scope="module")
-def untrained_checkpoints(tmp_path_factory) -> Path:
-    """cifar10-preset models with random weights, saved the way training saves them."""
-    torch.manual_seed(0)
-    preset = get_preset("cifar10")
-    out = tmp_path_factory.mktemp("ckpt")
-    for kind, model in (("codec", Codec(preset.codec)), ("denoiser", UNet(preset.denoiser)),
-                        ("classifier", Classifier(preset.classifier))):
-        save_checkpoint(out, kind, model.state_dict(), "cifar10", {"metrics": {}})
-    return out
 
 
 def run_eval(checkpoints: Path, *args: str) -> tuple[int, str, dict | None]:

@@ -2,34 +2,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 from click.testing import CliRunner
 
-from shared.checkpoints import default_checkpoint_dir, save_checkpoint
+from shared.checkpoints import default_checkpoint_dir
 from shared.cli import main
-from shared.models.classifier import Classifier
-from shared.models.codec import Codec
-from shared.models.unet import UNet
 from shared.pipeline import Pipeline
-from shared.presets import get_preset
 
 REQUIRED = {"preset", "system", "snr_db", "n", "accuracy", "ssim", "t_d", "t_plus", "bandwidth_ratio"}
 SHIPPED = default_checkpoint_dir("cifar10")
 
 
-@pytest.fixture(scope="module")
-def untrained_checkpoints(tmp_path_factory) -> Path:
-    """cifar10-preset models with random weights, saved the way training saves them."""
-    torch.manual_seed(0)
-    preset = get_preset("cifar10")
-    out = tmp_path_factory.mktemp("ckpt")
-    for kind, model in (("codec", Codec(preset.codec)), ("denoiser", UNet(preset.denoiser)),
-                        ("classifier", Classifier(preset.classifier))):
-        save_checkpoint(out, kind, model.state_dict(), "cifar10", {"metrics": {}})
-    return out
 
 
 def run_eval(*args: str) -> tuple[int, str]:

@@ -8,24 +8,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from shared.checkpoints import save_checkpoint
 from shared.cli import main
-from shared.models.classifier import Classifier
-from shared.models.codec import Codec
-from shared.models.unet import UNet
-from shared.presets import get_preset
 from shared.purification import survival_ratio
 
 
-@pytest.fixture(scope="module")
-def untrained_checkpoints(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    preset = get_preset("cifar10")
-    out = tmp_path_factory.mktemp("ckpt")
-    for kind, model in (("codec", Codec(preset.codec)), ("denoiser", UNet(preset.denoiser)),
-                        ("classifier", Classifier(preset.classifier))):
-        save_checkpoint(out, kind, model.state_dict(), "cifar10", {"metrics": {}})
-    return out
 
 
 def run(checkpoints: Path, *args: str) -> tuple[int, str]:
@@ -71,3 +57,10 @@ def test_clean_and_attacked_share_every_noise_draw(untrained_checkpoints):
 def test_bad_timesteps_are_refused(untrained_checkpoints, ts):
     code, out = run(untrained_checkpoints, "--t", ts)
     assert code == 2 and "--t" in out
+
+
+def test_text_table_shows_no_survival_when_nothing_was_perturbed(untrained_checkpoints):
+    code, out = run(untrained_checkpoints, "--t", "2", "--n", "3", "--eps", "0", "--sampler", "ddim")
+    assert code == 0, out
+    row = out.splitlines()[3].split()
+    assert row[0] == "2" and row[4] == "-"

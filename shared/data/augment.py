@@ -5,12 +5,14 @@ import torch
 import torch.nn.functional as F
 
 
-def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Pad [B, C, H, W] by ``padding`` pixels (zeros) and crop back to H x W at a random offset per image."""
+def random_crop(images: torch.Tensor, padding: int, generator: torch.Generator | None = None,
+                mode: str = "constant") -> torch.Tensor:
+    """Pad [B, C, H, W] by ``padding`` pixels (zeros, or ``mode="reflect"``) and crop back to H x W at a
+    random offset per image."""
     if padding <= 0:
         return images
     batch, _, height, width = images.shape
-    padded = F.pad(images, (padding,) * 4)
+    padded = F.pad(images, (padding,) * 4, mode=mode)
     dy = torch.randint(0, 2 * padding + 1, (batch,), generator=generator)
     dx = torch.randint(0, 2 * padding + 1, (batch,), generator=generator)
     rows = (dy[:, None] + torch.arange(height)[None]).view(batch, 1, height, 1)

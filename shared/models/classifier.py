@@ -74,7 +74,7 @@ class AirbenchNet(nn.Module):
     """The airbench94 layout (Keller Jordan, 2024): a 2x2 patch-whitening conv, three ConvGroups, max-pool.
 
     ``[B, C, 32, 32]`` normalised pixels -> logits ``[B, classes]``. The whitening conv's weights are
-    set from data by :func:`shared.training.airbench.init_whitening` and stay frozen.
+    set from data by :func:`shared.training.airbench.patch_whitening_weights` and stay frozen.
     """
 
     def __init__(self, in_channels: int, num_classes: int, widths: tuple[int, ...]):

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..attacks.source import pgd
-from ..checkpoints import load_checkpoint, read_manifest, save_checkpoint
+from ..checkpoints import CheckpointError, load_checkpoint, read_manifest, save_checkpoint
 from ..data import augment
 from ..models.classifier import Classifier
 from .classifier import build_classifier
@@ -92,7 +92,7 @@ def train_adversarial_classifier(pc: PhaseContext) -> dict:
     n_eval = min(cfg.adversarial_eval_images, len(val))
     if cfg.adversarial_init == "pretrained":
         if pc.preset.classifier_config("classifier_at") != pc.preset.classifier:
-            raise ValueError(f"preset {pc.preset.name}: classifier_at is a {pc.preset.classifier_config('classifier_at').kind}"
+            raise CheckpointError(f"preset {pc.preset.name}: classifier_at is a {pc.preset.classifier_config('classifier_at').kind}"
                              f" network and classifier.pt a {pc.preset.classifier.kind}, so it cannot start from "
                              f"classifier.pt; set TrainConfig.adversarial_init='scratch' (see shared/presets.py)")
         model.load_state_dict(load_checkpoint(out_dir, "classifier", pc.preset.name))

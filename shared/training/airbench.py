@@ -24,6 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..data.augment import random_crop, random_hflip
+
 
 @dataclass(frozen=True)
 class AirbenchRecipe:
@@ -112,16 +114,7 @@ def optimizer_for(model: nn.Module, recipe: AirbenchRecipe) -> torch.optim.SGD:
 
 def translate_and_flip(images01: torch.Tensor, pixels: int, generator: torch.Generator) -> torch.Tensor:
     """Random translation by up to ``pixels`` (reflect padding) and a random mirror, [B,C,H,W] -> same."""
-    batch, _, height, width = images01.shape
-    padded = F.pad(images01, (pixels,) * 4, mode="reflect")
-    dy = torch.randint(0, 2 * pixels + 1, (batch,), generator=generator)
-    dx = torch.randint(0, 2 * pixels + 1, (batch,), generator=generator)
-    rows = (dy[:, None] + torch.arange(height)[None]).view(batch, 1, height, 1)
-    cols = (dx[:, None] + torch.arange(width)[None]).view(batch, 1, 1, width)
-    out = padded[torch.arange(batch).view(-1, 1, 1, 1), torch.arange(images01.shape[1]).view(1, -1, 1, 1), rows, cols]
-    flip = torch.rand(batch, generator=generator) < 0.5
-    out[flip] = out[flip].flip(-1)
-    return out
+    return random_hflip(random_crop(images01, pixels, generator, mode="reflect"), generator)
 
 
 def summed_loss(logits: torch.Tensor, labels: torch.Tensor, recipe: AirbenchRecipe) -> torch.Tensor:
