@@ -14,13 +14,8 @@ from shared.agent.env import EnvConfig, GridRewardSource, LiveRewardSource, Step
 from shared.agent.grid import Grid, GridAxes, GridError, Measure, cell_key, measure_grid, prepare_batch
 from shared.agent.reward import (PAPER_WEIGHTS, RewardWeights, adv_indicator, adv_rate, batch_ssim, err_indicator,
                                  err_rate, reward)
-from shared.checkpoints import save_checkpoint
 from shared.data import load_sample
-from shared.models.classifier import Classifier
-from shared.models.codec import Codec
-from shared.models.unet import UNet
 from shared.pipeline import Pipeline
-from shared.presets import get_preset
 
 
 def test_adv_and_err_follow_eqs_27_to_30():
@@ -68,14 +63,8 @@ def test_trilinear_is_exact_on_a_linear_surface_and_clamped_outside():
 
 
 @pytest.fixture(scope="module")
-def tiny_pipeline(tmp_path_factory) -> Pipeline:
-    torch.manual_seed(0)
-    preset = get_preset("cifar10")
-    out = tmp_path_factory.mktemp("ckpt")
-    for kind, model in (("codec", Codec(preset.codec)), ("denoiser", UNet(preset.denoiser)),
-                        ("classifier", Classifier(preset.classifier))):
-        save_checkpoint(out, kind, model.state_dict(), "cifar10", {"metrics": {}})
-    return Pipeline.load("cifar10", out)
+def tiny_pipeline(untrained_checkpoints) -> Pipeline:
+    return Pipeline.load("cifar10", untrained_checkpoints)
 
 
 TINY_AXES = GridAxes((1, 3), (0, 2), (0.0, 10.0))
