@@ -9,7 +9,8 @@ Needs a Docker daemon and Compose: v2 (`docker compose`) and v1 (`docker-compose
 installed; skipped otherwise, with the reason. `.ci/run` installs docker.io and starts dockerd when
 it runs as root. Where Docker Hub or PyTorch's index is unreachable, set BASE_IMAGE (made by
 scripts/make-base-image.sh) and TORCH_INDEX_URL= (empty) with the torch wheel in ./wheels, as
-`.ci/run` does; this test passes the environment on to Compose.
+`.ci/run` does; this test passes the environment on to Compose, and skips (saying how to set them)
+where the base image cannot be had or PyTorch's index is out of reach with no wheel in ./wheels.
 
 Takes about 3-4 minutes on 2 busy cores with a fresh image build (about 110 s of it), about
 1.5-2 minutes with the image cached.
@@ -53,6 +54,28 @@ def _docker_ready() -> str | None:
         return "`docker info` did not answer in 30 s"
     if info.returncode:
         return f"no Docker daemon answers ({info.stderr.strip()[-160:]}); start one: dockerd &"
+    return None
+
+
+def _build_inputs_missing() -> str | None:
+    """None when the image can be built here; else why not (the base image or torch cannot be had)."""
+    base = os.environ.get("BASE_IMAGE") or "python:3.11-slim"
+    have = subprocess.run(["docker", "image", "inspect", base], capture_output=True).returncode == 0
+    if not have:
+        try:
+            have = subprocess.run(["docker", "pull", "-q", base], capture_output=True, timeout=120).returncode == 0
+        except subprocess.TimeoutExpired:
+            have = False
+    if not have:
+        return (f"base image {base} is not here and cannot be pulled (no Docker Hub?): run .ci/docker-setup "
+                f"(root) or scripts/make-base-image.sh, then set BASE_IMAGE")
+    index = os.environ.get("TORCH_INDEX_URL", "https://download.pytorch.org/whl/cpu")
+    if index and not list((REPO_ROOT / "wheels").glob("torch-*.whl")):
+        try:
+            urllib.request.urlopen(index, timeout=15).close()
+        except OSError:
+            return (f"PyTorch's index {index} is out of reach and ./wheels has no torch wheel: put one there "
+                    f"and set TORCH_INDEX_URL= (empty), as .ci/docker-setup does")
     return None
 
 
@@ -133,7 +156,7 @@ def wait_healthy(ps, timeout_s: float = 180.0) -> None:
 
 @pytest.fixture(scope="module")
 def docker_or_skip():
-    reason = _docker_ready()
+    reason = _docker_ready() or _build_inputs_missing()
     if reason:
         pytest.skip(reason)
     taken = [port for port in HOST_PORTS if _port_taken(port)]
