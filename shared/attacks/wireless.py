@@ -15,6 +15,7 @@ dtype and device of ``z_hat``) whose rows each have mean power ``perturbation_po
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable
 
@@ -94,42 +95,52 @@ def latent_perturbation(z_hat: torch.Tensor, *, decode: Decode, classify: Classi
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 1000:
         raise ValueError(f"steps must be an integer in 1..1000, got {steps!r}")
     power = perturbation_power(snr_db, pnr_db)
-    radius = math.sqrt(z_hat.shape[1] * power)
     z0 = z_hat.detach()
-
     with torch.enable_grad():
-        def loss_and_grad(delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            """Per-row attack objective (higher = better for the attacker), its gradient, the logits."""
-            z = (z0 + delta).requires_grad_(True)
-            logits = classify(to_pixels(decode(z)))
-            if logits.ndim != 2 or logits.shape[0] != z.shape[0]:
-                raise ValueError(f"classify must return logits [B, K], got {tuple(logits.shape)}")
-            if int(goal.max()) >= logits.shape[1]:
-                raise ValueError(f"class {int(goal.max())} is out of range: the classifier has {logits.shape[1]} classes")
-            objective = -F.cross_entropy(logits, goal, reduction="none") if target is not None \
-                else F.cross_entropy(logits, goal, reduction="none")
-            # Rows are independent (eval-mode models), so the gradient of the sum is per row.
-            (grad,) = torch.autograd.grad(objective.sum(), z)
-            return objective.detach(), grad.detach(), logits.detach()
-
         # The first pass needs the class goal; for labels=None it is the surrogate's own prediction.
         goal = _goal(z0, decode, classify, target, labels)
-        objective, grad, _ = loss_and_grad(torch.zeros_like(z0))
+        objective_at = functools.partial(_objective_and_grad, z0, decode=decode, classify=classify, goal=goal,
+                                         targeted=target is not None)
+        _, grad = objective_at(torch.zeros_like(z0))
         delta = _to_power(grad, power, generator)
         if method == "fgm":
             return delta.detach()
         # PGD: the FGM point is the first iterate.
-        alpha = 2.5 * radius / steps
-        best, best_objective = delta.clone(), torch.full_like(objective, -math.inf)
-        for _ in range(steps):
-            objective, grad, _ = loss_and_grad(delta)
-            better = objective > best_objective
-            best[better], best_objective[better] = delta[better], objective[better]
-            delta = _to_power(delta + alpha * _unit_rows(grad), power, generator)
-        objective, _, _ = loss_and_grad(delta)
+        return _pgd_on_sphere(delta, objective_at, power, steps, generator).detach()
+
+
+def _objective_and_grad(z0: torch.Tensor, delta: torch.Tensor, *, decode: Decode, classify: Classify,
+                        goal: torch.Tensor, targeted: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row attack objective at z0 + delta [B] (higher = better for the attacker) and its gradient [B, L]."""
+    z = (z0 + delta).requires_grad_(True)
+    logits = classify(to_pixels(decode(z)))
+    if logits.ndim != 2 or logits.shape[0] != z.shape[0]:
+        raise ValueError(f"classify must return logits [B, K], got {tuple(logits.shape)}")
+    if int(goal.max()) >= logits.shape[1]:
+        raise ValueError(f"class {int(goal.max())} is out of range: the classifier has {logits.shape[1]} classes")
+    loss = F.cross_entropy(logits, goal, reduction="none")
+    objective = -loss if targeted else loss
+    # Rows are independent (eval-mode models), so the gradient of the sum is per row.
+    (grad,) = torch.autograd.grad(objective.sum(), z)
+    return objective.detach(), grad.detach()
+
+
+def _pgd_on_sphere(delta: torch.Tensor, objective_at, power: float, steps: int,
+                   generator: torch.Generator | None) -> torch.Tensor:
+    """``steps`` normalised-gradient steps of 2.5 r / steps from ``delta`` [B, L], each projected back on
+    the sphere of mean power ``power``; the row-wise best iterate (highest objective) wins."""
+    alpha = 2.5 * math.sqrt(delta.shape[1] * power) / steps
+    best, best_objective = delta.clone(), None
+    for _ in range(steps):
+        objective, grad = objective_at(delta)
+        if best_objective is None:
+            best_objective = torch.full_like(objective, -math.inf)
         better = objective > best_objective
-        best[better] = delta[better]
-        return best.detach()
+        best[better], best_objective[better] = delta[better], objective[better]
+        delta = _to_power(delta + alpha * _unit_rows(grad), power, generator)
+    objective, _ = objective_at(delta)
+    best[objective > best_objective] = delta[objective > best_objective]
+    return best
 
 
 # --- helpers --------------------------------------------------------------------------------------

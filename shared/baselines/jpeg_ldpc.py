@@ -105,53 +105,61 @@ def transmit_images(pixels01: torch.Tensor, snr_db: float, channel_symbols: int,
     mode = resolve_mode(link_mode, snr_db, channel_symbols)
     plan = frame_plan(mode, channel_symbols)
     images = _to_uint8(pixels01)
-    count, channels, height, width = images.shape
-
-    frames = np.zeros((count, plan.info_bits), dtype=np.uint8)
-    sent = np.zeros(count, dtype=bool)
-    payload_bits = 0
-    for i, image in enumerate(images):
-        packed = pack_image(image, plan.info_bits)
-        if packed is not None:
-            frames[i], _ = packed
-            sent[i] = True
-            payload_bits += used_bits(frames[i])
+    frames, sent, payload_bits = _pack_images(images, plan.info_bits)
     # Every row goes through the channel (an unsent image's frame is idle and ignored), so the
     # noise drawn for image i does not depend on whether the others fit.
     symbols = torch.from_numpy(transmit(plan, frames))
     received_symbols = awgn(symbols, snr_db, generator).numpy()
     payloads, delivered_frames = receive(plan, received_symbols, noise_variance(snr_db))
-
-    received = np.full(images.shape, FALLBACK_PIXEL, dtype=np.float32)
-    delivered = link_failures = jpeg_failures = quality_sum = 0
-    for i in range(count):
-        if not sent[i]:
-            continue
-        if not delivered_frames[i]:
-            link_failures += 1
-            continue
-        try:
-            image, quality = unpack_image(payloads[i], channels, height, width)
-        except JpegDecodeError:
-            jpeg_failures += 1
-            continue
-        received[i] = image.astype(np.float32) / 255.0
-        delivered += 1
-        quality_sum += quality
+    received, counts = _unpack_images(payloads, delivered_frames, sent, images.shape)
     if tally is not None:
-        tally.images += count
-        tally.delivered += delivered
-        tally.not_sent += int(count - sent.sum())
-        tally.link_failures += link_failures
-        tally.jpeg_failures += jpeg_failures
-        tally.quality_sum += quality_sum
+        tally.images += len(images)
+        tally.not_sent += int(len(images) - sent.sum())
         tally.payload_bits_sum += payload_bits
-        tally.modes[mode.name] += count
+        for name, count in counts.items():
+            setattr(tally, name, getattr(tally, name) + count)
+        tally.modes[mode.name] += len(images)
         tally.policy = link_mode if link_mode == ADAPTIVE else "fixed"
         tally.plan = plan.to_dict()
         if link_mode == ADAPTIVE:
             tally.thresholds_measured_at = thresholds_for(channel_symbols)[0]
     return torch.from_numpy(received)
+
+
+def _pack_images(images: np.ndarray, info_bits: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """uint8 images [B, C, H, W] -> frames [B, info_bits] (0 rows for images that do not fit), which
+    were sent [B] (bool), and the frame bits their JPEG data used in all."""
+    frames = np.zeros((len(images), info_bits), dtype=np.uint8)
+    sent = np.zeros(len(images), dtype=bool)
+    payload_bits = 0
+    for i, image in enumerate(images):
+        packed = pack_image(image, info_bits)
+        if packed is not None:
+            frames[i], _ = packed
+            sent[i] = True
+            payload_bits += used_bits(frames[i])
+    return frames, sent, payload_bits
+
+
+def _unpack_images(payloads, delivered_frames, sent: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, dict]:
+    """Decoded payloads -> images [B, C, H, W] float32 in [0, 1] (mid-grey where undelivered) and the
+    counts of delivered images, link failures, JPEG failures and the sum of delivered JPEG qualities."""
+    _, channels, height, width = shape
+    received = np.full(shape, FALLBACK_PIXEL, dtype=np.float32)
+    counts = {"delivered": 0, "link_failures": 0, "jpeg_failures": 0, "quality_sum": 0}
+    for i in np.flatnonzero(sent):
+        if not delivered_frames[i]:
+            counts["link_failures"] += 1
+            continue
+        try:
+            image, quality = unpack_image(payloads[i], channels, height, width)
+        except JpegDecodeError:
+            counts["jpeg_failures"] += 1
+            continue
+        received[i] = image.astype(np.float32) / 255.0
+        counts["delivered"] += 1
+        counts["quality_sum"] += quality
+    return received, counts
 
 
 def run(pixels01: torch.Tensor, snr_db: float, classify: Callable[[torch.Tensor], torch.Tensor], channel_symbols: int,

@@ -79,32 +79,14 @@ def _evaluate(model, val, cfg) -> dict[str, float]:
 
 def train_adversarial_classifier(pc: PhaseContext) -> dict:
     cfg, ctx = pc.preset.train, pc.ctx
-    if cfg.adversarial_init not in INITS:
-        raise ValueError(f"adversarial_init must be one of {INITS}, got {cfg.adversarial_init!r}")
-    if not 0.0 <= cfg.adversarial_clean_fraction < 1.0:
-        raise ValueError(f"adversarial_clean_fraction must lie in [0, 1), got {cfg.adversarial_clean_fraction!r}")
+    _check_config(cfg)
     seed_everything(pc.seed)
     out_dir = Path(pc.out_dir)
     train, val = pc.train_and_val()
     model = build_classifier(pc.preset, "classifier_at")
     history, before = [], {}
-    resume_path = out_dir / f"{KIND}.resume.pt"
-    n_eval = min(cfg.adversarial_eval_images, len(val))
     if cfg.adversarial_init == "pretrained":
-        if pc.preset.classifier_config("classifier_at") != pc.preset.classifier:
-            raise CheckpointError(f"preset {pc.preset.name}: classifier_at is a {pc.preset.classifier_config('classifier_at').kind}"
-                             f" network and classifier.pt a {pc.preset.classifier.kind}, so it cannot start from "
-                             f"classifier.pt; set TrainConfig.adversarial_init='scratch' (see shared/presets.py)")
-        model.load_state_dict(load_checkpoint(out_dir, "classifier", pc.preset.name))
-        start_manifest = read_manifest(out_dir, "classifier")
-        history = start_manifest.get("history", []) + [
-            {"stage": "classifier.pt (start)", "commit": start_manifest.get("commit"),
-             **start_manifest.get("metrics", {})}]
-        if ctx.is_main:
-            acc = _evaluate(model.to(ctx.device), val, cfg)
-            before = {"val_accuracy_before": round(acc["clean"], 4), "val_pgd_accuracy_before": round(acc["pgd"], 4)}
-            print(f"[{KIND}] start (classifier.pt): held-out clean {acc['clean']:.4f}, "
-                  f"PGD-{EVAL_STEPS} on {n_eval} {acc['pgd']:.4f}", flush=True)
+        history, before = _start_from_classifier(pc, model, val)
     model = model.to(ctx.device, memory_format=torch.channels_last)
     net = wrap(model, ctx)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.adversarial_lr, momentum=0.9, nesterov=True,
@@ -112,9 +94,53 @@ def train_adversarial_classifier(pc: PhaseContext) -> dict:
     plan = BatchPlan(len(train), cfg.adversarial_batch, pc.seed, ctx)
     total = pc.steps(plan.steps_for(cfg.adversarial_epochs))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup_decay(total))
-    flip = pc.preset.dataset == "cifar10"
     if ctx.is_main:
         print(f"[{KIND}] {cfg.describe_adversarial()}: {total} steps", flush=True)
+    step_fn = _training_step(model, net, optimizer, scheduler, plan, train, pc)
+    state = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
+    recent = run_loop(KIND, total, step_fn, state, resume_path=out_dir / f"{KIND}.resume.pt", ctx=ctx)
+    module = unwrap(net)
+    metrics = {**_final_metrics(module, val, cfg, ctx), **before,
+               "train_loss_last100": round(recent.get("loss", 0.0), 4),
+               "train_adv_accuracy_last100": round(recent.get("adv_acc", 0.0), 4),
+               "steps": total, "epochs": round(total / plan.steps_per_epoch, 3)}
+    if ctx.is_main:
+        _save(pc, module, train, metrics, history)
+    return metrics
+
+
+def _check_config(cfg) -> None:
+    if cfg.adversarial_init not in INITS:
+        raise ValueError(f"adversarial_init must be one of {INITS}, got {cfg.adversarial_init!r}")
+    if not 0.0 <= cfg.adversarial_clean_fraction < 1.0:
+        raise ValueError(f"adversarial_clean_fraction must lie in [0, 1), got {cfg.adversarial_clean_fraction!r}")
+
+
+def _start_from_classifier(pc: PhaseContext, model: Classifier, val) -> tuple[list, dict]:
+    """Load classifier.pt into ``model``; the history it carries and, on the main rank, its held-out
+    clean and PGD accuracy before adversarial training."""
+    cfg, ctx, out_dir = pc.preset.train, pc.ctx, Path(pc.out_dir)
+    if pc.preset.classifier_config("classifier_at") != pc.preset.classifier:
+        raise CheckpointError(f"preset {pc.preset.name}: classifier_at is a {pc.preset.classifier_config('classifier_at').kind}"
+                              f" network and classifier.pt a {pc.preset.classifier.kind}, so it cannot start from "
+                              f"classifier.pt; set TrainConfig.adversarial_init='scratch' (see shared/presets.py)")
+    model.load_state_dict(load_checkpoint(out_dir, "classifier", pc.preset.name))
+    start_manifest = read_manifest(out_dir, "classifier")
+    history = start_manifest.get("history", []) + [
+        {"stage": "classifier.pt (start)", "commit": start_manifest.get("commit"), **start_manifest.get("metrics", {})}]
+    if not ctx.is_main:
+        return history, {}
+    acc = _evaluate(model.to(ctx.device), val, cfg)
+    n_eval = min(cfg.adversarial_eval_images, len(val))
+    print(f"[{KIND}] start (classifier.pt): held-out clean {acc['clean']:.4f}, "
+          f"PGD-{EVAL_STEPS} on {n_eval} {acc['pgd']:.4f}", flush=True)
+    return history, {"val_accuracy_before": round(acc["clean"], 4), "val_pgd_accuracy_before": round(acc["pgd"], 4)}
+
+
+def _training_step(model, net, optimizer, scheduler, plan: BatchPlan, train, pc: PhaseContext):
+    """One step of PGD adversarial training: craft on the local module (no DDP sync), update through ``net``."""
+    cfg, ctx = pc.preset.train, pc.ctx
+    flip = pc.preset.dataset == "cifar10"
 
     def step_fn(step: int) -> dict[str, float]:
         idx = plan.indices(step)
@@ -122,36 +148,37 @@ def train_adversarial_classifier(pc: PhaseContext) -> dict:
         x = augment(train.images[idx], padding=4, flip=flip, generator=g).to(ctx.device).float().div_(255)
         x = x.contiguous(memory_format=torch.channels_last)
         y = train.labels[idx].to(ctx.device)
-        x_train = adversarial_batch(model, x, y, cfg, generator=g)   # the local module: no DDP sync
+        x_train = adversarial_batch(model, x, y, cfg, generator=g)
         model.train()
         logits = net(x_train.contiguous(memory_format=torch.channels_last))
         loss = F.cross_entropy(logits, y)
         sgd_step(loss, optimizer, scheduler)
         return {"loss": loss.item(), "adv_acc": (logits.argmax(1) == y).float().mean().item()}
 
-    state = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
-    recent = run_loop(KIND, total, step_fn, state, resume_path, ctx)
-    module = unwrap(net)
+    return step_fn
+
+
+def _final_metrics(module: Classifier, val, cfg, ctx) -> dict:
     acc = _evaluate(module, val, cfg)
     clean, robust = mean_across(acc["clean"], ctx), mean_across(acc["pgd"], ctx)
-    metrics = {"val_accuracy": round(clean, 4), "val_pgd_accuracy": round(robust, 4), **before,
-               "eval": f"clean: {len(val)} held-out images; PGD: first {n_eval} held-out images, l_inf eps "
-                       f"{cfg.adversarial_eps * 255:.3g}/255, {EVAL_STEPS} steps of {EVAL_STEP_SIZE * 255:.3g}/255, "
-                       f"random start, white-box against this classifier",
-               "train_loss_last100": round(recent.get("loss", 0.0), 4),
-               "train_adv_accuracy_last100": round(recent.get("adv_acc", 0.0), 4),
-               "steps": total, "epochs": round(total / plan.steps_per_epoch, 3)}
-    if ctx.is_main:
-        save_checkpoint(out_dir, KIND, module.state_dict(), pc.preset.name,
-                        {**pc.data_manifest(train), "metrics": metrics, "history": history,
-                         "init": cfg.adversarial_init,
-                         "objective": f"PGD adversarial training (Madry et al.): {cfg.describe_adversarial()}; "
-                                      "cross-entropy without label smoothing; PGD crafted in eval mode, "
-                                      "update in train mode",
-                         "used_by": "jpeg-ldpc-at baseline only (DiffuSeC's receiver uses classifier.pt)"})
-        print(f"[{KIND}] held-out clean {clean:.4f}, PGD-{EVAL_STEPS} {robust:.4f} -> {out_dir / f'{KIND}.pt'}",
-              flush=True)
-    return metrics
+    n_eval = min(cfg.adversarial_eval_images, len(val))
+    return {"val_accuracy": round(clean, 4), "val_pgd_accuracy": round(robust, 4),
+            "eval": f"clean: {len(val)} held-out images; PGD: first {n_eval} held-out images, l_inf eps "
+                    f"{cfg.adversarial_eps * 255:.3g}/255, {EVAL_STEPS} steps of {EVAL_STEP_SIZE * 255:.3g}/255, "
+                    f"random start, white-box against this classifier"}
+
+
+def _save(pc: PhaseContext, module: Classifier, train, metrics: dict, history: list) -> None:
+    cfg, out_dir = pc.preset.train, Path(pc.out_dir)
+    save_checkpoint(out_dir, KIND, module.state_dict(), pc.preset.name,
+                    {**pc.data_manifest(train), "metrics": metrics, "history": history,
+                     "init": cfg.adversarial_init,
+                     "objective": f"PGD adversarial training (Madry et al.): {cfg.describe_adversarial()}; "
+                                  "cross-entropy without label smoothing; PGD crafted in eval mode, "
+                                  "update in train mode",
+                     "used_by": "jpeg-ldpc-at baseline only (DiffuSeC's receiver uses classifier.pt)"})
+    print(f"[{KIND}] held-out clean {metrics['val_accuracy']:.4f}, PGD-{EVAL_STEPS} {metrics['val_pgd_accuracy']:.4f}"
+          f" -> {out_dir / f'{KIND}.pt'}", flush=True)
 
 
 def load_adversarial_classifier(preset_name: str, checkpoint_dir: str | Path | None = None,

@@ -48,30 +48,8 @@ def train_codec_phase(phase: str, pc: PhaseContext) -> dict:
     cfg, ctx = pc.preset.train, pc.ctx
     seed_everything(pc.seed)
     train, val = pc.train_and_val()
-    codec = Codec(pc.preset.codec)
-    history: list[dict] = []
-    previous = PREVIOUS[phase]
-    manifest = read_manifest(Path(pc.out_dir), "codec")
-    if previous and manifest.get("stage") in (previous, phase, "joint"):
-        codec.load_state_dict(load_checkpoint(Path(pc.out_dir), "codec", pc.preset.name))
-        history = manifest.get("history", [])
-    elif previous and ctx.is_main:
-        print(f"[{phase}] no '{previous}' codec in {pc.out_dir}: starting from random weights", flush=True)
-    codec.to(ctx.device)
-
-    if phase == "semantic":
-        params = list(codec.semantic_encoder.parameters()) + list(codec.semantic_decoder.parameters())
-        batch, epochs, lr = cfg.semantic_batch, cfg.semantic_epochs, cfg.codec_lr
-    elif phase == "jsc":
-        params = list(codec.channel_encoder.parameters()) + list(codec.channel_decoder.parameters())
-        batch, epochs, lr = cfg.jsc_batch, cfg.jsc_epochs, cfg.codec_lr
-    else:
-        params = list(codec.parameters())
-        batch, epochs, lr = cfg.joint_batch, cfg.joint_epochs, cfg.codec_lr * 0.5
-    for p in codec.parameters():
-        p.requires_grad_(False)
-    for p in params:
-        p.requires_grad_(True)
+    codec, history = _starting_codec(phase, pc)
+    params, batch, epochs, lr = _trainable(phase, codec, cfg)
     # Data parallelism by hand: the step calls encode/decode, not forward, so a DDP wrapper would
     # never synchronise the gradients (DDP only hooks backward passes that went through forward).
     broadcast_parameters(codec, ctx)
@@ -79,21 +57,10 @@ def train_codec_phase(phase: str, pc: PhaseContext) -> dict:
     plan = BatchPlan(len(train), batch, pc.seed, ctx)
     total = pc.steps(plan.steps_for(epochs))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(total, min(200, total // 10 + 1)))
-    module = codec
 
     def step_fn(step: int) -> dict[str, float]:
         g = plan.generator(step)
-        x = sender_inputs(train.images[plan.indices(step)], pc, g)
-        if phase == "semantic":
-            loss = semantic_loss(x, module.semantic_roundtrip(x), cfg.iota)
-        elif phase == "jsc":
-            with torch.no_grad():
-                y = module.semantic_encoder(x)
-            y_hat = module.channel_decoder(awgn(module.channel_encoder(y), random_snr_db(len(x), pc, g), g))
-            loss = jsc_loss(y, y_hat)
-        else:
-            z_hat = awgn(module.encode(x), random_snr_db(len(x), pc, g), g)
-            loss = semantic_loss(x, module.decode(z_hat), cfg.iota)
+        loss = _phase_loss(phase, codec, sender_inputs(train.images[plan.indices(step)], pc, g), pc, g)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         average_gradients(params, ctx)
@@ -114,6 +81,53 @@ def train_codec_phase(phase: str, pc: PhaseContext) -> dict:
                          "objective": {"semantic": "eq33", "jsc": "eq34", "joint": "eq33"}[phase]})
         print(f"[{phase}] {metrics}", flush=True)
     return metrics
+
+
+def _starting_codec(phase: str, pc: PhaseContext) -> tuple[Codec, list[dict]]:
+    """The codec a phase starts from (the previous phase's checkpoint where there is one) and its history."""
+    codec = Codec(pc.preset.codec)
+    history: list[dict] = []
+    previous = PREVIOUS[phase]
+    manifest = read_manifest(Path(pc.out_dir), "codec")
+    if previous and manifest.get("stage") in (previous, phase, "joint"):
+        codec.load_state_dict(load_checkpoint(Path(pc.out_dir), "codec", pc.preset.name))
+        history = manifest.get("history", [])
+    elif previous and pc.ctx.is_main:
+        print(f"[{phase}] no '{previous}' codec in {pc.out_dir}: starting from random weights", flush=True)
+    return codec.to(pc.ctx.device), history
+
+
+def _trainable(phase: str, codec: Codec, cfg) -> tuple[list[torch.nn.Parameter], int, float, float]:
+    """The parameters a phase trains (the rest frozen), its batch size, epochs and learning rate."""
+    if phase == "semantic":
+        params = list(codec.semantic_encoder.parameters()) + list(codec.semantic_decoder.parameters())
+        batch, epochs, lr = cfg.semantic_batch, cfg.semantic_epochs, cfg.codec_lr
+    elif phase == "jsc":
+        params = list(codec.channel_encoder.parameters()) + list(codec.channel_decoder.parameters())
+        batch, epochs, lr = cfg.jsc_batch, cfg.jsc_epochs, cfg.codec_lr
+    else:
+        params = list(codec.parameters())
+        batch, epochs, lr = cfg.joint_batch, cfg.joint_epochs, cfg.codec_lr * 0.5
+    for p in codec.parameters():
+        p.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(True)
+    return params, batch, epochs, lr
+
+
+def _phase_loss(phase: str, codec: Codec, x: torch.Tensor, pc: PhaseContext, g: torch.Generator) -> torch.Tensor:
+    """semantic: eq. 33 through the ViT alone; jsc: eq. 34 on the embeddings through AWGN; joint: eq. 33
+    through the whole codec and AWGN. ``x``: [B, C, H, W] sender inputs in [0, 1]."""
+    cfg = pc.preset.train
+    if phase == "semantic":
+        return semantic_loss(x, codec.semantic_roundtrip(x), cfg.iota)
+    if phase == "jsc":
+        with torch.no_grad():
+            y = codec.semantic_encoder(x)
+        y_hat = codec.channel_decoder(awgn(codec.channel_encoder(y), random_snr_db(len(x), pc, g), g))
+        return jsc_loss(y, y_hat)
+    z_hat = awgn(codec.encode(x), random_snr_db(len(x), pc, g), g)
+    return semantic_loss(x, codec.decode(z_hat), cfg.iota)
 
 
 @torch.no_grad()
