@@ -16,8 +16,7 @@ import grpc
 
 from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
 from protos.wire import GRPC_OPTIONS
-
-from .bench.common import percentile, rounded
+from shared.stats import percentile, rounded
 
 
 @dataclass(frozen=True)

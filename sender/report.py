@@ -7,23 +7,9 @@ import torch
 
 from protos.wire import bytes_to_image
 from shared.losses import ssim01
+from shared.stats import percentile, rounded
 
 from .link import LinkResult
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """The q-th percentile (0..100, linear interpolation) of ``values``; None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100.0
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def _round(value: float | None, digits: int = 4) -> float | None:
-    return None if value is None else round(value, digits)
 
 
 def summarize(result: LinkResult, images_u8: torch.Tensor, labels: torch.Tensor | None) -> dict:
@@ -50,18 +36,18 @@ def summarize(result: LinkResult, images_u8: torch.Tensor, labels: torch.Tensor 
         "frames_resent": result.frames_resent,
         "duplicate_acks": result.duplicate_acks,
         "reconnects": result.reconnects,
-        "accuracy": _round(accuracy),
-        "ssim": _round(ssim),
+        "accuracy": rounded(accuracy),
+        "ssim": rounded(ssim),
         "sync_count": len(result.syncs),
         "t_d": last.t_d if last else None,
         "t_plus": last.t_plus if last else None,
         "t_p_used": sorted({a.t_p for _, a in acked}),
         "epoch": last.epoch if last else None,
-        "snr_db": _round(last.snr_db, 3) if last else None,
-        "snr_db_mean": _round(statistics.fmean(s.snr_db for s in result.syncs), 3) if result.syncs else None,
-        "sync_p50_ms": _round(percentile(sync_ms, 50), 3),
-        "sync_p99_ms": _round(percentile(sync_ms, 99), 3),
-        "ack_latency_p50_ms": _round(percentile(result.latencies_ms, 50), 1),
+        "snr_db": rounded(last.snr_db, 3) if last else None,
+        "snr_db_mean": rounded(statistics.fmean(s.snr_db for s in result.syncs), 3) if result.syncs else None,
+        "sync_p50_ms": rounded(percentile(sync_ms, 50), 3),
+        "sync_p99_ms": rounded(percentile(sync_ms, 99), 3),
+        "ack_latency_p50_ms": rounded(percentile(result.latencies_ms, 50), 1),
         "wall_time_s": round(result.wall_time_s, 3),
         "images_per_s": round(len(acked) / max(result.wall_time_s, 1e-9), 2),
     }

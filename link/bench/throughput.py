@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import time
 
-from .common import machine, rounded
+from shared.stats import rounded
+
+from .common import machine
 
 TARGET_RATIO = 0.85
 # Containers against the native link (issue 16: "as fast as the native link", within noise).
