@@ -9,7 +9,7 @@ from protos.wire import bytes_to_image
 from shared.losses import ssim01
 from shared.stats import percentile, rounded
 
-from .link import LinkResult
+from .result import LinkResult
 
 
 def summarize(result: LinkResult, images_u8: torch.Tensor, labels: torch.Tensor | None) -> dict:
