@@ -9,8 +9,8 @@ one Sync round trip through the proxy (milliseconds), over every sync of every s
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import grpc
 

@@ -18,7 +18,7 @@ import logging
 import random
 import time
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 import grpc
 import torch
@@ -29,10 +29,12 @@ from shared.channel import pilot_sequence
 from shared.pipeline import Pipeline
 
 from .metrics import sync_histogram
-from .options import SenderOptions  # noqa: F401 - part of this module's API
-from .result import LinkResult, Sync  # noqa: F401 - part of this module's API
+from .options import SenderOptions
+from .result import LinkResult, Sync
 from .stream import TransmitStream
 from .window import SendWindow
+
+__all__ = ["LinkFailed", "LinkResult", "LinkSender", "SenderOptions", "Sync"]
 
 log = logging.getLogger("diffusec.sender")
 
@@ -76,7 +78,7 @@ class LinkSender:
         return self._window.acked if self._window else 0
 
     @property
-    def last_sync(self) -> "Sync | None":
+    def last_sync(self) -> Sync | None:
         return self._sync
 
     # --- sync handshake -------------------------------------------------------------------------
@@ -232,7 +234,7 @@ class LinkSender:
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self) -> "LinkSender":
+    def __enter__(self) -> LinkSender:
         return self
 
     def __exit__(self, *exc) -> None:

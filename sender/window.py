@@ -28,8 +28,8 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from protos.diffusec.link.v1 import link_pb2
 
