@@ -334,7 +334,7 @@ def _demo_adaptation(preset, n, checkpoints, threads, t_d, t_plus, source, data_
     """`diffusec demo --adaptation`: see :mod:`link.adaptation`."""
     from pathlib import Path
 
-    from link import adaptation as a
+    from link import live_step_choice as a
     from receiver.policy import EPISODE_CHANGE_DB, EPISODE_STEPS
 
     from shared.checkpoints import CheckpointError

@@ -9,15 +9,14 @@ one Sync round trip through the proxy (milliseconds), over every sync of every s
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import grpc
 
 from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
 from protos.wire import GRPC_OPTIONS
-
-from .bench.common import percentile, rounded
+from shared.stats import percentile, rounded
 
 
 @dataclass(frozen=True)
@@ -73,38 +72,15 @@ def set_channel(control: link_pb2_grpc.ChannelControlStub, scenario: Scenario) -
 def run(pipeline, proxy: str, control: str, images, labels, scenarios: list[Scenario], options: DemoOptions,
         progress: Callable[[str], None] | None = None) -> DemoResult:
     """Every scenario in turn over the link at ``proxy``; ``pipeline`` needs the codec (the sender's half)."""
-    from sender.link import LinkSender, SenderOptions
-    from sender.report import summarize
-
     result = DemoResult()
     started = time.perf_counter()
     with grpc.insecure_channel(control, options=GRPC_OPTIONS) as channel:
         ctl = link_pb2_grpc.ChannelControlStub(channel)
         try:
             for k, scenario in enumerate(scenarios, 1):
-                set_channel(ctl, scenario)
-                before = ctl.Stats(link_pb2.StatsRequest(), timeout=10)
-                sender = LinkSender(pipeline, proxy, SenderOptions(
-                    preset=options.preset, session=f"demo-{scenario.name}-{int(time.time())}",
-                    sync_every=options.sync_every, window=options.window, batch=options.batch,
-                    ack_timeout_s=options.ack_timeout_s, retry_timeout_s=options.retry_timeout_s,
-                    evaluation=True, seed=options.seed))
-                try:
-                    link = sender.run(images, labels)
-                finally:
-                    sender.close()
-                after = ctl.Stats(link_pb2.StatsRequest(), timeout=10)
-                summary = summarize(link, images, labels)
-                result.sync_ms += [s.latency_ms for s in link.syncs]
-                row = {"scenario": scenario.name, "channel": scenario.description, "snr_db": scenario.snr_db,
-                       "effective_snr_db": rounded(after.effective_snr_db, 2),
-                       "measured_snr_db": summary["snr_db_mean"], "accuracy": summary["accuracy"],
-                       "ssim": summary["ssim"], "frames_sent": summary["frames_sent"],
-                       "frames_acked": summary["frames_acked"], "frames_resent": summary["frames_resent"],
-                       "frames_dropped": after.frames_dropped - before.frames_dropped,
-                       "sync_count": summary["sync_count"], "sync_p50_ms": summary["sync_p50_ms"],
-                       "wall_time_s": summary["wall_time_s"], "images_per_s": summary["images_per_s"]}
+                row, sync_ms = run_scenario(pipeline, proxy, ctl, images, labels, scenario, options)
                 result.rows.append(row)
+                result.sync_ms += sync_ms
                 if progress:
                     progress(f"scenario {k}/{len(scenarios)} {scenario.name}: accuracy {row['accuracy']}, "
                              f"SSIM {row['ssim']}, {row['frames_acked']}/{row['frames_sent']} acked, "
@@ -113,6 +89,34 @@ def run(pipeline, proxy: str, control: str, images, labels, scenarios: list[Scen
             ctl.ClearImpairments(link_pb2.ClearImpairmentsRequest(), timeout=10)
     result.wall_time_s = time.perf_counter() - started
     return result
+
+
+def run_scenario(pipeline, proxy: str, ctl: link_pb2_grpc.ChannelControlStub, images, labels, scenario: Scenario,
+                 options: DemoOptions) -> tuple[dict, list[float]]:
+    """Set the proxy's channel to ``scenario``, send the images in a fresh session -> (its table row,
+    its Sync round trips in ms)."""
+    from sender.link import LinkSender, SenderOptions
+    from sender.report import summarize
+
+    set_channel(ctl, scenario)
+    before = ctl.Stats(link_pb2.StatsRequest(), timeout=10)
+    with LinkSender(pipeline, proxy, SenderOptions(
+            preset=options.preset, session=f"demo-{scenario.name}-{int(time.time())}",
+            sync_every=options.sync_every, window=options.window, batch=options.batch,
+            ack_timeout_s=options.ack_timeout_s, retry_timeout_s=options.retry_timeout_s,
+            evaluation=True, seed=options.seed)) as sender:
+        link = sender.run(images, labels)
+    after = ctl.Stats(link_pb2.StatsRequest(), timeout=10)
+    summary = summarize(link, images, labels)
+    row = {"scenario": scenario.name, "channel": scenario.description, "snr_db": scenario.snr_db,
+           "effective_snr_db": rounded(after.effective_snr_db, 2),
+           "measured_snr_db": summary["snr_db_mean"], "accuracy": summary["accuracy"],
+           "ssim": summary["ssim"], "frames_sent": summary["frames_sent"],
+           "frames_acked": summary["frames_acked"], "frames_resent": summary["frames_resent"],
+           "frames_dropped": after.frames_dropped - before.frames_dropped,
+           "sync_count": summary["sync_count"], "sync_p50_ms": summary["sync_p50_ms"],
+           "wall_time_s": summary["wall_time_s"], "images_per_s": summary["images_per_s"]}
+    return row, [s.latency_ms for s in link.syncs]
 
 
 def to_dict(result: DemoResult) -> dict:

@@ -9,16 +9,11 @@ import threading
 import click
 
 from link.metrics import check_option as check_metrics_option
-from shared.devices import DEVICE
-from shared.presets import DEFAULT_PRESET, NUM_TIMESTEPS, PRESETS
+from shared.cli_options import (checkpoints_option, device_option, fail, preset_option, sampler_option, seed_option,
+                                steps_option, t_d_option, t_plus_option, threads_option)
 
 from .batcher import MAX_BATCH, MAX_WAIT_MS
 from .policy import EPISODE_CHANGE_DB, EPISODE_STEPS, POLICIES
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -54,26 +49,21 @@ def _log_off_the_request_path(level: str) -> None:
 
 @main.command()
 @click.option("--listen", default="127.0.0.1:50051", show_default=True, help="host:port to serve Link on.")
-@click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_default=True,
-              help="Model preset; the sender must use the same one.")
-@click.option("--checkpoints", type=click.Path(file_okay=False), default=None,
-              help="Checkpoint folder (default: $DIFFUSEC_CHECKPOINTS/<preset> or checkpoints/<preset>).")
+@preset_option(help="Model preset; the sender must use the same one.")
+@checkpoints_option()
 @click.option("--policy", type=click.Choice(POLICIES), default="fixed", show_default=True,
               help="How each Sync chooses (t_D, t_plus) from the measured SNR: fixed; ddpg (the trained "
                    "agent, `diffusec train agent`); table (the agent grid's best per SNR, an oracle baseline).")
-@click.option("--t-d", "t_d", type=click.IntRange(0, NUM_TIMESTEPS), default=20, show_default=True,
-              help="fixed policy: diffusing timesteps t_D the sender must use; ddpg: a session's initial t_D.")
-@click.option("--t-plus", "t_plus", type=click.IntRange(0, NUM_TIMESTEPS), default=0, show_default=True,
-              help="fixed policy: extra denoising steps (t_P = t_D + t_plus); ddpg: a session's initial t_plus.")
+@t_d_option(help="fixed policy: diffusing timesteps t_D the sender must use; ddpg: a session's initial t_D.")
+@t_plus_option(help="fixed policy: extra denoising steps (t_P = t_D + t_plus); ddpg: a session's initial t_plus.")
 @click.option("--episode-steps", type=click.IntRange(min=0), default=EPISODE_STEPS, show_default=True,
               help="ddpg: actor decisions per channel state (its training horizon, paper VI-B), then the choice "
                    "holds until the SNR moves; 0 = a decision at every Sync.")
 @click.option("--episode-change-db", type=click.FloatRange(min=0, min_open=True), default=EPISODE_CHANGE_DB,
               show_default=True, help="ddpg: a new episode starts when the measured SNR is this many dB away from "
                                       "the SNR the current one started at.")
-@click.option("--sampler", type=click.Choice(["ddpm", "ddim"]), default="ddpm", show_default=True,
-              help="ddpm: full reverse chain (t_P network calls); ddim: strided, --steps calls.")
-@click.option("--steps", type=click.IntRange(min=1), default=5, show_default=True, help="Network calls for ddim.")
+@sampler_option(help="ddpm: full reverse chain (t_P network calls); ddim: strided, --steps calls.")
+@steps_option(help="Network calls for ddim.")
 @click.option("--max-batch", type=click.IntRange(min=1), default=MAX_BATCH, show_default=True,
               help="Most frames per micro-batch. Senders keep the batches full with a --window of at least "
                    "twice this (the sender's default is 64).")
@@ -82,9 +72,9 @@ def _log_off_the_request_path(level: str) -> None:
                    "(each arrival restarts the wait, so a burst waits up to max-batch x this).")
 @click.option("--max-latent-bytes", type=click.IntRange(min=1), default=1 << 20, show_default=True,
               help="Refuse larger latents with INVALID_ARGUMENT.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the purification noise.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores).")
-@click.option("--device", type=DEVICE, default="cpu", show_default=True, help="torch device for the models, e.g. cuda.")
+@seed_option(help="Seeds the purification noise.")
+@threads_option()
+@device_option()
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info", show_default=True)
 @click.option("--metrics", "metrics_address", default=None, callback=check_metrics_option,
               help="host:port to serve Prometheus metrics on (GET /metrics): frames received, acked, duplicate "
@@ -109,13 +99,13 @@ def serve(listen, preset, checkpoints, policy, t_d, t_plus, episode_steps, episo
         chosen = make_policy(policy, t_d, t_plus, pipeline.schedule.num_timesteps, checkpoints, preset,
                              episode_steps, episode_change_db)
     except (CheckpointError, ValueError) as err:
-        _fail(str(err))
+        fail(str(err))
     receiver = Receiver(pipeline, chosen, max_batch=max_batch, max_wait_ms=batch_wait_ms, sampler=sampler,
                         steps=steps, seed=seed, max_latent_bytes=max_latent_bytes, batch_thread=False)
     try:
         server, port = build_server(receiver, listen)
     except (OSError, RuntimeError) as err:
-        _fail(f"cannot serve on {listen}: {err}")
+        fail(f"cannot serve on {listen}: {err}")
     if metrics_address:
         _serve_metrics(metrics_address, receiver, server)
 
@@ -153,7 +143,7 @@ def _serve_metrics(address: str, receiver, server) -> None:
         _, port = serve_metrics(address, ReceiverCollector(receiver))
     except MetricsAddressError as err:
         server.stop(grace=None)
-        _fail(str(err))
+        fail(str(err))
     logging.getLogger("diffusec.receiver").info("Prometheus metrics on %s (port %d)", address, port)
 
 

@@ -2,38 +2,23 @@
 
     sync (pilot -> t_D, epoch) -> D(x; t_D) -> F -> z [L] float32 -> Frame ... -> Ack (class, image)
 
-Frames go out in chunks of ``batch`` (at least half a window, or what is left), so that the
-receiver's micro-batches stay whole. Reliability: at most ``window`` frames are unacknowledged at a
-time; a frame is sent again with
-the same id (the receiver answers a known id from its store, so resending is idempotent) when it
-is presumed lost:
+:meth:`LinkSender.run` is one loop over a :class:`sender.window.SendWindow`, which owns the
+frames in flight: it refills the window in chunks, resends what it presumes lost (see
+:mod:`sender.window` for when), and waits for acks. Around it the loop keeps the link up:
 
-- at once when ``FAST_RETRANSMIT_AFTER`` frames sent after it (or, at the tail, every frame sent
-  after it) have been acked: the receiver answers in arrival order, so it was lost on the way.
-  Only acks of frames sent once count (Karn's rule: the ack of a resent frame may answer any of
-  its copies, so it says nothing about the order);
-- or when nothing moved for it for the retransmission timeout: no ack of a frame queued ahead of
-  it since it was sent. The timeout is max(``ack_timeout_s``, 2 x unacked frames x the time per
-  ack so far): the frames queued with it (at most all the unacked ones) can take that long, and at
-  the tail of a run, with few frames left, it is short. Before the first ack it is at least
-  ``FIRST_ACK_TIMEOUT_S`` (the receiver may be warming up).
-
-When the peer is unreachable (UNAVAILABLE) or
-has forgotten the session (it restarted), the sender backs off exponentially, syncs again, and
-re-diffuses and re-encodes every unacknowledged frame under the new epoch and t_D.
+- reconnect: when the peer is unreachable (UNAVAILABLE) or has forgotten the session (it
+  restarted), the sender backs off exponentially, syncs again, opens a new Transmit stream, and
+  re-diffuses and re-encodes every unacknowledged frame under the new epoch and t_D;
+- resync: with ``sync_every`` K, a Sync after every K new frames (paper IV-C: "synchronized at
+  certain intervals"); new frames use its t_D, frames in flight keep theirs.
 """
 from __future__ import annotations
 
-import itertools
 import logging
-import queue
 import random
-import threading
 import time
 import uuid
-from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 import grpc
 import torch
@@ -44,108 +29,29 @@ from shared.channel import pilot_sequence
 from shared.pipeline import Pipeline
 
 from .metrics import sync_histogram
-from .options import SenderOptions  # noqa: F401 - part of this module's API
+from .options import SenderOptions
+from .result import LinkResult, Sync
+from .stream import TransmitStream
+from .window import SendWindow
+
+__all__ = ["LinkFailed", "LinkResult", "LinkSender", "SenderOptions", "Sync"]
 
 log = logging.getLogger("diffusec.sender")
 
 RETRYABLE_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED,
                    grpc.StatusCode.ABORTED)
 RESYNC_REASONS = ("UNKNOWN_SESSION", "UNKNOWN_EPOCH", "EXPIRED_EPOCH")
-# A frame is presumed lost once this many frames sent after it have been acked (as TCP's 3 dup acks).
-FAST_RETRANSMIT_AFTER = 3
-# Until the first ack of a run, frames are resent after at least this many seconds.
-FIRST_ACK_TIMEOUT_S = 30.0
 
 
 class LinkFailed(RuntimeError):
     """The link could not deliver: a fatal status from the peer, or unreachable for too long."""
 
 
-@dataclass
-class Sync:
-    """One Sync's answer: the epoch and its timesteps, the SNR (dB) the receiver measured on the pilot."""
-
-    epoch: int
-    t_d: int                  # diffusing timesteps the sender uses in this epoch
-    t_plus: int               # the receiver's extra denoising steps (t_P = t_D + t_plus)
-    snr_db: float
-    latency_ms: float         # the round trip
-    at_s: float = 0.0         # when the pilot was sent: seconds since the current run() started
-
-
-@dataclass
-class _Pending:
-    index: int                 # position in the image set = frame id
-    message: link_pb2.Frame
-    sent_at: float
-    first_sent_at: float
-    order: int = 0                 # position in the order of (re)transmissions
-    resent: bool = False           # sent more than once: its ack says nothing about order (Karn)
-    later_acked: int = 0           # frames sent once, after its last transmission, that have been acked
-    waiting_since: float = 0.0     # its last transmission, or the last ack of a frame queued ahead of it
-
-
-@dataclass
-class LinkResult:
-    """What came back: one ack per image (None for an image that was never acked)."""
-
-    acks: list
-    syncs: list = field(default_factory=list)
-    frames_sent: int = 0                # distinct frames transmitted
-    frames_resent: int = 0              # retransmissions (timeouts and reconnects)
-    duplicate_acks: int = 0             # acks for frames already acked
-    reconnects: int = 0
-    latencies_ms: list = field(default_factory=list)   # first send -> ack, per frame
-    wall_time_s: float = 0.0
-    started_at: float = 0.0             # time.perf_counter() when run() started (Sync.at_s counts from it)
-    error: str | None = None
-
-
-class _Stream:
-    """One Transmit call: frames go in through a queue, acks come out on a reader thread."""
-
-    def __init__(self, stub: link_pb2_grpc.LinkStub, on_ack: Callable, on_end: Callable):
-        self._requests: queue.Queue = queue.Queue()
-        self.error: grpc.RpcError | None = None
-        self.finished = threading.Event()
-        self.call = stub.Transmit(self._frames())
-        self._on_ack, self._on_end = on_ack, on_end
-        self._thread = threading.Thread(target=self._read, name="sender-acks", daemon=True)
-        self._thread.start()
-
-    def _frames(self):
-        while True:
-            frame = self._requests.get()
-            if frame is None:
-                return
-            yield frame
-
-    def _read(self) -> None:
-        try:
-            for ack in self.call:
-                self._on_ack(ack)
-        except grpc.RpcError as err:
-            self.error = err
-        finally:
-            self.finished.set()
-            self._on_end()
-
-    def send(self, frame: link_pb2.Frame) -> None:
-        self._requests.put(frame)
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Half-close and wait for the remaining acks."""
-        self._requests.put(None)
-        self.finished.wait(timeout)
-
-    def cancel(self) -> None:
-        self._requests.put(None)
-        self.call.cancel()
-        self.finished.wait(2.0)
-
-
 class LinkSender:
-    """Sends a set of images over the link to ``address`` (a receiver or a channel proxy)."""
+    """Sends a set of images over the link to ``address`` (a receiver or a channel proxy).
+
+    ``with LinkSender(...) as sender: result = sender.run(images, labels)`` closes the channel after.
+    """
 
     def __init__(self, pipeline: Pipeline, address: str, options: SenderOptions,
                  on_ack: Callable[[int], None] | None = None):
@@ -155,14 +61,13 @@ class LinkSender:
         self._jitter = random.Random(options.seed)
         self._channel = grpc.insecure_channel(address, options=GRPC_OPTIONS)
         self._stub = link_pb2_grpc.LinkStub(self._channel)
-        self._cond = threading.Condition()
         self._on_ack_count = on_ack or (lambda n: None)
         self._sync: Sync | None = None
         self._sequence = 0
-        self._first_send_at: float | None = None  # this run's first frame (s, perf_counter)
         self._run_started = time.perf_counter()   # origin of Sync.at_s (reset by run())
-        self._acks = 0                             # distinct acks this run
-        self._last_ack_at = 0.0
+        self._window: SendWindow | None = None     # the current (or last) run's
+        self._since_sync = 0                       # new frames sent since the last Sync
+        self._outage_started: float | None = None  # time.monotonic() of the current outage's first failure
         self._attempts = 0
         self.result: LinkResult | None = None      # the current (or last) run's, for --metrics
         self.sync_seconds = sync_histogram()       # Sync round trips, observed always (cheap), served with --metrics
@@ -170,10 +75,10 @@ class LinkSender:
     @property
     def acked(self) -> int:
         """Distinct acks of the current run."""
-        return self._acks
+        return self._window.acked if self._window else 0
 
     @property
-    def last_sync(self) -> "Sync | None":
+    def last_sync(self) -> Sync | None:
         return self._sync
 
     # --- sync handshake -------------------------------------------------------------------------
@@ -210,160 +115,106 @@ class LinkSender:
             frames.append(frame)
         return frames
 
-    def _timeout_s(self, unacked: int) -> float:
-        """Seconds without progress after which an unacked frame is presumed lost (see the module doc).
-
-        At most the ``unacked`` frames are queued at the receiver with it, and they take about
-        unacked x (time per ack) to be answered; twice that is the timeout.
-        """
-        if not self._acks or self._first_send_at is None:
-            return max(self.opt.ack_timeout_s, FIRST_ACK_TIMEOUT_S)
-        per_ack = (self._last_ack_at - self._first_send_at) / self._acks
-        return max(self.opt.ack_timeout_s, 2.0 * max(unacked, 1) * per_ack)
-
+    # --- a run ----------------------------------------------------------------------------------
     def run(self, images_u8: torch.Tensor, labels: torch.Tensor | None = None) -> LinkResult:
         """Send every image (uint8 [N, C, H, W]) and wait for every ack; raises LinkFailed."""
-        n = len(images_u8)
-        result = self.result = LinkResult(acks=[None] * n)
-        pending: OrderedDict[int, _Pending] = OrderedDict()
-        self._first_send_at, self._acks = None, 0
-        order = itertools.count()
-        started = self._run_started = result.started_at = time.perf_counter()
+        result, window = self._start_run(len(images_u8))
 
-        def on_ack(ack: link_pb2.Ack) -> None:
-            with self._cond:
-                if 0 <= ack.frame_id < n and result.acks[ack.frame_id] is None:
-                    result.acks[ack.frame_id] = ack
-                    item = pending.pop(ack.frame_id, None)
-                    now = time.perf_counter()
-                    self._acks, self._last_ack_at = self._acks + 1, now
-                    if item is not None:
-                        result.latencies_ms.append((now - item.first_sent_at) * 1000.0)
-                        for other in pending.values():
-                            if other.order > item.order:
-                                other.waiting_since = now          # queued behind it: the receiver moved on
-                            elif not item.resent:
-                                other.later_acked += 1             # sent before it, still unacked: lost?
-                    self._on_ack_count(1)
-                else:
-                    result.duplicate_acks += 1
-                self._cond.notify_all()
+        def encode(indices: list[int]) -> list[link_pb2.Frame]:
+            return self._encode(images_u8, indices, labels)
 
-        def on_end() -> None:
-            with self._cond:
-                self._cond.notify_all()
-
-        stream: _Stream | None = None
-        next_index, since_sync, outage_started = 0, 0, None
+        stream: TransmitStream | None = None
         try:
             while True:
-                # (Re)connect: sync, then (re-)encode every unacknowledged frame under the new epoch.
                 if stream is None:
-                    try:
-                        result.syncs.append(self.sync())
-                        since_sync = 0
-                        stream = _Stream(self._stub, on_ack, on_end)
-                        with self._cond:
-                            resend = list(pending)
-                        for frame in self._encode(images_u8, resend, labels) if resend else ():
-                            with self._cond:
-                                item = pending.get(frame.frame_id)
-                                if item is None:
-                                    continue
-                                item.message, item.sent_at = frame, time.perf_counter()
-                                item.order, item.resent, item.later_acked = next(order), True, 0
-                                item.waiting_since = item.sent_at
-                            stream.send(frame)
-                            result.frames_resent += 1
-                        outage_started = None
-                    except grpc.RpcError as err:
-                        outage_started = self._retry_or_raise(err, outage_started, result)
-                        stream = None
-                        continue
-                with self._cond:
-                    if all(a is not None for a in result.acks):
-                        break
+                    stream = self._reconnect(encode)
+                    continue
+                if window.complete():
+                    break
                 if stream.finished.is_set():
-                    err = stream.error
+                    ended, stream = stream, None
+                    self._after_stream_end(ended.error)
+                    continue
+                error = self._resync_if_due()
+                if error is not None:
+                    stream.cancel()
                     stream = None
-                    if err is None:  # the peer ended the stream with frames outstanding
-                        log.info("the peer ended the stream with %d frames unacknowledged; reconnecting", len(pending))
-                        result.reconnects += 1
-                        time.sleep(0.1)
-                        continue
-                    outage_started = self._retry_or_raise(err, outage_started, result)
+                    self._back_off(error)
                     continue
-                # Periodic re-sync (paper IV-C: "synchronized at certain intervals").
-                if self.opt.sync_every and since_sync >= self.opt.sync_every and next_index < n:
-                    try:
-                        result.syncs.append(self.sync())
-                        since_sync = 0
-                    except grpc.RpcError as err:
-                        stream.cancel()
-                        stream = None
-                        outage_started = self._retry_or_raise(err, outage_started, result)
-                        continue
-                with self._cond:
-                    room = self.opt.window - len(pending)
-                take = min(self.opt.batch, room, n - next_index)
-                # Refill in chunks (half a window at least): single frames sent as single acks come
-                # back would split the receiver's micro-batches for the rest of the run.
-                if take < min(self.opt.batch, max(1, self.opt.window // 2), n - next_index):
-                    take = 0
-                if self.opt.sync_every:
-                    take = min(take, self.opt.sync_every - since_sync)
-                if take > 0:
-                    indices = list(range(next_index, next_index + take))
-                    frames = self._encode(images_u8, indices, labels)
-                    now = time.perf_counter()
-                    with self._cond:
-                        for frame in frames:
-                            pending[frame.frame_id] = _Pending(frame.frame_id, frame, now, now, next(order),
-                                                               waiting_since=now)
-                        if self._first_send_at is None:
-                            self._first_send_at = now
-                    for frame in frames:
-                        stream.send(frame)
-                    next_index += take
-                    since_sync += take
-                    result.frames_sent += take
-                    continue
-                # Window full or all sent: resend what timed out, else wait for acks.
-                with self._cond:
-                    now = time.perf_counter()
-                    newest = max((item.order for item in pending.values()), default=-1)
-                    # Lost: no ack in time, or acks for FAST_RETRANSMIT_AFTER later frames, or (at the
-                    # tail, where fewer follow it) for every frame sent after it.
-                    timeout = self._timeout_s(len(pending))
-                    late = [item for item in pending.values()
-                            if now - item.waiting_since > timeout or item.later_acked >= FAST_RETRANSMIT_AFTER
-                            or (item.later_acked and item.order == newest)]
-                    for item in late:
-                        item.sent_at, item.order, item.resent, item.later_acked = now, next(order), True, 0
-                        item.waiting_since = now
-                    if not late:
-                        self._cond.wait(0.05)
-                for item in late:
-                    log.debug("frame %d: presumed lost (no ack in time, or later frames acked); resending", item.index)
-                    stream.send(item.message)
-                    result.frames_resent += 1
-            if stream is not None:
-                stream.close()
+                sent = window.refill(stream, encode, self._frames_before_resync())
+                self._since_sync += sent
+                if not sent:   # window full or all sent
+                    window.resend_lost_or_wait(stream)
+            stream.close()
         except BaseException:
             if stream is not None:
                 stream.cancel()
             raise
         finally:
-            result.wall_time_s = time.perf_counter() - started
+            result.wall_time_s = time.perf_counter() - result.started_at
         return result
 
-    def _retry_or_raise(self, err: grpc.RpcError, outage_started: float | None, result: LinkResult) -> float:
-        """Back off before reconnecting when ``err`` is transient; LinkFailed otherwise."""
+    def _start_run(self, n: int) -> tuple[LinkResult, SendWindow]:
+        """A fresh result and window for ``n`` images; Sync times count from now."""
+        self.result = LinkResult(acks=[None] * n)
+        self._window = SendWindow(self.result, self.opt.window, self.opt.batch, self.opt.ack_timeout_s,
+                                  self._on_ack_count)
+        self._since_sync, self._outage_started = 0, None
+        self._run_started = self.result.started_at = time.perf_counter()
+        return self.result, self._window
+
+    def _reconnect(self, encode: Callable[[list[int]], list[link_pb2.Frame]]) -> TransmitStream | None:
+        """Sync, open a Transmit stream, send every unacked frame again re-encoded under the new epoch.
+
+        -> the stream; None when the peer failed (after backing off; LinkFailed when it is fatal).
+        """
+        try:
+            self.result.syncs.append(self.sync())
+            self._since_sync = 0
+            stream = TransmitStream(self._stub, self._window.on_ack, self._window.wake)
+            unacked = self._window.unacked()
+            if unacked:
+                self._window.resend(encode(unacked), stream)
+            self._outage_started = None
+            return stream
+        except grpc.RpcError as err:
+            self._back_off(err)
+            return None
+
+    def _after_stream_end(self, error: grpc.RpcError | None) -> None:
+        """The stream ended before every ack came: back off on an error, else reconnect shortly."""
+        if error is not None:
+            self._back_off(error)
+            return
+        log.info("the peer ended the stream with %d frames unacknowledged; reconnecting", len(self._window.unacked()))
+        self.result.reconnects += 1
+        time.sleep(0.1)
+
+    def _resync_if_due(self) -> grpc.RpcError | None:
+        """The periodic Sync, once ``sync_every`` new frames went out under the last one (and more are
+        to come) -> the RpcError when it failed, else None."""
+        due = self.opt.sync_every and self._since_sync >= self.opt.sync_every
+        if not due or self._window.all_sent():
+            return None
+        try:
+            self.result.syncs.append(self.sync())
+        except grpc.RpcError as err:
+            return err
+        self._since_sync = 0
+        return None
+
+    def _frames_before_resync(self) -> int | None:
+        """New frames that may go out before the next periodic Sync (None: no periodic Syncs)."""
+        return self.opt.sync_every - self._since_sync if self.opt.sync_every else None
+
+    def _back_off(self, err: grpc.RpcError) -> None:
+        """Sleep before reconnecting when ``err`` is transient; LinkFailed when it is fatal or the outage
+        has lasted past ``retry_timeout_s``."""
         code, reason = err.code(), error_reason(err)
         if code not in RETRYABLE_CODES and reason not in RESYNC_REASONS:
             raise LinkFailed(f"{code.name} from {self.address}: {err.details()}")
         now = time.monotonic()
-        outage_started = outage_started or now
+        outage_started = self._outage_started = self._outage_started or now
         if now - outage_started > self.opt.retry_timeout_s:
             raise LinkFailed(f"{self.address} unreachable for {now - outage_started:.0f} s "
                              f"(last: {code.name}: {err.details()}); is the receiver (or proxy) running?")
@@ -377,9 +228,14 @@ class LinkSender:
         (log.warning if attempt == 0 else log.info)(
             "link %s (%s); reconnecting in %.2f s (giving up after %g s: --retry-timeout)", code.name,
             reason or err.details(), delay, self.opt.retry_timeout_s)
-        result.reconnects += 1
+        self.result.reconnects += 1
         time.sleep(delay)
-        return outage_started
 
     def close(self) -> None:
         self._channel.close()
+
+    def __enter__(self) -> LinkSender:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -57,21 +57,19 @@ def stack(tmp_path_factory):
         receiver.stop()
 
 
-def test_attacks_switched_during_one_session_move_the_accuracy(stack):
-    from sender.link import LinkSender, SenderOptions
-    from shared.data import load_sample
-    from shared.pipeline import Pipeline
+# (condition while this phase's frames are sent, CLI args that start the next phase)
+PHASES = [("clean", ["attack", "add", "adversarial", "--pnr-db", "10"]),
+          ("adversarial", ["attack", "rm", "adversarial"]),
+          ("clean again", ["attack", "add", "jamming", "--pnr-db", "30"]),
+          ("jamming", ["attack", "clear"]),
+          ("clean at the end", None)]
 
-    proxy_addr, control, logs = stack
-    # (condition while this phase's frames are sent, CLI args that start the next phase)
-    phases = [("clean", ["attack", "add", "adversarial", "--pnr-db", "10"]),
-              ("adversarial", ["attack", "rm", "adversarial"]),
-              ("clean again", ["attack", "add", "jamming", "--pnr-db", "30"]),
-              ("jamming", ["attack", "clear"]),
-              ("clean at the end", None)]
-    sample = load_sample("cifar10")
-    order = torch.randperm(len(sample), generator=torch.Generator().manual_seed(0))[:PHASE * len(phases)]
-    images, labels = sample.images[order], sample.labels[order]
+
+def send_with_switches(proxy_addr: str, control: str, logs: Path, images: torch.Tensor, labels: torch.Tensor):
+    """One LinkSender run over every image; after each phase's acks the sender is held while the
+    proxy CLI starts the next phase -> its LinkResult."""
+    from sender.link import LinkSender, SenderOptions
+    from shared.pipeline import Pipeline
 
     switch_wanted, switch_done = threading.Event(), threading.Event()
     acked = [0]
@@ -79,7 +77,7 @@ def test_attacks_switched_during_one_session_move_the_accuracy(stack):
     def on_ack(count: int) -> None:
         # Called by the sender for every new ack, under its lock: blocking here holds the sender.
         acked[0] += count
-        if acked[0] % PHASE == 0 and acked[0] // PHASE < len(phases):
+        if acked[0] % PHASE == 0 and acked[0] // PHASE < len(PHASES):
             switch_wanted.set()
             switch_done.wait(120)
             switch_done.clear()
@@ -90,7 +88,7 @@ def test_attacks_switched_during_one_session_move_the_accuracy(stack):
     thread = threading.Thread(target=lambda: outcome.update(result=sender.run(images, labels)), daemon=True)
     thread.start()
     try:
-        for _, switch in phases[:-1]:
+        for _, switch in PHASES[:-1]:
             assert switch_wanted.wait(120), f"the sender stalled; logs in {logs}"
             switch_wanted.clear()
             try:
@@ -101,16 +99,32 @@ def test_attacks_switched_during_one_session_move_the_accuracy(stack):
     finally:
         sender.close()
     assert not thread.is_alive() and "result" in outcome, f"the sender did not finish; logs in {logs}"
-    result = outcome["result"]
-    assert all(ack is not None for ack in result.acks)
+    return outcome["result"]
 
+
+def phase_accuracy(result, labels: torch.Tensor) -> dict[str, float]:
+    """Top-1 accuracy per phase, leaving out the frames within a window of a switch: they may have
+    crossed the proxy before or after it."""
     accuracy = {}
-    for p, (name, _) in enumerate(phases):
-        # Frames sent within a window of a switch may have crossed the proxy before or after it.
+    for p, (name, _) in enumerate(PHASES):
         lo = p * PHASE + (WINDOW if p else 0)
         hi = (p + 1) * PHASE - WINDOW
         hits = [result.acks[i].predicted_class == int(labels[i]) for i in range(lo, hi)]
         accuracy[name] = sum(hits) / len(hits)
+    return accuracy
+
+
+def test_attacks_switched_during_one_session_move_the_accuracy(stack):
+    from shared.data import load_sample
+
+    proxy_addr, control, logs = stack
+    sample = load_sample("cifar10")
+    order = torch.randperm(len(sample), generator=torch.Generator().manual_seed(0))[:PHASE * len(PHASES)]
+    images, labels = sample.images[order], sample.labels[order]
+    result = send_with_switches(proxy_addr, control, logs, images, labels)
+    assert all(ack is not None for ack in result.acks)
+
+    accuracy = phase_accuracy(result, labels)
     clean = min(accuracy["clean"], accuracy["clean again"], accuracy["clean at the end"])
     assert clean >= 0.6, accuracy
     assert accuracy["adversarial"] <= clean - 0.3, accuracy

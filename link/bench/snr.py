@@ -15,8 +15,9 @@ import grpc
 from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
 from protos.wire import GRPC_OPTIONS, symbols_to_bytes
 from shared.channel import pilot_sequence
+from shared.stats import rounded
 
-from .common import machine, rounded
+from .common import machine
 
 TARGET_MEAN_ABS_ERROR_DB = 0.5
 

@@ -20,10 +20,11 @@ import grpc
 from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
 from protos.wire import GRPC_OPTIONS, symbols_to_bytes
 from shared.channel import pilot_sequence
+from shared.stats import percentile, rounded
 
 from .. import health
 from ..procs import ProcessGroup, Sink, child_env
-from .common import machine, percentile, rounded
+from .common import machine
 
 TARGETS = {"ratio": 1.25, "p99_ratio": 1.5}
 

@@ -1,4 +1,8 @@
-"""Live adaptation: the receiver's step policy following a scheduled channel over a running link.
+"""Live step choice (``diffusec demo --adaptation``): the receiver's step policy following a
+scheduled channel over a running link.
+
+Not the JPEG+LDPC baseline's modulation-and-coding choice (:mod:`shared.baselines.link_adaptation`)
+nor the in-process agent evaluation (``diffusec eval adaptation``, :mod:`shared.agent.evaluate`).
 
 Brings nothing up itself. Given a channel proxy (its Link and ChannelControl addresses), the
 sender's codec and some images, :func:`run`
@@ -30,14 +34,18 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING
 
 import grpc
 import torch
 
 from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
 from protos.wire import GRPC_OPTIONS
+
+if TYPE_CHECKING:
+    from sender.link import LinkResult, SenderOptions
 
 DEFAULT_PHASES_DB = (15.0, -3.0, 9.0)
 SETTLE_TOLERANCE = 2      # timesteps, on t_D and t_plus each (see the module doc)
@@ -126,104 +134,142 @@ def settle(choices: list[tuple[int, int]], tolerance: int = SETTLE_TOLERANCE) ->
     return report
 
 
+@dataclass
+class _LiveRun:
+    """What the live session gave: its LinkResult, the warm-up rate, which image each frame was."""
+
+    link: LinkResult
+    rate: float               # images per second in the warm-up session
+    index: torch.Tensor       # int64 [images sent]: frame i is images[index[i]]
+    schedule_t0: float        # time.perf_counter() when the schedule was set
+
+
+def _sender_options(options: AdaptationOptions, session: str) -> SenderOptions:
+    """The sender's options for a session named ``session``-<unix time> (no evaluation mode: no images back)."""
+    from sender.link import SenderOptions
+
+    return SenderOptions(preset=options.preset, session=f"{session}-{int(time.time())}",
+                         sync_every=options.sync_every, window=options.window, batch=options.batch,
+                         ack_timeout_s=options.ack_timeout_s, retry_timeout_s=options.retry_timeout_s,
+                         evaluation=False, seed=options.seed)
+
+
 def _warmup_rate(pipeline, proxy: str, images, labels, options: AdaptationOptions) -> float:
     """Images per second of the link, from a short session of its own (acks after the first quarter)."""
-    from sender.link import LinkSender, SenderOptions
+    from sender.link import LinkSender
 
     n = max(8, min(options.warmup_images, len(images)))
     times: list[float] = []
-    sender = LinkSender(pipeline, proxy, SenderOptions(
-        preset=options.preset, session=f"adapt-warmup-{int(time.time())}", sync_every=options.sync_every,
-        window=options.window, batch=options.batch, ack_timeout_s=options.ack_timeout_s,
-        retry_timeout_s=options.retry_timeout_s, evaluation=False, seed=options.seed),
-        on_ack=lambda k: times.append(time.perf_counter()))
-    try:
+    with LinkSender(pipeline, proxy, _sender_options(options, "adapt-warmup"),
+                    on_ack=lambda k: times.append(time.perf_counter())) as sender:
         sender.run(images[:n], labels[:n] if labels is not None else None)
-    finally:
-        sender.close()
     first = len(times) // 4  # the receiver's first batches include its warm-up
     span = times[-1] - times[first] if len(times) > first + 1 else 0.0
     return (len(times) - 1 - first) / span if span > 0 else float(n)
 
 
-def run(pipeline, proxy: str, control: str, images: torch.Tensor, labels: torch.Tensor | None,
-        options: AdaptationOptions, progress: Callable[[str], None] | None = None) -> dict:
-    """The live adaptation over the link at ``proxy`` (see the module doc) -> the report dict.
+def _images_to_send(rate: float, duration_s: float, options: AdaptationOptions, given: int,
+                    note: Callable[[str], None]) -> int:
+    """Enough images to cover ``duration_s`` at ``rate`` images/s with the margin, capped at max_images."""
+    n = math.ceil(rate * duration_s * options.margin)
+    if n > options.max_images:
+        note(f"the link ran at {rate:.0f} images/s; capping the run at {options.max_images} images, "
+             f"which may end before {duration_s:g} s")
+        n = options.max_images
+    note(f"warm-up: {rate:.1f} images/s; sending {n} images (the {given} given, reused "
+         f"cyclically) over {duration_s:g} s, a Sync every {options.sync_every} frames")
+    return n
 
-    ``images``: uint8 [N, C, H, W], reused cyclically; ``labels`` (or None) for the accuracy.
-    The proxy's SNR schedule is replaced by a fixed SNR again at the end (the one it had before).
-    """
-    from sender.link import LinkSender, SenderOptions
 
-    note = progress or (lambda message: None)
-    points = schedule_points(options.phase_s, options.phases_db)
-    duration_s = options.phase_s * len(points)
-    started = time.perf_counter()
+def _run_live(pipeline, proxy: str, control: str, images: torch.Tensor, labels: torch.Tensor | None,
+              options: AdaptationOptions, points: list[tuple[float, float]], note: Callable[[str], None]) -> _LiveRun:
+    """Warm up at the first SNR, set the schedule, send one session over it (steps 1-3 of the module
+    doc); the proxy gets its fixed SNR from before back at the end (which also ends the schedule)."""
+    from sender.link import LinkSender
+
     with grpc.insecure_channel(control, options=GRPC_OPTIONS) as channel:
         ctl = link_pb2_grpc.ChannelControlStub(channel)
         before_snr_db = ctl.Stats(link_pb2.StatsRequest(), timeout=10).snr_db
         try:
             ctl.SetSnr(link_pb2.SetSnrRequest(snr_db=points[0][1]), timeout=10)
             rate = _warmup_rate(pipeline, proxy, images, labels, options)
-            n = math.ceil(rate * duration_s * options.margin)
-            if n > options.max_images:
-                note(f"the link ran at {rate:.0f} images/s; capping the run at {options.max_images} images, "
-                     f"which may end before {duration_s:g} s")
-                n = options.max_images
-            note(f"warm-up: {rate:.1f} images/s; sending {n} images (the {len(images)} given, reused "
-                 f"cyclically) over {duration_s:g} s, a Sync every {options.sync_every} frames")
+            n = _images_to_send(rate, options.phase_s * len(points), options, len(images), note)
             index = torch.arange(n) % len(images)
-            sender = LinkSender(pipeline, proxy, SenderOptions(
-                preset=options.preset, session=f"adapt-live-{int(time.time())}", sync_every=options.sync_every,
-                window=options.window, batch=options.batch, ack_timeout_s=options.ack_timeout_s,
-                retry_timeout_s=options.retry_timeout_s, evaluation=False, seed=options.seed))
-            try:
+            with LinkSender(pipeline, proxy, _sender_options(options, "adapt-live")) as sender:
                 schedule_t0 = time.perf_counter()
                 ctl.ScheduleSnr(link_pb2.ScheduleSnrRequest(
                     points=[link_pb2.SnrPoint(at_s=t, snr_db=db) for t, db in points]), timeout=10)
                 link = sender.run(images[index], labels[index] if labels is not None else None)
-            finally:
-                sender.close()
         finally:
-            ctl.SetSnr(link_pb2.SetSnrRequest(snr_db=before_snr_db), timeout=10)  # also ends the schedule
+            ctl.SetSnr(link_pb2.SetSnrRequest(snr_db=before_snr_db), timeout=10)
+    return _LiveRun(link, rate, index, schedule_t0)
 
-    syncs = []
-    for s in link.syncs:
+
+def _sync_rows(live: _LiveRun, points: list[tuple[float, float]]) -> list[dict]:
+    """One row per Sync: its time since the schedule was set (s), phase, scheduled and measured SNR
+    (dB), the (t_D, t_plus) chosen, the epoch and the round trip (ms)."""
+    rows = []
+    for s in live.link.syncs:
         # The proxy adds the channel's noise to the pilot about halfway through the round trip.
-        t = link.started_at + s.at_s + s.latency_ms / 2000.0 - schedule_t0
+        t = live.link.started_at + s.at_s + s.latency_ms / 2000.0 - live.schedule_t0
         k = phase_at(points, t)
-        syncs.append({"at_s": round(t, 3), "phase": k, "scheduled_snr_db": points[k][1],
-                      "measured_snr_db": round(s.snr_db, 2), "t_d": s.t_d, "t_plus": s.t_plus, "epoch": s.epoch,
-                      "latency_ms": round(s.latency_ms, 3)})
-    if not syncs:
-        raise AdaptationError("the sender recorded no syncs")
+        rows.append({"at_s": round(t, 3), "phase": k, "scheduled_snr_db": points[k][1],
+                     "measured_snr_db": round(s.snr_db, 2), "t_d": s.t_d, "t_plus": s.t_plus, "epoch": s.epoch,
+                     "latency_ms": round(s.latency_ms, 3)})
+    return rows
+
+
+def _phase_tallies(live: _LiveRun, labels: torch.Tensor | None, syncs: list[dict], phases: int) -> list[list[int]]:
+    """[correct, acked] per phase, over the frames sent under the epochs of that phase's syncs."""
     phase_of_epoch = {s["epoch"]: s["phase"] for s in syncs}
-    correct = [[0, 0] for _ in points]
-    for i, ack in enumerate(link.acks):
+    tallies = [[0, 0] for _ in range(phases)]
+    for i, ack in enumerate(live.link.acks):
         if ack is None or labels is None or ack.epoch not in phase_of_epoch:
             continue
-        tally = correct[phase_of_epoch[ack.epoch]]
-        tally[0] += int(ack.predicted_class == int(labels[index[i]]))
+        tally = tallies[phase_of_epoch[ack.epoch]]
+        tally[0] += int(ack.predicted_class == int(labels[live.index[i]]))
         tally[1] += 1
-    phases = []
-    for k, (at_s, snr_db) in enumerate(points):
-        rows = [s for s in syncs if s["phase"] == k]
-        measured = [s["measured_snr_db"] for s in rows]
-        phase = {"phase": k, "start_s": at_s, "end_s": at_s + options.phase_s if k + 1 < len(points) else None,
-                 "scheduled_snr_db": snr_db,
-                 "measured_snr_db_mean": round(sum(measured) / len(measured), 2) if measured else None,
-                 "measured_snr_max_abs_error_db": round(max(abs(m - snr_db) for m in measured), 2) if measured else None,
-                 **settle([(s["t_d"], s["t_plus"]) for s in rows], options.tolerance),
-                 "frames": correct[k][1],
-                 "accuracy": round(correct[k][0] / correct[k][1], 4) if correct[k][1] else None}
-        phase["settled_within"] = (phase["settled_after_syncs"] is not None
-                                   and phase["settled_after_syncs"] <= SETTLE_WITHIN)
-        phases.append(phase)
-    last_s = syncs[-1]["at_s"]
+    return tallies
+
+
+def _phase_row(k: int, points: list[tuple[float, float]], syncs: list[dict], tally: list[int],
+               options: AdaptationOptions) -> dict:
+    """Phase ``k``'s figures: its span and SNR, the SNR measured in it, the settle analysis, the accuracy."""
+    at_s, snr_db = points[k]
+    rows = [s for s in syncs if s["phase"] == k]
+    measured = [s["measured_snr_db"] for s in rows]
+    phase = {"phase": k, "start_s": at_s, "end_s": at_s + options.phase_s if k + 1 < len(points) else None,
+             "scheduled_snr_db": snr_db,
+             "measured_snr_db_mean": round(sum(measured) / len(measured), 2) if measured else None,
+             "measured_snr_max_abs_error_db": round(max(abs(m - snr_db) for m in measured), 2) if measured else None,
+             **settle([(s["t_d"], s["t_plus"]) for s in rows], options.tolerance),
+             "frames": tally[1],
+             "accuracy": round(tally[0] / tally[1], 4) if tally[1] else None}
+    phase["settled_within"] = phase["settled_after_syncs"] is not None and phase["settled_after_syncs"] <= SETTLE_WITHIN
+    return phase
+
+
+def run(pipeline, proxy: str, control: str, images: torch.Tensor, labels: torch.Tensor | None,
+        options: AdaptationOptions, progress: Callable[[str], None] | None = None) -> dict:
+    """The live step choice over the link at ``proxy`` (see the module doc) -> the report dict.
+
+    ``images``: uint8 [N, C, H, W], reused cyclically; ``labels`` (or None) for the accuracy.
+    The proxy's SNR schedule is replaced by a fixed SNR again at the end (the one it had before).
+    """
+    points = schedule_points(options.phase_s, options.phases_db)
+    started = time.perf_counter()
+    live = _run_live(pipeline, proxy, control, images, labels, options, points, progress or (lambda message: None))
+    syncs = _sync_rows(live, points)
+    if not syncs:
+        raise AdaptationError("the sender recorded no syncs")
+    tallies = _phase_tallies(live, labels, syncs, len(points))
+    phases = [_phase_row(k, points, syncs, tallies[k], options) for k in range(len(points))]
+    link, last_s = live.link, syncs[-1]["at_s"]
     return {"schedule": [{"at_s": t, "snr_db": db} for t, db in points], "phase_s": options.phase_s,
             "sync_every": options.sync_every, "window": options.window, "batch": options.batch,
             "settle_tolerance_timesteps": options.tolerance, "settle_within_syncs": SETTLE_WITHIN,
-            "warmup_images_per_s": round(rate, 2), "images_sent": n, "frames_acked": sum(a is not None for a in link.acks),
+            "warmup_images_per_s": round(live.rate, 2), "images_sent": len(live.index),
+            "frames_acked": sum(a is not None for a in link.acks),
             "frames_resent": link.frames_resent, "reconnects": link.reconnects,
             "sync_count": len(syncs), "last_sync_s": last_s, "covered_schedule": last_s >= points[-1][0],
             "run_wall_time_s": round(link.wall_time_s, 2), "wall_time_s": round(time.perf_counter() - started, 2),
