@@ -30,13 +30,13 @@ def register(spec_class: type[ImpairmentSpec]) -> type[ImpairmentSpec]:
     kind = spec_class.kind
     if not (dataclasses.is_dataclass(spec_class) and spec_class.__dataclass_params__.frozen):
         raise TypeError(f"{spec_class.__name__} must be a @dataclass(frozen=True)")
-    if kind in _KINDS and _KINDS[kind] is not spec_class:
-        raise TypeError(f"impairment kind {kind!r} is registered already, by {_KINDS[kind].__name__}")
     if kind not in KIND_FIELDS:
         raise TypeError(f"{spec_class.__name__}.kind = {kind!r} is no entry of the Impairment oneof in link.proto "
                         f"(entries: {', '.join(KIND_FIELDS)})")
     _check_fields(spec_class)
     _check_shared_flags(spec_class)
+    if kind in _KINDS and _KINDS[kind] is not spec_class:
+        raise TypeError(f"impairment kind {kind!r} is registered already, by {_KINDS[kind].__name__}")
     _KINDS[kind] = spec_class
     return spec_class
 
