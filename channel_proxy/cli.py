@@ -216,12 +216,20 @@ def _kinds_help() -> str:
 def _parameter_options(command):
     """One --flag per parameter name over every kind (kinds that share a name share the flag), all unset
     by default so that a flag given to the wrong kind can be told apart from one not given."""
-    for name, (kinds, parameter) in reversed(shared_parameters().items()):
-        shown = parameter.shown_default()
+    for name, users in reversed(shared_parameters().items()):
+        parameter = users[0][1]
         command = click.option(parameter.flag, name, type=parameter.click_type(), default=None,
-                               help=f"{', '.join(kinds)}: {parameter.help}"
-                                    + (f" [default: {shown}]" if shown is not None else ""))(command)
+                               help=_flag_help(users))(command)
     return command
+
+
+def _flag_help(users: list) -> str:
+    """`jamming, adversarial: what it is.`, one such part per distinct help text (and shown default)."""
+    texts: dict[str, list[str]] = {}
+    for kind, p in users:
+        shown = p.shown_default()
+        texts.setdefault(p.help + (f" [default: {shown}]" if shown is not None else ""), []).append(kind)
+    return " ".join(f"{', '.join(kinds)}: {text}" for text, kinds in texts.items())
 
 
 def _spec_from_flags(kind: str, values: dict) -> ImpairmentSpec:

@@ -9,14 +9,19 @@ import ast
 import dataclasses
 import json
 import math
+import os
 import pkgutil
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from channel_proxy import impairments
+from channel_proxy.cli import _flag_help
 from channel_proxy.cli import main as proxy_cli
 from channel_proxy.impairments import Impairment, ImpairmentSpec, kind_class, kind_classes, names, register
 from channel_proxy.impairments import kinds as kinds_package
@@ -25,7 +30,7 @@ from channel_proxy.impairments.base import message_class
 from channel_proxy.impairments.params import param
 from channel_proxy.service import build_servers
 from channel_proxy.state import ChannelState
-from link_support import free_port
+from link_support import REPO_ROOT, free_port
 from protos.diffusec.link.v1 import link_pb2
 
 KINDS = names()
@@ -241,6 +246,13 @@ def test_cli_refuses_another_kinds_flag_and_a_missing_one(proxy, kind):
         assert missing.exit_code == 2 and f"{kind} needs {p.flag}" in missing.output
 
 
+def test_a_shared_flag_shows_each_kinds_own_help():
+    rate = next(p for p in kind_class("drop").parameters() if p.name == "rate")
+    other = dataclasses.replace(rate, help="share of frames held up.", default=0.5)
+    assert _flag_help([("drop", rate), ("spike", other), ("burst", other)]) == \
+        "drop: probability in 0..1 that a frame is lost. spike, burst: share of frames held up. [default: 0.5]"
+
+
 def test_cli_help_lists_every_kind_with_its_flags():
     text = CliRunner().invoke(proxy_cli, ["attack", "add", "--help"]).output
     for spec_class in kind_classes():
@@ -261,3 +273,44 @@ def test_the_proxy_core_names_no_kind(module):
     named += [a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names if a.name in classes]
     named += [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and ".kinds" in (n.module or "")]
     assert named == []
+
+
+# --- docs/link.md's worked example -----------------------------------------------------------------------
+DOC_EXAMPLE_CHECK = """
+from click.testing import CliRunner
+from channel_proxy.cli import main
+from channel_proxy.impairments import Impairment, kind_class, names
+spike = kind_class("spike")
+assert names()[-1] == "spike" and spike.__module__ == "channel_proxy.impairments.kinds.spike", names()
+item = Impairment("s", spike(0.05, 200.0).check())
+assert Impairment.from_message(item.to_message()) == item
+try:
+    spike(2.0, 5.0).check()
+    raise AssertionError("rate 2 accepted")
+except ValueError as err:
+    assert str(err) == "spike rate must lie in 0..1, got 2.0", err
+draws = iter([0.01, 0.9])
+assert spike(0.05, 200.0).added_delay_s(lambda: next(draws)) == 0.2
+assert spike(0.05, 200.0).added_delay_s(lambda: next(draws)) == 0.0
+assert "spike   --rate P --ms MS     hold a frame" in CliRunner().invoke(main, ["attack", "add", "--help"]).output
+"""
+
+
+def test_the_docs_worked_example_is_a_proto_message_and_one_module(tmp_path):
+    """docs/link.md's `spike` code, applied to copies of link.proto and the proxy, gives a working kind."""
+    doc = (REPO_ROOT / "docs" / "link.md").read_text()
+    blocks = re.findall(r"```(\w+)\n(.*?)```", doc[doc.index("## Adding an impairment kind"):], re.S)
+    (message, oneof), module = [b for lang, b in blocks if lang == "proto"], next(b for lang, b in blocks
+                                                                                   if lang == "python")
+    for package in ("protos", "channel_proxy"):
+        shutil.copytree(REPO_ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    proto = tmp_path / "protos" / "diffusec" / "link" / "v1" / "link.proto"
+    entry = next(line for line in oneof.splitlines() if "spike" in line)
+    text = proto.read_text().replace("message Impairment {", message + "\nmessage Impairment {", 1)
+    proto.write_text(text.replace("    Adversarial adversarial = 5;\n", f"    Adversarial adversarial = 5;\n{entry}\n", 1))
+    (tmp_path / "channel_proxy" / "impairments" / "kinds" / "spike.py").write_text(module)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)])}  # the copies first
+    for args in (["-m", "protos.generate"], ["-c", DOC_EXAMPLE_CHECK]):
+        done = subprocess.run([sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr

@@ -59,13 +59,15 @@ def kind_class(name: str) -> type[ImpairmentSpec]:
         raise ValueError(f"this proxy has no impairment kind {name!r}; it knows {', '.join(names())}") from None
 
 
-def shared_parameters() -> dict[str, tuple[tuple[str, ...], Parameter]]:
-    """{parameter name: (the kinds that take it, its declaration in the first)}, in first-use order."""
-    out: dict[str, tuple[tuple[str, ...], Parameter]] = {}
+def shared_parameters() -> dict[str, list[tuple[str, Parameter]]]:
+    """{parameter name: [(kind, its declaration there), ...] over the kinds that take it}, in first-use order.
+
+    The CLI has one --flag per name; the registry made sure its users agree on type, range and choices.
+    """
+    out: dict[str, list[tuple[str, Parameter]]] = {}
     for spec_class in kind_classes():
         for p in spec_class.parameters():
-            users, first = out.get(p.name, ((), p))
-            out[p.name] = (users + (spec_class.kind,), first)
+            out.setdefault(p.name, []).append((spec_class.kind, p))
     return out
 
 
