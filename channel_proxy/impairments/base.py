@@ -48,13 +48,13 @@ class ImpairmentSpec:
             parameter.check(self.kind, getattr(self, parameter.name))
         return self
 
-    def params(self) -> dict[str, object]:
+    def values(self) -> dict[str, object]:
         """{parameter name: value}, in the proto message's field order."""
         return dataclasses.asdict(self)
 
     def to_message(self):
         """Its message in the Impairment oneof (link_pb2.Jamming, ...); None values stay unset."""
-        return message_class(self.kind)(**{k: v for k, v in self.params().items() if v is not None})
+        return message_class(self.kind)(**{k: v for k, v in self.values().items() if v is not None})
 
     @classmethod
     def from_message(cls, message) -> Self:

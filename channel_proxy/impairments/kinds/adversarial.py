@@ -9,11 +9,15 @@ attack of a Transmit stream are :mod:`channel_proxy.adversary`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..base import ImpairmentSpec
 from ..params import param
 from ..registry import register
 from .jamming import pnr_db_param
+
+if TYPE_CHECKING:
+    from ...adversary import LatentAttack, Surrogates
 
 METHODS = ("fgm", "pgd")   # shared.attacks.wireless.METHODS, without importing torch for --help
 MAX_STEPS = 1000
@@ -42,7 +46,7 @@ class Adversarial(ImpairmentSpec):
                "crafted on a surrogate decoder + classifier at exactly DB PNR")
     add_timeout_s = 120.0   # the first one loads the surrogate models on the proxy
 
-    def latent_attack(self, surrogates):
+    def latent_attack(self, surrogates: Surrogates) -> LatentAttack:
         """The attack on latent frames with its surrogate loaded: CheckpointError when the folder lacks
         it, ValueError when ``target`` is no class of its classifier."""
         from ...adversary import LatentAttack
