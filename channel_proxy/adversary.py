@@ -1,4 +1,5 @@
-"""The proxy's ``adversarial`` impairment: surrogate models, and the attack stage of a Transmit stream.
+"""The proxy's ``adversarial`` impairment at work: surrogate models, the attack on a batch of latents,
+and the attack stage of a Transmit stream (the parameters are :mod:`channel_proxy.impairments.kinds.adversarial`).
 
 Threat model (the attack paper's wireless attack, white-box): the attacker holds a copy of the
 receiver's decoder and semantic classifier (the "surrogate", loaded from a checkpoint folder) and
@@ -14,12 +15,13 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
 import torch
+
+from protos.wire import MAX_SYMBOL_AMPLITUDE, bytes_to_symbols, symbols_to_bytes
 
 log = logging.getLogger("diffusec.proxy")
 
@@ -82,6 +84,52 @@ class Surrogates:
             return self._loaded[folder]
 
 
+@dataclass(frozen=True)
+class LatentAttack:
+    """One ``adversarial`` impairment, ready: its loaded surrogate and its attack parameters."""
+
+    surrogate: Surrogate
+    pnr_db: float                      # dB above the AWGN power, exactly, per frame
+    method: str                        # "fgm" or "pgd"
+    steps: int                         # PGD iterations
+    target: int | None                 # a class to push towards; None: non-targeted
+
+    @property
+    def latent_length(self) -> int:
+        return self.surrogate.latent_length
+
+    def perturbation(self, latents: torch.Tensor, snr_db: float, generator: torch.Generator | None) -> torch.Tensor:
+        """delta [B, L] for received latents [B, L] at ``snr_db``, of power 10^((pnr_db - snr_db)/10) per symbol."""
+        from shared.attacks.wireless import latent_perturbation
+
+        return latent_perturbation(latents, decode=self.surrogate.decode, classify=self.surrogate.classify,
+                                   snr_db=snr_db, pnr_db=self.pnr_db, method=self.method, steps=self.steps,
+                                   target=self.target, generator=generator)
+
+
+def attack_batch(latents: torch.Tensor, attacks: list[LatentAttack], snr_db: float,
+                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every attack in order on received latents [B, L] -> (latents + delta [B, L], achieved PNRs).
+
+    Each attack crafts its perturbation on the latents as they stand (after AWGN, jamming and any
+    earlier attack). The PNRs are linear ratios, perturbation power over the AWGN variance
+    10^(-SNR/10), one per attacked frame that gave a finite one.
+    """
+    # Frames that are no channel output (NaN, inf, absurd amplitudes) pass unattacked: the
+    # receiver refuses them with its own reason, and they must not poison the PNR statistics.
+    valid = (torch.isfinite(latents) & (latents.abs() <= MAX_SYMBOL_AMPLITUDE)).all(dim=1)
+    if not bool(valid.any()):
+        return latents, torch.zeros(0, dtype=torch.float64)
+    clean = latents[valid]
+    out = clean
+    for attack in attacks:
+        out = out + attack.perturbation(out, snr_db, generator)
+    ratios = (out - clean).double().pow(2).mean(dim=1) / 10.0 ** (-snr_db / 10.0)
+    attacked = latents.clone()
+    attacked[valid] = out
+    return attacked, ratios[torch.isfinite(ratios)]
+
+
 class AttackStage:
     """Between a stream's reader and its delay line while an ``adversarial`` impairment is on.
 
@@ -125,7 +173,7 @@ class AttackStage:
                 batch.append(item)
             try:
                 self._perturb([frame for frame, _ in batch])
-            except Exception:  # noqa: BLE001 - a failed attack must not take the link down
+            except Exception:
                 log.exception("adversarial perturbation failed; %d frame(s) forwarded without it", len(batch))
             for frame, delay_s in batch:
                 self._put(frame, delay_s)
@@ -141,10 +189,8 @@ class AttackStage:
                         sorted({len(f.latent) for f in frames if len(f.latent) != 4 * length}), length)
         if not chosen:
             return
-        latents = torch.from_numpy(np.stack([np.frombuffer(f.latent, dtype="<f4") for f in chosen]).astype(np.float32))
-        out = self._attack(latents)
+        out = self._attack(torch.stack([bytes_to_symbols(f.latent) for f in chosen]))
         if out is None:
             return
-        rows = out.numpy().astype("<f4", copy=False)
-        for frame, row in zip(chosen, rows):
-            frame.latent = row.tobytes()
+        for frame, row in zip(chosen, out):
+            frame.latent = symbols_to_bytes(row)

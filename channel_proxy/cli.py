@@ -19,29 +19,30 @@ from pathlib import Path
 import click
 
 from link.metrics import check_option as check_metrics_option
-from shared.presets import DEFAULT_PRESET, PRESETS
+from shared.cli_options import checkpoints_option, fail, json_option, preset_option, seed_option, threads_option
+
+from .impairments import Impairment, ImpairmentSpec, kind_class, kind_classes, shared_parameters
+from .impairments import names as kind_names
+from .impairments.params import flag
 
 DEFAULT_CONTROL = "127.0.0.1:50053"
 
+MAIN_HELP = """DiffuSeC Link channel proxy: AWGN plus stackable impairments between sender and receiver.
 
-def _fail(message: str, code: int = 2) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
+    `serve` relays the Link service (Sync and Transmit) to the receiver and passes every latent and
+    pilot symbol through the channel: AWGN at the set SNR (unit-power real symbols, dB), plus the
+    impairments added at run time with `attack add` ({kinds}). The other verbs change
+    or inspect a running proxy through its ChannelControl address (--control).
+    """
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             help=MAIN_HELP.format(kinds=", ".join(kind_names())))
 @click.option("--control", "control", default=lambda: os.environ.get("DIFFUSEC_PROXY_CONTROL", DEFAULT_CONTROL),
               show_default=f"$DIFFUSEC_PROXY_CONTROL or {DEFAULT_CONTROL}",
               help="host:port of the proxy's ChannelControl service (the verbs talk to it; serve listens on it).")
 @click.pass_context
 def main(ctx: click.Context, control: str) -> None:
-    """DiffuSeC Link channel proxy: AWGN plus stackable impairments between sender and receiver.
-
-    `serve` relays the Link service (Sync and Transmit) to the receiver and passes every latent and
-    pilot symbol through the channel: AWGN at the set SNR (unit-power real symbols, dB), plus the
-    impairments added at run time with `attack add` (jamming, drop, delay, adversarial). The other verbs change
-    or inspect a running proxy through its ChannelControl address (--control).
-    """
     ctx.obj = {"control": control}
 
 
@@ -52,14 +53,12 @@ def main(ctx: click.Context, control: str) -> None:
 @click.option("--control", "control", default=None,
               help="host:port for ChannelControl (default: the group's --control).")
 @click.option("--snr-db", type=float, default=15.0, show_default=True, help="Initial AWGN SNR (dB).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the channel noise, drops and jitter.")
-@click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_default=True,
-              help="Model preset of the link (the receiver's), for the `adversarial` surrogate.")
-@click.option("--checkpoints", type=click.Path(file_okay=False), default=None,
-              help="Checkpoint folder of the `adversarial` surrogate's codec and classifier (default: "
-                   "$DIFFUSEC_CHECKPOINTS/<preset> or checkpoints/<preset>, as the receiver). Loaded only "
-                   "when an adversarial impairment is first added.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores).")
+@seed_option(help="Seeds the channel noise, drops and jitter.")
+@preset_option(help="Model preset of the link (the receiver's), for the `adversarial` surrogate.")
+@checkpoints_option(help="Checkpoint folder of the `adversarial` surrogate's codec and classifier (default: "
+                         "$DIFFUSEC_CHECKPOINTS/<preset> or checkpoints/<preset>, as the receiver). Loaded only "
+                         "when an adversarial impairment is first added.")
+@threads_option()
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info", show_default=True)
 @click.option("--metrics", "metrics_address", default=None, callback=check_metrics_option,
               help="host:port to serve Prometheus metrics on (GET /metrics): frames in, forwarded, dropped, "
@@ -85,14 +84,14 @@ def serve(ctx, listen, upstream, control, snr_db, seed, preset, checkpoints, thr
         state = ChannelState(snr_db, seed, upstream, preset, checkpoints)
         link, ctl, channel, _, _ = build_servers(state, listen, control, upstream, sync_seconds=sync_seconds)
     except (ValueError, OSError, RuntimeError) as err:
-        _fail(str(err))
+        fail(str(err))
     if metrics_address:
         try:
             _, port = serve_metrics(metrics_address, ProxyCollector(state, sync_seconds))
         except MetricsAddressError as err:
             link.stop(grace=None)
             ctl.stop(grace=None)
-            _fail(str(err))
+            fail(str(err))
         logging.getLogger("diffusec.proxy").info("Prometheus metrics on %s (port %d)", metrics_address, port)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -119,9 +118,9 @@ def _call(ctx: click.Context, method: str, request, timeout_s: float = 10.0):
             return getattr(link_pb2_grpc.ChannelControlStub(channel), method)(request, timeout=timeout_s)
         except grpc.RpcError as err:
             if err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                _fail(f"no channel proxy control service at {address} ({err.code().name}); is `diffusec-proxy serve` "
-                      f"running? Point --control (or $DIFFUSEC_PROXY_CONTROL) at its control address.", 1)
-            _fail(f"{err.code().name}: {err.details()}")
+                fail(f"no channel proxy control service at {address} ({err.code().name}); is `diffusec-proxy serve` "
+                     f"running? Point --control (or $DIFFUSEC_PROXY_CONTROL) at its control address.", 1)
+            fail(f"{err.code().name}: {err.details()}")
 
 
 def _stats_dict(reply) -> dict:
@@ -178,77 +177,87 @@ def snr_schedule(ctx, file: Path, period_s: float) -> None:
     """
     from protos.diffusec.link.v1 import link_pb2
 
-    from .impairments import check_schedule, parse_schedule_csv
+    from .snr import check_schedule, parse_schedule_csv
 
     try:
         points = check_schedule(parse_schedule_csv(file.read_text()), period_s)
     except ValueError as err:
-        _fail(f"{file}: {err}")
+        fail(f"{file}: {err}")
     reply = _call(ctx, "ScheduleSnr", link_pb2.ScheduleSnrRequest(
         points=[link_pb2.SnrPoint(at_s=t, snr_db=db) for t, db in points], period_s=period_s))
     click.echo(f"snr schedule of {len(points)} points, last at {points[-1][0]:g} s; now {reply.snr_db:g} dB")
 
 
-@main.group()
+@main.group(help=f"Stack, list and remove channel impairments ({', '.join(kind_names())}) on a running proxy.")
 def attack() -> None:
-    """Stack, list and remove channel impairments (jamming, drop, delay, adversarial) on a running proxy."""
+    pass
 
 
-KIND_PARAMS = {"jamming": ("pnr_db",), "drop": ("rate",), "delay": ("ms", "jitter_ms"),
-               "adversarial": ("pnr_db", "method", "steps", "target", "surrogate")}
+SUMMARY_COLUMN = 29   # in `attack add --help`, where each kind's summary starts
+HELP_LINE_CHARS = 90  # beyond this, a summary goes under its usage line
 
 
-@attack.command("add")
-@click.argument("kind", type=click.Choice(list(KIND_PARAMS)))
+def _kinds_help() -> str:
+    """Each kind's usage and summary, for `attack add --help`: `delay   --ms MS [--jitter-ms J]  forward ...`."""
+    lines, indent = [], " " * SUMMARY_COLUMN
+    for spec_class in kind_classes():
+        usage = f"{spec_class.kind:7s} {' '.join(p.usage() for p in spec_class.parameters())}"
+        first, *more = spec_class.summary.split("\n")
+        if len(usage) < SUMMARY_COLUMN:
+            lines.append(usage.ljust(SUMMARY_COLUMN) + first)
+        elif len(usage) + 2 + len(first) <= HELP_LINE_CHARS:
+            lines.append(f"{usage}  {first}")
+        else:
+            lines += [usage, indent + first]
+        lines += [indent + line for line in more]
+    return "Add an impairment of KIND on top of the others.\n\n\b\n" + "\n".join(lines)
+
+
+def _parameter_options(command):
+    """One --flag per parameter name over every kind (kinds that share a name share the flag), all unset
+    by default so that a flag given to the wrong kind can be told apart from one not given."""
+    for name, users in reversed(shared_parameters().items()):
+        parameter = users[0][1]
+        command = click.option(parameter.flag, name, type=parameter.click_type(), default=None,
+                               help=_flag_help(users))(command)
+    return command
+
+
+def _flag_help(users: list) -> str:
+    """`jamming, adversarial: what it is.`, one such part per distinct help text (and shown default)."""
+    texts: dict[str, list[str]] = {}
+    for kind, p in users:
+        shown = p.shown_default()
+        texts.setdefault(p.help + (f" [default: {shown}]" if shown is not None else ""), []).append(kind)
+    return " ".join(f"{', '.join(kinds)}: {text}" for text, kinds in texts.items())
+
+
+def _spec_from_flags(kind: str, values: dict) -> ImpairmentSpec:
+    """The spec of ``kind`` from the parameter flags (None: not given); exits with an error on a flag of
+    another kind or a missing required one. The values are checked by the proxy."""
+    spec_class = kind_class(kind)
+    parameters = spec_class.parameters()
+    given = {k: v for k, v in values.items() if v is not None}
+    wrong = [k for k in given if k not in {p.name for p in parameters}]
+    if wrong:
+        fail(f"{kind} takes {', '.join(p.flag for p in parameters)}, not {', '.join(flag(w) for w in wrong)}")
+    missing = [p.flag for p in parameters if p.required and p.name not in given]
+    if missing:
+        fail(f"{kind} needs {', '.join(missing)}")
+    return spec_class(**given)
+
+
+@attack.command("add", help=_kinds_help())
+@click.argument("kind", type=click.Choice(kind_names()))
 @click.option("--name", default="", help="Name to refer to it by (default: KIND, or KIND-2, ...).")
-@click.option("--pnr-db", type=float, default=None,
-              help="jamming, adversarial: perturbation-to-noise ratio, dB above the channel's AWGN power.")
-@click.option("--rate", type=float, default=None, help="drop: probability in 0..1 that a frame is lost.")
-@click.option("--ms", type=float, default=None, help="delay: milliseconds added to each frame and sync.")
-@click.option("--jitter-ms", type=float, default=None, help="delay: +- uniform jitter in milliseconds.")
-@click.option("--method", type=click.Choice(["fgm", "pgd"]), default=None,
-              help="adversarial: fast gradient method or projected gradient descent. [default: fgm]")
-@click.option("--steps", type=click.IntRange(1, 1000), default=None, help="adversarial: PGD iterations. [default: 10]")
-@click.option("--target", type=click.IntRange(min=0), default=None,
-              help="adversarial: a class to push every frame towards (default: non-targeted).")
-@click.option("--surrogate", default=None,
-              help="adversarial: checkpoint folder, on the proxy's machine, of the surrogate decoder and "
-                   "classifier (default: the proxy's --checkpoints).")
+@_parameter_options
 @click.pass_context
-def attack_add(ctx, kind, name, pnr_db, rate, ms, jitter_ms, method, steps, target, surrogate) -> None:
-    """Add an impairment of KIND on top of the others.
-
-    \b
-    jamming --pnr-db DB          Gaussian jamming on every latent and pilot symbol
-    drop    --rate P             lose each frame with probability P (the sender resends)
-    delay   --ms MS [--jitter-ms J]  forward frames and syncs MS +- J ms later
-    adversarial --pnr-db DB [--method fgm|pgd] [--steps N] [--target C] [--surrogate DIR]
-                                 white-box perturbation of every latent frame (not pilots),
-                                 crafted on a surrogate decoder + classifier at exactly DB PNR
-    """
+def attack_add(ctx, kind, name, **values) -> None:
     from protos.diffusec.link.v1 import link_pb2
 
-    given = {"pnr_db": pnr_db, "rate": rate, "ms": ms, "jitter_ms": jitter_ms, "method": method, "steps": steps,
-             "target": target, "surrogate": surrogate}
-    wrong = [k for k, v in given.items() if v is not None and k not in KIND_PARAMS[kind]]
-    if wrong:
-        _fail(f"{kind} takes {', '.join('--' + p.replace('_', '-') for p in KIND_PARAMS[kind])}, "
-              f"not {', '.join('--' + w.replace('_', '-') for w in wrong)}")
-    required = KIND_PARAMS[kind][0]
-    if given[required] is None:
-        _fail(f"{kind} needs --{required.replace('_', '-')}")
-    if kind == "jamming":
-        message = link_pb2.Impairment(name=name, jamming=link_pb2.Jamming(pnr_db=pnr_db))
-    elif kind == "drop":
-        message = link_pb2.Impairment(name=name, drop=link_pb2.Drop(rate=rate))
-    elif kind == "delay":
-        message = link_pb2.Impairment(name=name, delay=link_pb2.Delay(ms=ms, jitter_ms=jitter_ms or 0.0))
-    else:
-        message = link_pb2.Impairment(name=name, adversarial=link_pb2.Adversarial(
-            pnr_db=pnr_db, method=method or "fgm", steps=steps or 10, target=target, surrogate=surrogate or ""))
-    # The first adversarial impairment loads the surrogate models on the proxy: allow it the time.
-    reply = _call(ctx, "AddImpairment", link_pb2.AddImpairmentRequest(impairment=message),
-                  timeout_s=120.0 if kind == "adversarial" else 10.0)
+    spec = _spec_from_flags(kind, values)
+    reply = _call(ctx, "AddImpairment", link_pb2.AddImpairmentRequest(impairment=Impairment(name, spec).to_message()),
+                  timeout_s=spec.add_timeout_s)
     click.echo(f"added {_describe(reply)}")
 
 
@@ -267,7 +276,7 @@ def _describe(message) -> str:
 
 
 @attack.command("ls")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {name, kind, params...}.")
+@json_option(help="Print a JSON list of {name, kind, params...}.")
 @click.pass_context
 def attack_ls(ctx, as_json: bool) -> None:
     """List the impairments, in the order they apply."""
@@ -304,7 +313,7 @@ def attack_clear(ctx) -> None:
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option(help="Print one JSON object.")
 @click.pass_context
 def stats(ctx, as_json: bool) -> None:
     """Frames in/forwarded/dropped/jammed/attacked, syncs, acks, SNRs, the adversarial PNR achieved."""

@@ -9,7 +9,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from link.metrics import SYNC_BUCKETS_S, ServiceCollector, counter, gauge, histogram
 
-from . import impairments as imp
+from .impairments import names as kind_names
 
 # Counters of ChannelState.counters -> their help text.
 COUNTERS = {
@@ -48,6 +48,6 @@ class ProxyCollector(ServiceCollector):
         active = GaugeMetricFamily("diffusec_proxy_impairments_active", "Impairments on now, by kind",
                                    labels=["kind"])
         kinds = [item.spec.kind for item in self.state.list()]
-        for kind in imp.KINDS:
+        for kind in kind_names():
             active.add_metric([kind], kinds.count(kind))
         yield active

@@ -1,8 +1,9 @@
 """gRPC front of the channel proxy: a Link forwarder and the ChannelControl service.
 
-The forwarder relays Sync and Transmit to the upstream receiver, passing every pilot and latent
-symbol through the channel of :class:`channel_proxy.state.ChannelState`; errors of the upstream
-call (status, message, ``diffusec-reason``) reach the sender unchanged.
+Both only translate messages and call the domain code. The forwarder relays Sync and Transmit to
+the upstream receiver, passing every pilot and frame through the channel of
+:class:`channel_proxy.state.ChannelState` (and :class:`channel_proxy.outbound.Outbound`); errors of
+the upstream call (status, message, ``diffusec-reason``) reach the sender unchanged.
 
 While an ``adversarial`` impairment is on, latent frames (after AWGN and jamming) go through an
 :class:`channel_proxy.adversary.AttackStage` that perturbs them in batches. Pilots never do: the
@@ -21,13 +22,12 @@ from concurrent import futures
 import grpc
 
 from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
-from protos.wire import GRPC_OPTIONS, SERVER_OPTIONS, add_health, bind, set_serving
-
+from protos.serving import SERVER_OPTIONS, add_health, bind, set_serving
+from protos.wire import GRPC_OPTIONS
 from shared.checkpoints import CheckpointError
 
-from . import impairments as imp
-from .adversary import AttackStage
-from .delayline import DelayLine
+from .impairments import Impairment
+from .outbound import Outbound
 from .state import ChannelState
 
 log = logging.getLogger("diffusec.proxy")
@@ -36,19 +36,12 @@ LINK_SERVICE = link_pb2.DESCRIPTOR.services_by_name["Link"].full_name
 CONTROL_SERVICE = link_pb2.DESCRIPTOR.services_by_name["ChannelControl"].full_name
 
 
-def _through_channel(state: ChannelState, data: bytes) -> tuple[bytes, bool]:
-    """float32 symbols through AWGN + jamming; malformed bytes pass unchanged (the receiver judges)."""
-    if not data or len(data) % 4:
-        return data, False
-    return state.apply_bytes(data)
-
-
 def _relay_error(context: grpc.ServicerContext, err: grpc.RpcError) -> None:
     """Abort the downstream call with the upstream call's status, message and trailing metadata."""
     try:
         metadata = err.trailing_metadata() or ()
         context.set_trailing_metadata(tuple((k, v) for k, v in metadata if not k.startswith("grpc-")))
-    except Exception:  # noqa: BLE001 - an error without call metadata
+    except Exception:
         pass
     code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
     details = err.details() if hasattr(err, "details") else str(err)
@@ -69,7 +62,7 @@ class LinkForwarder(link_pb2_grpc.LinkServicer):
         if delay > 0:
             time.sleep(delay)
         start = time.perf_counter()
-        pilot, _ = _through_channel(self.state, request.pilot)
+        pilot, _ = self.state.add_noise(request.pilot)
         out = link_pb2.SyncRequest()
         out.CopyFrom(request)
         out.pilot = pilot
@@ -85,77 +78,36 @@ class LinkForwarder(link_pb2_grpc.LinkServicer):
         return reply
 
     def Transmit(self, request_iterator, context):
-        line: DelayLine = DelayLine()
-        state = self.state
-        stage: AttackStage | None = None
-
-        def read() -> None:
-            nonlocal stage
-            try:
-                for frame in request_iterator:
-                    state.count(frames_in=1)
-                    dropped, delay = state.frame_fate()
-                    if dropped:
-                        state.count(frames_dropped=1)
-                        continue
-                    out = link_pb2.Frame()
-                    out.CopyFrom(frame)
-                    out.latent, jammed = _through_channel(state, frame.latent)
-                    state.count(frames_forwarded=1, frames_jammed=int(jammed))
-                    if state.adversarial_latent_length() is None:
-                        line.put(out, delay)
-                        continue
-                    if stage is None:  # created with the first attacked frame: no thread otherwise
-                        generator = state.attack_generator()
-                        stage = AttackStage(lambda latents: state.attack(latents, generator), line.put,
-                                            state.adversarial_latent_length)
-                    stage.put(out, delay)
-            except Exception as err:  # noqa: BLE001 - the sender went away
-                log.debug("downstream stream ended: %r", err)
-            finally:
-                if stage is not None:
-                    stage.close()  # the frames it holds go out before the line closes
-                line.close()
-
-        threading.Thread(target=read, name="proxy-reader", daemon=True).start()
-        call = self.upstream.Transmit(iter(line))
+        outbound = Outbound(self.state)
+        threading.Thread(target=self._read, args=(request_iterator, outbound), name="proxy-reader",
+                         daemon=True).start()
+        call = self.upstream.Transmit(iter(outbound))
         context.add_callback(call.cancel)
-        context.add_callback(line.cancel)
+        context.add_callback(outbound.cancel)
         try:
             for ack in call:
-                state.count(acks_returned=1)
+                self.state.count(acks_returned=1)
                 yield ack
         except grpc.RpcError as err:
-            line.cancel()
+            outbound.cancel()
             if err.code() != grpc.StatusCode.CANCELLED or context.is_active():
                 _relay_error(context, err)
 
-
-def impairment_message(item: imp.Impairment) -> link_pb2.Impairment:
-    spec = item.spec
-    if isinstance(spec, imp.Jamming):
-        return link_pb2.Impairment(name=item.name, jamming=link_pb2.Jamming(pnr_db=spec.pnr_db))
-    if isinstance(spec, imp.Drop):
-        return link_pb2.Impairment(name=item.name, drop=link_pb2.Drop(rate=spec.rate))
-    if isinstance(spec, imp.Adversarial):
-        return link_pb2.Impairment(name=item.name, adversarial=link_pb2.Adversarial(
-            pnr_db=spec.pnr_db, method=spec.method, steps=spec.steps, target=spec.target, surrogate=spec.surrogate))
-    return link_pb2.Impairment(name=item.name, delay=link_pb2.Delay(ms=spec.ms, jitter_ms=spec.jitter_ms))
-
-
-def spec_of(message: link_pb2.Impairment) -> imp.Spec:
-    kind = message.WhichOneof("kind")
-    if kind == "jamming":
-        return imp.Jamming(message.jamming.pnr_db)
-    if kind == "drop":
-        return imp.Drop(message.drop.rate)
-    if kind == "delay":
-        return imp.Delay(message.delay.ms, message.delay.jitter_ms)
-    if kind == "adversarial":
-        a = message.adversarial
-        return imp.Adversarial(a.pnr_db, a.method or "fgm", a.steps or 10,
-                               a.target if a.HasField("target") else None, a.surrogate)
-    raise ValueError(f"the impairment has no kind; set one of: {', '.join(imp.KINDS)}")
+    def _read(self, request_iterator, outbound: Outbound) -> None:
+        """The sender's frames through the channel into ``outbound``, until the sender's stream ends."""
+        try:
+            for frame in request_iterator:
+                fate = self.state.forward(frame.latent)
+                if fate.dropped:
+                    continue
+                out = link_pb2.Frame()
+                out.CopyFrom(frame)
+                out.latent = fate.latent
+                outbound.put(out, fate)
+        except Exception as err:
+            log.debug("downstream stream ended: %r", err)
+        finally:
+            outbound.close()  # the frames it holds go out before the stream to the receiver ends
 
 
 class ChannelControlServicer(link_pb2_grpc.ChannelControlServicer):
@@ -163,21 +115,22 @@ class ChannelControlServicer(link_pb2_grpc.ChannelControlServicer):
         self.state = state
 
     def ListImpairments(self, request, context):
-        return link_pb2.ListImpairmentsReply(impairments=[impairment_message(i) for i in self.state.list()])
+        return link_pb2.ListImpairmentsReply(impairments=[item.to_message() for item in self.state.list()])
 
     def AddImpairment(self, request, context):
         try:
-            return impairment_message(self.state.add(request.impairment.name, spec_of(request.impairment)))
+            item = Impairment.from_message(request.impairment)
+            return self.state.add(item.name, item.spec).to_message()
         except ValueError as err:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
         except KeyError as err:
             context.abort(grpc.StatusCode.ALREADY_EXISTS, err.args[0])
-        except CheckpointError as err:  # the adversarial surrogate is missing; the proxy keeps serving
+        except CheckpointError as err:  # a latent attack's surrogate is missing; the proxy keeps serving
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(err))
 
     def RemoveImpairment(self, request, context):
         try:
-            return link_pb2.RemoveImpairmentReply(removed=impairment_message(self.state.remove(request.name)))
+            return link_pb2.RemoveImpairmentReply(removed=self.state.remove(request.name).to_message())
         except KeyError as err:
             context.abort(grpc.StatusCode.NOT_FOUND, err.args[0])
 

@@ -1,7 +1,9 @@
-"""The proxy's channel state: SNR (constant or scheduled), named impairments, RNG and counters.
+"""The proxy's channel state: SNR (constant or scheduled), named impairments, RNGs and counters.
 
-Thread-safe; the Link forwarder asks it what to do to each pilot and frame, the ChannelControl
-service changes it at run time.
+Thread-safe. The Link forwarder passes each frame through :meth:`ChannelState.forward` and each
+pilot through :meth:`ChannelState.add_noise`; the ChannelControl service changes the state at run
+time. Impairments act through the hooks of their kind (:mod:`channel_proxy.impairments.base`), in
+the order they were added; this module knows no kind by name.
 """
 from __future__ import annotations
 
@@ -15,10 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from protos.wire import MAX_SYMBOL_AMPLITUDE
+from protos.wire import array_to_bytes, bytes_to_array, is_symbol_bytes
 
-from . import impairments as imp
-from .adversary import Surrogates
+from . import noise, snr
+from .adversary import LatentAttack, Surrogates, attack_batch
+from .impairments import MAX_NAME_CHARS, Impairment, ImpairmentSpec, check_name
 
 
 @dataclass
@@ -32,19 +35,31 @@ class Counters:
     acks_returned: int = 0
 
 
+@dataclass(frozen=True)
+class FrameFate:
+    """What the channel does to one frame: lost, or forwarded after ``delay_s`` seconds with ``latent``
+    (float32 bytes after AWGN and any extra noise), and perturbed first when ``attack`` (a latent
+    attack is on: the Transmit stream's :class:`channel_proxy.adversary.AttackStage` does it)."""
+
+    dropped: bool
+    delay_s: float
+    latent: bytes
+    attack: bool
+
+
 class ChannelState:
     def __init__(self, snr_db: float = 15.0, seed: int = 0, upstream: str = "", preset: str = "cifar10",
                  checkpoints: str | None = None):
-        """``preset`` and ``checkpoints`` locate the ``adversarial`` surrogate (loaded when first added)."""
+        """``preset`` and ``checkpoints`` locate the surrogate models of latent attacks (loaded when first added)."""
         self._lock = threading.Lock()
         self.surrogates = Surrogates(preset, checkpoints)
-        self._surrogate_of: dict[str, object] = {}   # impairment name -> its loaded Surrogate
+        self._attacks: dict[str, LatentAttack] = {}  # impairment name -> its latent attack, models loaded
         self._attack_ratio_sum = 0.0                 # sum over attacked frames of delta power / noise power
-        self._snr_db = imp.check_snr_db(snr_db)
+        self._snr_db = snr.check_snr_db(snr_db)
         self._schedule: tuple[list[tuple[float, float]], float, float] | None = None  # points, period, start
-        self._impairments: OrderedDict[str, imp.Impairment] = OrderedDict()
-        self._rng = np.random.default_rng(seed)      # the wire fast path (apply_bytes)
-        self._random = random.Random(seed)
+        self._impairments: OrderedDict[str, Impairment] = OrderedDict()
+        self._rng = np.random.default_rng(seed)      # the channel noise (add_noise)
+        self._random = random.Random(seed)           # frame drops and delays
         self.counters = Counters()
         self.upstream = upstream
         self.seed = seed
@@ -60,41 +75,36 @@ class ChannelState:
         if self._schedule is None:
             return self._snr_db
         points, period_s, start = self._schedule
-        return imp.snr_at(points, time.monotonic() - start, period_s)
+        return snr.snr_at(points, time.monotonic() - start, period_s)
 
     def set_snr(self, snr_db: float) -> None:
         """A constant SNR (dB); cancels any schedule. ValueError when out of range."""
-        imp.check_snr_db(snr_db)
+        snr.check_snr_db(snr_db)
         with self._lock:
             self._snr_db, self._schedule = snr_db, None
 
     def schedule_snr(self, points: list[tuple[float, float]], period_s: float = 0.0) -> None:
         """Follow ``points`` [(seconds, dB)] from now (repeating every ``period_s`` if > 0)."""
-        points = imp.check_schedule(points, period_s)
+        points = snr.check_schedule(points, period_s)
         with self._lock:
             self._schedule = (points, period_s, time.monotonic())
 
-    def add(self, name: str, spec: imp.Spec) -> imp.Impairment:
+    def add(self, name: str, spec: ImpairmentSpec) -> Impairment:
         """Stack a named impairment; KeyError if the name is taken, ValueError if ``spec`` is bad.
 
-        ``adversarial`` loads its surrogate first (outside the lock: frames keep flowing meanwhile);
-        CheckpointError (a FileNotFoundError) when the checkpoint folder lacks it.
+        A kind that attacks latents loads its models first (outside the lock: frames keep flowing
+        meanwhile); CheckpointError (a FileNotFoundError) when the checkpoint folder lacks them.
         """
-        imp.check_spec(spec)
-        imp.check_name(name)
-        surrogate = None
-        if isinstance(spec, imp.Adversarial):
-            surrogate = self.surrogates.get(spec.surrogate)
-            if spec.target is not None and spec.target >= surrogate.num_classes:
-                raise ValueError(f"adversarial target {spec.target} is out of range: the surrogate's classifier "
-                                 f"has {surrogate.num_classes} classes (0..{surrogate.num_classes - 1})")
+        spec.check()
+        check_name(name)
+        attack = spec.latent_attack(self.surrogates)
         with self._lock:
             name = name or self._free_name(spec.kind)
             if name in self._impairments:
                 raise KeyError(f"an impairment named {name!r} exists already; remove it first or pick another --name")
-            item = self._impairments[name] = imp.Impairment(name, spec)
-            if surrogate is not None:
-                self._surrogate_of[name] = surrogate
+            item = self._impairments[name] = Impairment(name, spec)
+            if attack is not None:
+                self._attacks[name] = attack
             return item
 
     def _free_name(self, kind: str) -> str:
@@ -105,97 +115,96 @@ class ChannelState:
             n += 1
         return f"{kind}-{n}"
 
-    def remove(self, name: str) -> imp.Impairment:
+    def remove(self, name: str) -> Impairment:
         with self._lock:
             try:
-                self._surrogate_of.pop(name, None)
+                self._attacks.pop(name, None)
                 return self._impairments.pop(name)
             except KeyError:
                 names = ", ".join(self._impairments) or "none"
-                raise KeyError(f"no impairment named {name[:imp.MAX_NAME_CHARS]!r} (present: {names})") from None
+                raise KeyError(f"no impairment named {name[:MAX_NAME_CHARS]!r} (present: {names})") from None
 
     def clear(self) -> int:
         with self._lock:
             n = len(self._impairments)
             self._impairments.clear()
-            self._surrogate_of.clear()
+            self._attacks.clear()
             return n
 
-    def list(self) -> list[imp.Impairment]:
+    def list(self) -> list[Impairment]:
         with self._lock:
             return list(self._impairments.values())
 
     # --- data path ----------------------------------------------------------------------------
-    def _of(self, kind: type) -> list:
-        return [i.spec for i in self._impairments.values() if isinstance(i.spec, kind)]
+    def _specs(self) -> list[ImpairmentSpec]:
+        return [item.spec for item in self._impairments.values()]
 
-    def apply_bytes(self, data: bytes) -> tuple[bytes, bool]:
-        """Float32 LE symbols through AWGN + jamming (one draw at the combined variance) -> (bytes, jammed?).
+    def _noise_pnrs_locked(self) -> list[float]:
+        """The PNR (dB) of every impairment that adds Gaussian noise, in order."""
+        return [p for p in (spec.noise_pnr_db() for spec in self._specs()) if p is not None]
 
-        Works on the wire format directly (no tensor round trip); :func:`impairments.apply_channel`
+    def forward(self, latent: bytes) -> FrameFate:
+        """One frame through the channel, counted: its drops and delays draw first (seeded), then, unless
+        it is lost, its latent gets the noise; ``attack`` says whether a latent attack must perturb it."""
+        self.count(frames_in=1)
+        dropped, delay_s = self.frame_fate()
+        if dropped:
+            self.count(frames_dropped=1)
+            return FrameFate(True, delay_s, latent, False)
+        latent, jammed = self.add_noise(latent)
+        self.count(frames_forwarded=1, frames_jammed=int(jammed))
+        return FrameFate(False, delay_s, latent, self.attack_latent_length() is not None)
+
+    def add_noise(self, data: bytes) -> tuple[bytes, bool]:
+        """Float32 symbols through AWGN + every impairment's noise (one draw at the combined variance)
+        -> (bytes, any extra noise?). Malformed bytes pass unchanged: the receiver judges them.
+
+        Works on the wire format as a numpy view (no tensor round trip); :func:`noise.apply_channel`
         is the same channel term by term.
         """
-        symbols = np.frombuffer(data, dtype="<f4")
+        if not is_symbol_bytes(data):
+            return data, False
+        symbols = bytes_to_array(data)
         with self._lock:
-            pnrs = [j.pnr_db for j in self._of(imp.Jamming)]
-            std = imp.combined_noise_std(self._snr_locked(), pnrs)
-            noise = self._rng.standard_normal(symbols.shape[0], dtype=np.float32)
-        noise *= np.float32(std)
-        noise += symbols
-        return noise.astype("<f4", copy=False).tobytes(), bool(pnrs)
+            pnrs = self._noise_pnrs_locked()
+            std = noise.combined_noise_std(self._snr_locked(), pnrs)
+            draws = self._rng.standard_normal(symbols.shape[0], dtype=np.float32)
+        draws *= np.float32(std)
+        draws += symbols
+        return array_to_bytes(draws), bool(pnrs)
 
     def attack_generator(self) -> torch.Generator:
-        """A generator for one Transmit stream's adversarial perturbations (PGD random starts): seeded
-        from ``seed`` and the stream's number, so streams differ and a rerun repeats them."""
+        """A generator for one Transmit stream's latent attacks (PGD random starts): seeded from
+        ``seed`` and the stream's number, so streams differ and a rerun repeats them."""
         with self._lock:
             self._attack_streams += 1
             return torch.Generator().manual_seed(self.seed * 1_000_003 + self._attack_streams)
 
-    def adversarial_latent_length(self) -> int | None:
-        """Symbols per frame the adversarial surrogates expect; None when no ``adversarial`` is on."""
+    def attack_latent_length(self) -> int | None:
+        """Symbols per frame the latent attacks' surrogates expect; None when no latent attack is on."""
         with self._lock:
-            return next((s.latent_length for s in self._surrogate_of.values()), None)
+            return next((attack.latent_length for attack in self._attacks.values()), None)
 
     def attack(self, latents: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor | None:
-        """Every ``adversarial`` impairment, in order, on received latents [B, L] -> latents + delta.
+        """Every latent attack, in order, on received latents [B, L] -> latents + delta (None when none is on).
 
-        Each crafts its perturbation on the latents as they stand (after AWGN, jamming and any
-        earlier adversarial term), at the current SNR; the model work runs outside the lock. None
-        when no ``adversarial`` impairment is on. Counts the frames and the achieved PNR.
+        At the current SNR; the model work runs outside the lock. Counts the frames and the PNR achieved.
         """
-        from shared.attacks.wireless import latent_perturbation
-
         with self._lock:
-            attacks = [(i.spec, self._surrogate_of[i.name]) for i in self._impairments.values()
-                       if isinstance(i.spec, imp.Adversarial) and i.name in self._surrogate_of]
+            attacks = [self._attacks[name] for name in self._impairments if name in self._attacks]
             snr_db = self._snr_locked()
         if not attacks:
             return None
-        # Frames that are no channel output (NaN, inf, absurd amplitudes) pass unattacked: the
-        # receiver refuses them with its own reason, and they must not poison the PNR statistics.
-        valid = (torch.isfinite(latents) & (latents.abs() <= MAX_SYMBOL_AMPLITUDE)).all(dim=1)
-        if not bool(valid.any()):
-            return latents
-        clean = latents[valid]
-        out = clean
-        for spec, surrogate in attacks:
-            out = out + latent_perturbation(out, decode=surrogate.decode, classify=surrogate.classify, snr_db=snr_db,
-                                            pnr_db=spec.pnr_db, method=spec.method, steps=spec.steps,
-                                            target=spec.target, generator=generator)
-        # The PNR achieved: the perturbation actually added vs the AWGN variance 10^(-SNR/10).
-        ratios = (out - clean).double().pow(2).mean(dim=1) / 10.0 ** (-snr_db / 10.0)
-        counted = torch.isfinite(ratios)
+        attacked, ratios = attack_batch(latents, attacks, snr_db, generator)
         with self._lock:
-            self.counters.frames_attacked += int(counted.sum())
-            self._attack_ratio_sum += float(ratios[counted].sum())
-        attacked = latents.clone()
-        attacked[valid] = out
+            self.counters.frames_attacked += len(ratios)
+            self._attack_ratio_sum += float(ratios.sum())
         return attacked
 
     def frame_fate(self) -> tuple[bool, float]:
-        """(dropped?, forwarding delay in s) for one frame: each ``drop`` and ``delay`` applies."""
+        """(dropped?, forwarding delay in s) for one frame: every impairment may drop it, then each adds its delay."""
         with self._lock:
-            dropped = any(imp.is_dropped(d.rate, self._random.random()) for d in self._of(imp.Drop))
+            dropped = any(spec.drops_frame(self._random.random) for spec in self._specs())
             return dropped, self._delay_locked()
 
     def sync_delay(self) -> float:
@@ -203,7 +212,7 @@ class ChannelState:
             return self._delay_locked()
 
     def _delay_locked(self) -> float:
-        return sum(imp.delay_s(d.ms, d.jitter_ms, self._random.random()) for d in self._of(imp.Delay))
+        return sum(spec.added_delay_s(self._random.random) for spec in self._specs())
 
     def count(self, **increments: int) -> None:
         with self._lock:
@@ -213,11 +222,11 @@ class ChannelState:
     def stats(self) -> dict:
         """Counters, SNRs and ``attack_pnr_db`` (10 log10 of the mean attacked-frame PNR; None before any)."""
         with self._lock:
-            snr = self._snr_locked()
+            snr_db = self._snr_locked()
             attacked = self.counters.frames_attacked
             mean_ratio = self._attack_ratio_sum / attacked if attacked else None
-            return {**vars(self.counters), "snr_db": snr,
+            return {**vars(self.counters), "snr_db": snr_db,
                     "attack_pnr_db": 10.0 * math.log10(mean_ratio) if mean_ratio else None,
-                    "effective_snr_db": imp.effective_snr_db(snr, [j.pnr_db for j in self._of(imp.Jamming)]),
+                    "effective_snr_db": noise.effective_snr_db(snr_db, self._noise_pnrs_locked()),
                     "snr_scheduled": self._schedule is not None, "impairments": len(self._impairments),
                     "uptime_s": time.monotonic() - self.started, "upstream": self.upstream}

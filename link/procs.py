@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence, TypeVar
 
-from protos.wire import PORT_IN_USE
+from protos.serving import PORT_IN_USE
 
 Sink = Callable[[str], None]
 T = TypeVar("T")

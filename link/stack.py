@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
-from protos.wire import free_port
+from protos.serving import free_port
 from shared.presets import DEFAULT_PRESET
 
 from . import health

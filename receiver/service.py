@@ -9,7 +9,8 @@ from concurrent import futures
 import grpc
 
 from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
-from protos.wire import REASON_KEY, SERVER_OPTIONS, add_health, bind, set_serving
+from protos.serving import SERVER_OPTIONS, add_health, bind, set_serving
+from protos.wire import REASON_KEY
 
 from .engine import AckOut, FrameIn, Receiver
 from .errors import LinkError

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from link.health import wait_serving
-from protos.wire import free_port
+from protos.serving import free_port
 from shared.checkpoints import save_checkpoint
 from shared.models.classifier import Classifier
 from shared.models.codec import Codec

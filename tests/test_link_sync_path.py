@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from channel_proxy import impairments as imp
+from channel_proxy.impairments.kinds.jamming import Jamming
+from channel_proxy.noise import combined_noise_std, effective_snr_db
 from channel_proxy.state import ChannelState
 from protos.wire import symbols_to_bytes
 from receiver.snr import PilotCache, measure_snr_db
@@ -36,11 +37,11 @@ def test_numpy_snr_estimate_equals_the_reference():
 def test_proxy_byte_path_has_the_stated_noise_power(pnrs):
     state = ChannelState(snr_db=10.0, seed=1)
     for pnr in pnrs:
-        state.add("", imp.Jamming(pnr))
+        state.add("", Jamming(pnr))
     z = pilot_sequence("z", 0, 200_000)
-    out, jammed = state.apply_bytes(symbols_to_bytes(z))
+    out, jammed = state.add_noise(symbols_to_bytes(z))
     noise = np.frombuffer(out, "<f4") - z.numpy()
     expected = 0.1 * (1 + sum(10 ** (p / 10) for p in pnrs))
     assert float(np.mean(noise ** 2)) == pytest.approx(expected, rel=0.02) and jammed == bool(pnrs)
-    assert imp.combined_noise_std(10.0, pnrs) == pytest.approx(math.sqrt(expected))
-    assert -10 * math.log10(expected) == pytest.approx(imp.effective_snr_db(10.0, pnrs))
+    assert combined_noise_std(10.0, pnrs) == pytest.approx(math.sqrt(expected))
+    assert -10 * math.log10(expected) == pytest.approx(effective_snr_db(10.0, pnrs))

@@ -10,8 +10,12 @@ import time
 import pytest
 import torch
 
-from channel_proxy import impairments as imp
 from channel_proxy.delayline import DelayLine
+from channel_proxy.impairments.kinds.delay import Delay, delay_s
+from channel_proxy.impairments.kinds.drop import Drop, is_dropped
+from channel_proxy.impairments.kinds.jamming import Jamming
+from channel_proxy.noise import add_awgn, add_jamming, apply_channel, combined_noise_std, effective_snr_db
+from channel_proxy.snr import SNR_RANGE_DB, check_schedule, parse_schedule_csv, snr_at
 from channel_proxy.state import ChannelState
 from link_support import make_untrained_checkpoints
 from protos.wire import MAX_SYMBOL_AMPLITUDE, bytes_to_image, symbols_to_bytes
@@ -30,87 +34,86 @@ from shared.pipeline import Pipeline
 def test_awgn_and_jamming_have_the_stated_noise_power():
     g = torch.Generator().manual_seed(0)
     z = pilot_sequence("s", 0, 200_000)
-    noise = imp.add_awgn(z, 10.0, g) - z
+    noise = add_awgn(z, 10.0, g) - z
     assert noise.pow(2).mean().item() == pytest.approx(0.1, rel=0.02)
-    jam = imp.add_jamming(z, 10.0, 6.0, g) - z           # 10^(-1) * 10^(0.6)
+    jam = add_jamming(z, 10.0, 6.0, g) - z               # 10^(-1) * 10^(0.6)
     assert jam.pow(2).mean().item() == pytest.approx(0.1 * 10 ** 0.6, rel=0.02)
-    both = imp.apply_channel(z, 10.0, [6.0], g) - z
+    both = apply_channel(z, 10.0, [6.0], g) - z
     assert both.pow(2).mean().item() == pytest.approx(0.1 * (1 + 10 ** 0.6), rel=0.02)
-    assert imp.effective_snr_db(10.0, [6.0]) == pytest.approx(-10 * math.log10(0.1 * (1 + 10 ** 0.6)))
-    assert imp.effective_snr_db(7.5) == pytest.approx(7.5)
+    assert effective_snr_db(10.0, [6.0]) == pytest.approx(-10 * math.log10(0.1 * (1 + 10 ** 0.6)))
+    assert effective_snr_db(7.5) == pytest.approx(7.5)
 
 
 def test_drop_and_delay_draws():
-    assert imp.is_dropped(0.3, 0.29) and not imp.is_dropped(0.3, 0.3) and not imp.is_dropped(0.0, 0.0)
-    assert imp.delay_s(50, 10, 0.0) == pytest.approx(0.040)
-    assert imp.delay_s(50, 10, 0.5) == pytest.approx(0.050)
-    assert imp.delay_s(5, 10, 0.0) == 0.0  # never negative
+    assert is_dropped(0.3, 0.29) and not is_dropped(0.3, 0.3) and not is_dropped(0.0, 0.0)
+    assert delay_s(50, 10, 0.0) == pytest.approx(0.040)
+    assert delay_s(50, 10, 0.5) == pytest.approx(0.050)
+    assert delay_s(5, 10, 0.0) == 0.0  # never negative
 
 
 def test_the_amplitude_bound_leaves_room_for_the_noisiest_channel():
     """The receiver must never refuse what the proxy itself can produce (BAD_AMPLITUDE)."""
-    worst_std = imp.combined_noise_std(imp.SNR_RANGE_DB[0], [60.0] * 10)   # lowest SNR, ten strongest jammers
+    worst_std = combined_noise_std(SNR_RANGE_DB[0], [60.0] * 10)       # lowest SNR, ten strongest jammers
     assert 100 * worst_std < MAX_SYMBOL_AMPLITUDE
     with pytest.raises(ValueError, match="pnr_db"):
-        imp.check_spec(imp.Jamming(60.1))                                  # the strongest jammer allowed is 60 dB
+        Jamming(60.1).check()                                              # the strongest jammer allowed is 60 dB
 
 
 def test_stacked_drops_and_delays_compound():
     state = ChannelState(snr_db=15.0, seed=3)
-    state.add("", imp.Drop(0.5))
-    state.add("", imp.Drop(0.2))
-    state.add("", imp.Delay(5, 0))
-    state.add("", imp.Delay(7, 0))
+    state.add("", Drop(0.5))
+    state.add("", Drop(0.2))
+    state.add("", Delay(5, 0))
+    state.add("", Delay(7, 0))
     fates = [state.frame_fate() for _ in range(8000)]
     lost = sum(dropped for dropped, _ in fates) / len(fates)
     assert lost == pytest.approx(1 - 0.5 * 0.8, abs=3 * (0.6 * 0.4 / 8000) ** 0.5)   # 1 - prod(1 - p), within 3 SE
     assert all(delay == pytest.approx(0.012) for _, delay in fates)                  # delays add
 
 
-@pytest.mark.parametrize("spec", [imp.Drop(1.5), imp.Drop(-0.1), imp.Jamming(float("nan")), imp.Delay(-1, 0),
-                                  imp.Jamming(99)])
+@pytest.mark.parametrize("spec", [Drop(1.5), Drop(-0.1), Jamming(float("nan")), Delay(-1, 0), Jamming(99)])
 def test_bad_impairment_parameters_are_refused(spec):
     with pytest.raises(ValueError):
-        imp.check_spec(spec)
+        spec.check()
 
 
 def test_snr_schedule():
     points = [(0.0, 15.0), (2.0, -3.0), (5.0, 6.0)]
-    assert [imp.snr_at(points, t) for t in (0, 1.9, 2.0, 4.9, 5, 100)] == [15, 15, -3, -3, 6, 6]
-    assert imp.snr_at(points, 7.5, period_s=6.0) == 15.0 and imp.snr_at(points, 8.5, period_s=6.0) == -3.0
-    assert imp.snr_at([(1.0, 3.0)], 0.0) == 3.0
+    assert [snr_at(points, t) for t in (0, 1.9, 2.0, 4.9, 5, 100)] == [15, 15, -3, -3, 6, 6]
+    assert snr_at(points, 7.5, period_s=6.0) == 15.0 and snr_at(points, 8.5, period_s=6.0) == -3.0
+    assert snr_at([(1.0, 3.0)], 0.0) == 3.0
     with pytest.raises(ValueError):
-        imp.check_schedule([(2.0, 1.0), (1.0, 1.0)])
+        check_schedule([(2.0, 1.0), (1.0, 1.0)])
     with pytest.raises(ValueError):
-        imp.check_schedule([(0.0, 1.0), (5.0, 2.0)], period_s=4.0)
+        check_schedule([(0.0, 1.0), (5.0, 2.0)], period_s=4.0)
     with pytest.raises(ValueError):
-        imp.check_schedule([])
+        check_schedule([])
 
 
 def test_schedule_csv():
     text = "seconds,snr_db\n# a trace\n0, 12\n\n1.5,-3\n4,9.5\n"
-    assert imp.parse_schedule_csv(text) == [(0.0, 12.0), (1.5, -3.0), (4.0, 9.5)]
-    assert imp.parse_schedule_csv("0,1\n2,3") == [(0.0, 1.0), (2.0, 3.0)]
+    assert parse_schedule_csv(text) == [(0.0, 12.0), (1.5, -3.0), (4.0, 9.5)]
+    assert parse_schedule_csv("0,1\n2,3") == [(0.0, 1.0), (2.0, 3.0)]
     with pytest.raises(ValueError, match="line 3"):
-        imp.parse_schedule_csv("t,snr\n0,1\nabc,2\n")
+        parse_schedule_csv("t,snr\n0,1\nabc,2\n")
     with pytest.raises(ValueError, match="line 2: expected 'seconds,snr_db'"):  # a third column is not ignored
-        imp.parse_schedule_csv("0,1\n0,10,3\n")
+        parse_schedule_csv("0,1\n0,10,3\n")
 
 
 def test_channel_state_names_and_stacking():
     state = ChannelState(snr_db=15.0)
-    assert state.add("", imp.Drop(0.1)).name == "drop"
-    assert state.add("", imp.Drop(0.2)).name == "drop-2"
+    assert state.add("", Drop(0.1)).name == "drop"
+    assert state.add("", Drop(0.2)).name == "drop-2"
     with pytest.raises(KeyError):
-        state.add("drop", imp.Jamming(3))
-    state.add("j", imp.Jamming(0.0))
+        state.add("drop", Jamming(3))
+    state.add("j", Jamming(0.0))
     assert state.stats()["effective_snr_db"] == pytest.approx(15 - 10 * math.log10(2))
     assert state.remove("drop").name == "drop"
     with pytest.raises(KeyError, match="present: drop-2, j"):
         state.remove("nope")
     for bad in ("a\nb", "x" * 65, "two words"):  # names travel in CLI output and gRPC error messages
         with pytest.raises(ValueError, match="1..64 printable"):
-            state.add(bad, imp.Drop(0.1))
+            state.add(bad, Drop(0.1))
     with pytest.raises(KeyError) as err:
         state.remove("y" * 100_000)
     assert len(err.value.args[0]) < 200
@@ -136,14 +139,14 @@ def test_delay_line_orders_by_due_time():
 def test_pilot_snr_estimate():
     g = torch.Generator().manual_seed(1)
     for snr in (-6.0, 0.0, 9.0, 18.0):
-        received = imp.add_awgn(pilot_sequence("sess", 4, 4096), snr, g)
+        received = add_awgn(pilot_sequence("sess", 4, 4096), snr, g)
         assert measure_snr_db("sess", 4, received) == pytest.approx(snr, abs=0.3)
     assert measure_snr_db("sess", 4, pilot_sequence("sess", 4, 64)) == NOISELESS_SNR_DB
     # The wrong session's pilot reads as noise: two independent +-1 sequences differ by power 2, -3 dB.
     assert measure_snr_db("other", 4, pilot_sequence("sess", 4, 4096)) == pytest.approx(-3.01, abs=0.3)
     # The sender's default 1024-symbol pilot: within the ~0.2 dB the docs state, with margin.
     for snr in (0.0, 9.0, 18.0):
-        received = imp.add_awgn(pilot_sequence("sess", 5, 1024), snr, g)
+        received = add_awgn(pilot_sequence("sess", 5, 1024), snr, g)
         assert measure_snr_db("sess", 5, received) == pytest.approx(snr, abs=0.5)
     # Far above unit power (a float32 sum of squares would overflow): a finite, very low SNR.
     assert measure_snr_db("sess", 4, torch.full((1024,), 1e30)) < -500

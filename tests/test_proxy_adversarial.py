@@ -12,10 +12,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from channel_proxy import impairments as imp
 from channel_proxy.adversary import AttackStage
 from channel_proxy.cli import main as proxy_cli
-from channel_proxy.service import build_servers, impairment_message, spec_of
+from channel_proxy.impairments import Impairment
+from channel_proxy.impairments.kinds.adversarial import Adversarial
+from channel_proxy.service import build_servers
 from channel_proxy.state import ChannelState
 from link_support import free_port, make_untrained_checkpoints
 from protos.diffusec.link.v1 import link_pb2
@@ -30,36 +31,37 @@ def checkpoints(tmp_path_factory):
 
 
 @pytest.mark.parametrize("spec, match", [
-    (imp.Adversarial(61.0), "-60..60"),
-    (imp.Adversarial(math.nan), "finite"),
-    (imp.Adversarial(0.0, method="bim"), "fgm, pgd"),
-    (imp.Adversarial(0.0, steps=0), "1..1000"),
-    (imp.Adversarial(0.0, target=-1), "target"),
+    (Adversarial(61.0), "-60..60"),
+    (Adversarial(math.nan), "finite"),
+    (Adversarial(0.0, method="bim"), "fgm, pgd"),
+    (Adversarial(0.0, steps=0), "1..1000"),
+    (Adversarial(0.0, target=-1), "target"),
 ])
 def test_bad_adversarial_parameters_are_refused(spec, match):
     with pytest.raises(ValueError, match=match):
-        imp.check_spec(spec)
+        spec.check()
 
 
 def test_message_round_trip():
-    for spec in (imp.Adversarial(3.0), imp.Adversarial(-2.5, "pgd", 4, 7, "/x")):
-        assert spec_of(impairment_message(imp.Impairment("a", spec))) == spec
+    for spec in (Adversarial(3.0), Adversarial(-2.5, "pgd", 4, 7, "/x")):
+        assert Impairment.from_message(Impairment("a", spec).to_message()).spec == spec
     # An older client's message: empty method and 0 steps mean the defaults.
-    assert spec_of(link_pb2.Impairment(adversarial=link_pb2.Adversarial(pnr_db=1.0))) == imp.Adversarial(1.0)
+    assert Impairment.from_message(link_pb2.Impairment(adversarial=link_pb2.Adversarial(pnr_db=1.0))).spec == \
+        Adversarial(1.0)
 
 
 def test_state_loads_the_surrogate_lazily_and_attacks_at_the_exact_pnr(checkpoints, tmp_path):
     state = ChannelState(snr_db=12.0, checkpoints=str(tmp_path / "missing"))
     with pytest.raises(CheckpointError, match="--surrogate DIR"):
-        state.add("", imp.Adversarial(6.0))
-    assert state.list() == [] and state.adversarial_latent_length() is None
+        state.add("", Adversarial(6.0))
+    assert state.list() == [] and state.attack_latent_length() is None
     assert state.attack(torch.randn(2, L)) is None
     assert state.stats()["frames_attacked"] == 0 and state.stats()["attack_pnr_db"] is None
 
     with pytest.raises(ValueError, match="10 classes"):
-        state.add("", imp.Adversarial(6.0, target=10, surrogate=str(checkpoints)))
-    state.add("", imp.Adversarial(6.0, surrogate=str(checkpoints)))
-    assert state.adversarial_latent_length() == L
+        state.add("", Adversarial(6.0, target=10, surrogate=str(checkpoints)))
+    state.add("", Adversarial(6.0, surrogate=str(checkpoints)))
+    assert state.attack_latent_length() == L
     latents = torch.randn(5, L)
     out = state.attack(latents)
     power = (out - latents).double().pow(2).mean(1)
@@ -80,7 +82,7 @@ def test_state_loads_the_surrogate_lazily_and_attacks_at_the_exact_pnr(checkpoin
     assert not torch.equal(out[2], mixed[2]) and state.stats()["frames_attacked"] == 9
     assert state.stats()["attack_pnr_db"] == pytest.approx(6.0, abs=1e-4)
     state.remove("adversarial")
-    assert state.adversarial_latent_length() is None and state.attack(latents) is None
+    assert state.attack_latent_length() is None and state.attack(latents) is None
 
 
 def test_each_transmit_stream_gets_its_own_reproducible_attack_generator():

@@ -18,7 +18,8 @@ from concurrent import futures
 import grpc
 
 from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
-from protos.wire import GRPC_OPTIONS, SERVER_OPTIONS, add_health, bind, set_serving
+from protos.serving import SERVER_OPTIONS, add_health, bind, set_serving
+from protos.wire import GRPC_OPTIONS
 
 LINK_SERVICE = link_pb2.DESCRIPTOR.services_by_name["Link"].full_name
 

@@ -31,7 +31,7 @@ TARGETS = {"ratio": 1.25, "p99_ratio": 1.5}
 
 def start_echo(group: ProcessGroup, host: str = "127.0.0.1", timeout_s: float = 120.0) -> str:
     """Start the echo server and its relay as children of ``group`` -> the relay's address."""
-    from protos.wire import free_port
+    from protos.serving import free_port
 
     env = child_env(1)
 

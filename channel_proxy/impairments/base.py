@@ -1,0 +1,85 @@
+"""The base class of every impairment kind: a frozen dataclass of parameters that checks itself,
+converts to and from its message in link.proto's ``Impairment`` oneof, and says what it does.
+
+A kind overrides only the effects it has; the channel state (:mod:`channel_proxy.state`) asks
+every impairment, in the order they were added, through these hooks:
+
+- :meth:`ImpairmentSpec.noise_pnr_db`: Gaussian noise on every latent and pilot symbol, as a PNR
+  in dB over the channel's AWGN power (``jamming``);
+- :meth:`ImpairmentSpec.drops_frame`: whether a frame is lost (``drop``);
+- :meth:`ImpairmentSpec.added_delay_s`: seconds added before a frame or a sync goes on (``delay``);
+- :meth:`ImpairmentSpec.latent_attack`: a perturbation of latent frames, with its models loaded
+  (``adversarial``, through :mod:`channel_proxy.adversary`).
+
+``drops_frame`` and ``added_delay_s`` get ``draw``, the state's seeded uniform generator in
+[0, 1); a kind calls it only when it needs a number, so the draws of a seeded run repeat.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar, Self
+
+from protos.diffusec.link.v1 import link_pb2
+
+from .params import Parameter, parameters
+
+if TYPE_CHECKING:
+    from ..adversary import LatentAttack, Surrogates
+
+# The fields of the ``kind`` oneof of link.proto's Impairment message, by name: one per impairment kind.
+KIND_FIELDS = {field.name: field for field in link_pb2.Impairment.DESCRIPTOR.oneofs_by_name["kind"].fields}
+
+
+class ImpairmentSpec:
+    """An impairment kind's parameters (subclasses are frozen dataclasses of ``param`` fields)."""
+
+    kind: ClassVar[str] = ""             # its entry in the Impairment oneof, and the CLI's KIND
+    summary: ClassVar[str] = ""          # what it does, for `attack add --help` ("\n" between lines)
+    add_timeout_s: ClassVar[float] = 10.0  # how long the CLI waits for the proxy to add one (s)
+
+    @classmethod
+    def parameters(cls) -> tuple[Parameter, ...]:
+        return parameters(cls)
+
+    def check(self) -> Self:
+        """``self`` when every parameter is valid; else ValueError saying which and what is allowed."""
+        for parameter in self.parameters():
+            parameter.check(self.kind, getattr(self, parameter.name))
+        return self
+
+    def values(self) -> dict[str, object]:
+        """{parameter name: value}, in the proto message's field order."""
+        return dataclasses.asdict(self)
+
+    def to_message(self):
+        """Its message in the Impairment oneof (link_pb2.Jamming, ...); None values stay unset."""
+        return message_class(self.kind)(**{k: v for k, v in self.values().items() if v is not None})
+
+    @classmethod
+    def from_message(cls, message) -> Self:
+        """The spec of its message in the Impairment oneof (zero values mean the defaults; unchecked)."""
+        return cls(**{p.name: p.from_proto(message) for p in cls.parameters()})
+
+    # --- effects (the default: none) ---------------------------------------------------------
+    def noise_pnr_db(self) -> float | None:
+        """Gaussian noise this adds to every latent and pilot symbol, as a PNR (dB) over the AWGN; None: none."""
+        return None
+
+    def drops_frame(self, draw: Callable[[], float]) -> bool:
+        """Whether this loses the frame at hand."""
+        return False
+
+    def added_delay_s(self, draw: Callable[[], float]) -> float:
+        """Seconds this adds before the frame or sync at hand goes on."""
+        return 0.0
+
+    def latent_attack(self, surrogates: Surrogates) -> LatentAttack | None:
+        """The attack this mounts on latent frames, its models loaded from ``surrogates`` (called once,
+        when the impairment is added; may raise CheckpointError or ValueError). None: no attack."""
+        return None
+
+
+def message_class(kind: str) -> type:
+    """The proto message class of ``kind``'s entry in the Impairment oneof (KeyError when there is none)."""
+    return getattr(link_pb2, KIND_FIELDS[kind].message_type.name)
