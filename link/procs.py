@@ -121,7 +121,7 @@ class ProcessGroup:
         """``attempt()`` spawns children on ports picked with free_port() and waits for them -> its result.
 
         A picked port can be taken before the child binds it (by another process's outgoing
-        connection, say), and the services refuse a port in use (:func:`protos.wire.bind`): then the
+        connection, say), and the services refuse a port in use (:func:`protos.serving.bind`): then the
         children of that attempt are killed and ``attempt`` runs again with new picks, up to ``tries``
         times. Any other failure, or the last one, is raised after the same clean-up.
         """
