@@ -99,7 +99,7 @@ def run(address, preset, n, images_dir, source, data_root, checkpoints, sync_eve
     from tqdm import tqdm
 
     from shared.checkpoints import CheckpointError
-    from shared.cli import load_eval_data
+    from shared.data import load_eval_data
     from shared.data import DataNotFoundError
     from shared.pipeline import Pipeline
     from shared.presets import get_preset

@@ -11,8 +11,11 @@ the flag's name, type and destination stay the same everywhere.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import os
 import sys
-from typing import NoReturn
+from typing import Callable, NoReturn
 
 import click
 
@@ -30,6 +33,63 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def note(message: str) -> None:
     """A progress or status line for the user, on stderr (stdout stays parseable with --json)."""
     click.echo(message, err=True)
+
+
+@contextlib.contextmanager
+def fail_on(*errors: type[BaseException]):
+    """Inside the block, any of ``errors`` ends the command with :func:`fail` and its message.
+
+    For the errors that mean bad input rather than a bug: a missing checkpoint or dataset, a
+    setting the domain code refuses (ValueError). Anything else still raises with its traceback.
+    """
+    try:
+        yield
+    except errors as err:
+        fail(str(err))
+
+
+def show_progress(as_json: bool = False) -> bool:
+    """Progress bars on stderr: only for a person watching (a terminal), never with --json or
+    when $DIFFUSEC_NO_PROGRESS is set (logs, CI)."""
+    return not as_json and sys.stderr.isatty() and not os.environ.get("DIFFUSEC_NO_PROGRESS")
+
+
+def set_threads(threads: int | None) -> None:
+    """``torch.set_num_threads(threads)``; None keeps torch's default (all cores). Loads torch."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def comma_separated(kind: Callable, what: str = "values"):
+    """A click callback: ``"1,2,3"`` -> ``(kind("1"), kind("2"), kind("3"))``; None stays None.
+
+    A value ``kind`` refuses is a usage error naming the option ("give comma-separated WHAT").
+    """
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None):
+        if value is None:
+            return None
+        try:
+            return tuple(kind(v.strip()) for v in value.split(",") if v.strip())
+        except ValueError:
+            raise click.BadParameter(f"give comma-separated {what}, got {value!r}", ctx=ctx, param=param) from None
+    return parse
+
+
+def dataclass_options(config_class: type, help_prefix: str = ""):
+    """A decorator adding one option per field of the dataclass ``config_class``.
+
+    ``field_name`` becomes ``--field-name`` with the field's default and its type (that of the
+    default), passed to the command as ``field_name``; the help is ``help_prefix`` + the field's
+    ``metadata["help"]``. The dataclass is the one place a setting, its default and its help live.
+    """
+    def decorate(func):
+        for f in reversed(dataclasses.fields(config_class)):
+            func = click.option(f"--{f.name.replace('_', '-')}", f.name, type=type(f.default), default=f.default,
+                                show_default=True, help=f"{help_prefix}{f.metadata['help']}.")(func)
+        return func
+    return decorate
 
 
 def preset_option(help: str = "Model/training preset (see shared/presets.py)."):

@@ -17,7 +17,7 @@ from shared.agent.grid import GRID_FILE, Grid, GridAxes
 from shared.agent.policy import ActorPolicy, TablePolicy
 from shared.agent.train import RESUME_FILE, train_agent
 from shared.checkpoints import CheckpointError
-from shared.cli import main
+from diffusec.cli import main
 
 SMALL = DDPGConfig(total_steps=300, learning_starts=100, batch_size=32, hidden=32)
 

@@ -8,7 +8,7 @@ import torch
 from click.testing import CliRunner
 
 from shared.checkpoints import default_checkpoint_dir
-from shared.cli import main
+from diffusec.cli import main
 from shared.pipeline import Pipeline
 
 REQUIRED = {"preset", "system", "snr_db", "n", "accuracy", "ssim", "t_d", "t_plus", "bandwidth_ratio"}

@@ -16,7 +16,7 @@ from shared.baselines.link_adaptation import (MEASURED_THRESHOLDS_DB, choose_mod
                                               noise_variance)
 from shared.baselines.modulation import bit_llrs, modulate
 from shared.checkpoints import default_checkpoint_dir
-from shared.cli import main
+from diffusec.cli import main
 from shared.data import load_sample
 from shared.presets import get_preset
 

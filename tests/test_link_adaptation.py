@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from link.adaptation import phase_at, schedule_points, settle
 from link_support import REPO_ROOT, make_untrained_checkpoints
 from shared.agent.policy import TablePolicy
-from shared.cli import main as diffusec
+from diffusec.cli import main as diffusec
 
 SHIPPED = REPO_ROOT / "checkpoints" / "cifar10"
 

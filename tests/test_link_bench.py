@@ -14,7 +14,7 @@ from link.bench.common import percentile
 from link.bench.snr import sweep
 from link.stack import LinkStack, StackConfig
 from link_support import make_untrained_checkpoints
-from shared.cli import main as diffusec
+from diffusec.cli import main as diffusec
 
 
 @pytest.fixture(scope="module")

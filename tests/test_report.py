@@ -13,7 +13,7 @@ import torch
 from click.testing import CliRunner
 
 from link_support import REPO_ROOT
-from shared.cli import main
+from diffusec.cli import main
 from shared.report.sweep import SYSTEMS, ReportConfig, quick
 from shared.report.tables import claims, table_two
 
