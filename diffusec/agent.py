@@ -12,8 +12,8 @@ import click
 
 from shared.agent.ddpg import DDPGConfig
 from shared.cli_options import (checkpoints_option, comma_separated, data_root_option, dataclass_options, device_option,
-                                fail, fail_on, image_set_option, json_option, note, preset_option, sampler_option,
-                                seed_option, set_threads, show_progress, steps_option, threads_option)
+                                fail, fail_on, image_set_option, in_process_options, json_option, note, preset_option,
+                                sampler_option, seed_option, set_threads, show_progress, steps_option, threads_option)
 
 GRID_T_D = "1,5,10,20,30,40,50"
 GRID_T_PLUS = "0,10,20,30,40,50"
@@ -148,12 +148,7 @@ def _adaptation_systems(systems: str) -> list[str]:
 @steps_option("U-Net calls for ddim.")
 @click.option("--attack-steps", type=click.IntRange(min=1), default=10, show_default=True, help="PGD steps (paper: 10).")
 @seed_option()
-@image_set_option()
-@data_root_option()
-@checkpoints_option()
-@click.option("--batch", type=click.IntRange(min=1), default=250, show_default=True)
-@threads_option()
-@device_option()
+@in_process_options()
 @json_option("Print the adaptation.json object as the last stdout line.")
 def eval_adaptation_command(preset, out_dir, n, quick, snrs, systems, sampler, steps, attack_steps, seed, image_set,
                             data_root, checkpoints, batch, threads, device, as_json) -> None:

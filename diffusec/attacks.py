@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
-from shared.cli_options import (checkpoints_option, data_root_option, device_option, fail, fail_on,
-                                image_set_option, json_option, preset_option, sampler_option, seed_option,
-                                show_progress, steps_option, t_d_option, t_plus_option, threads_option)
+from shared.cli_options import (fail, fail_on, in_process_options, json_option, preset_option, sampler_option,
+                                seed_option, show_progress, steps_option, t_d_option, t_plus_option)
 
 from .evaluate import check_eval_args, wireless_module_required
 
@@ -86,12 +85,7 @@ def _print_sweep(result, preset: str, target: int) -> None:
 @sampler_option("Default ddpm (ddim with --quick).", default=None)
 @steps_option()
 @seed_option()
-@image_set_option()
-@data_root_option()
-@checkpoints_option()
-@click.option("--batch", type=click.IntRange(min=1), default=250, show_default=True)
-@threads_option()
-@device_option()
+@in_process_options()
 @json_option("Print the attacks.json object as the last stdout line.")
 def eval_attacks(preset, out_dir, n, quick, snr_db, pnr_min, pnr_max, pnr_step, source_kind, eps, eps_list,
                  attack_steps, channel_attack_method, target, adaptive, eot_samples, systems, t_d, t_plus, sampler,

@@ -12,10 +12,8 @@ import math
 import click
 
 from shared.attacks.options import build_source_attack, source_attack_options
-from shared.cli_options import (checkpoints_option, data_root_option, device_option, fail, fail_on,
-                                image_set_option, json_option, preset_option, sampler_option, seed_option,
-                                set_threads, show_progress, steps_option, t_d_option, t_plus_option,
-                                threads_option)
+from shared.cli_options import (fail, fail_on, in_process_options, json_option, preset_option, sampler_option,
+                                seed_option, set_threads, show_progress, steps_option, t_d_option, t_plus_option)
 from shared.presets import NUM_TIMESTEPS
 
 SYSTEMS = ("classifier", "vit", "plain", "diffusec", "table", "jpeg-ldpc", "jpeg-ldpc-at")
@@ -181,13 +179,8 @@ def _print_adaptive(system: str, payload: dict) -> None:
 @click.option("--noise-seed", type=int, default=None,
               help="Seeds the noise (diffusion, channel, purification, attack starts) apart from the image choice "
                    "(default: --seed), to see how much a figure moves with the noise alone on the same images.")
-@image_set_option("test: the preset's test split (error if absent); sample: the embedded sample; "
-                  "auto: test split if found, else the embedded sample.")
-@data_root_option()
-@checkpoints_option()
-@click.option("--batch", type=click.IntRange(min=1), default=250, show_default=True)
-@threads_option()
-@device_option()
+@in_process_options("test: the preset's test split (error if absent); sample: the embedded sample; "
+                    "auto: test split if found, else the embedded sample.")
 @click.option("--grid", type=click.Path(dir_okay=False), default=None,
               help="Also write a PNG of the first 10 images: original and what the receiver ends with.")
 @json_option()

@@ -5,9 +5,8 @@ import json
 
 import click
 
-from shared.cli_options import (checkpoints_option, data_root_option, device_option, fail_on, image_set_option,
-                                json_option, preset_option, sampler_option, seed_option, show_progress, steps_option,
-                                threads_option)
+from shared.cli_options import (fail_on, in_process_options, json_option, preset_option, sampler_option, seed_option,
+                                show_progress, steps_option)
 from shared.presets import NUM_TIMESTEPS
 
 from .evaluate import check_eval_args
@@ -50,12 +49,7 @@ def _print_report(report, preset: str, where: str, shown_sampler: str, attack, a
 @click.option("--eps", default="8/255", show_default=True, help="PGD l_inf budget, [0, 1] pixel units.")
 @click.option("--attack-steps", type=click.IntRange(min=1), default=10, show_default=True)
 @seed_option("Seeds the image choice, the attack and the noise.")
-@image_set_option()
-@data_root_option()
-@checkpoints_option()
-@click.option("--batch", type=click.IntRange(min=1), default=100, show_default=True)
-@threads_option()
-@device_option()
+@in_process_options(batch=100)
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write accuracy against t as a PNG here.")
 @json_option()
 def eval_purification(preset, ts, link, snr_db, sampler, steps, eta, n, eps, attack_steps, seed, image_set, data_root,

@@ -151,3 +151,21 @@ def json_option(help: str = "Print one JSON object as the last stdout line."):
 def device_option(help: str = "torch device for the models, e.g. cuda."):
     from .devices import DEVICE   # click only; torch loads when the value is checked
     return click.option("--device", type=DEVICE, default="cpu", show_default=True, help=help)
+
+
+def batch_option(default: int = 250):
+    """``--batch``: images per forward pass."""
+    return click.option("--batch", type=click.IntRange(min=1), default=default, show_default=True)
+
+
+def in_process_options(image_set_help: str | None = None, batch: int = 250):
+    """What an in-process measurement runs on and with, in this order: --data, --data-root,
+    --checkpoints, --batch, --threads, --device (their default helps; ``image_set_help`` for --data)."""
+    options = (image_set_option() if image_set_help is None else image_set_option(image_set_help),
+               data_root_option(), checkpoints_option(), batch_option(batch), threads_option(), device_option())
+
+    def decorate(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+    return decorate

@@ -17,7 +17,7 @@ from .sample import load_sample
 
 
 def _to_stderr(message: str) -> None:
-    print(message, file=sys.stderr)
+    print(message, file=sys.stderr, flush=True)   # flushed: in order with the lines around it
 
 
 def load_eval_data(preset_name: str, data_root: str | None, image_set: str, n: int | None, seed: int,
