@@ -82,7 +82,9 @@ def dataclass_options(config_class: type, help_prefix: str = ""):
 
     ``field_name`` becomes ``--field-name`` with the field's default and its type (that of the
     default), passed to the command as ``field_name``; the help is ``help_prefix`` + the field's
-    ``metadata["help"]``. The dataclass is the one place a setting, its default and its help live.
+    ``metadata["help"]`` (a field without one is a KeyError when the command is built, so none
+    slips through undocumented). The dataclass is the one place a setting, its default and its
+    help live.
     """
     def decorate(func):
         for f in reversed(dataclasses.fields(config_class)):

@@ -10,11 +10,11 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from diffusec.cli import main as diffusec
 from link.bench.common import percentile
 from link.bench.snr import sweep
 from link.stack import LinkStack, StackConfig
 from link_support import make_untrained_checkpoints
-from diffusec.cli import main as diffusec
 
 
 @pytest.fixture(scope="module")

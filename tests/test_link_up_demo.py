@@ -17,11 +17,11 @@ import time
 import pytest
 from click.testing import CliRunner
 
+from diffusec.cli import main as diffusec
 from link import health
 from link.demo import table
 from link.procs import ProcessGroup
 from link_support import ENV, REPO_ROOT, free_port, make_untrained_checkpoints
-from diffusec.cli import main as diffusec
 
 
 @pytest.fixture(scope="module")
