@@ -11,16 +11,16 @@ from pathlib import Path
 import click
 
 from shared.agent.ddpg import DDPGConfig
-from shared.cli_options import (checkpoints_option, comma_separated, data_root_option, dataclass_options, device_option,
-                                fail, fail_on, image_set_option, in_process_options, json_option, note, preset_option,
-                                sampler_option, seed_option, set_threads, show_progress, steps_option, threads_option)
+from shared.cli_options import (COMMAND_CONTEXT, checkpoints_option, comma_separated, data_root_option,
+                                dataclass_options, device_option, fail, fail_on, image_set_option, in_process_options,
+                                json_option, note, preset_option, sampler_option, seed_option, set_threads,
+                                show_progress, steps_option, threads_option)
 
 GRID_T_D = "1,5,10,20,30,40,50"
 GRID_T_PLUS = "0,10,20,30,40,50"
 SNRS_DB = "-6,-3,0,3,6,9,12,15,18"   # the paper's SNR axis (Fig. 5): the grid's and the adaptation curves'
 ADAPTATION_SYSTEMS = ("diffusec", "table", "plain")
 UNET_CALLS_PER_S = 100   # the grid estimate's speed: cifar10 preset, 2 CPU cores
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def _measure_grid(path: Path, preset: str, checkpoints: Path | None, device: str, data_root: str | None,
@@ -51,7 +51,7 @@ def _print_training(manifest: dict, directory: Path) -> None:
                    f"Err {m['err']:.3f}  robust acc {m['robust_accuracy']:.3f}")
 
 
-@click.command("agent", context_settings=CONTEXT)
+@click.command("agent", context_settings=COMMAND_CONTEXT)
 @preset_option()
 @checkpoints_option("Folder with the models; agent_grid.json, agent.pt/json are written here "
                     "(default: $DIFFUSEC_CHECKPOINTS/<preset> or checkpoints/<preset>).")
@@ -134,7 +134,7 @@ def _adaptation_systems(systems: str) -> list[str]:
     return chosen
 
 
-@click.command("adaptation", context_settings=CONTEXT)
+@click.command("adaptation", context_settings=COMMAND_CONTEXT)
 @preset_option()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
               help="Folder for adaptation.json and adaptation.png.")

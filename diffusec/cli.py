@@ -7,6 +7,7 @@ from __future__ import annotations
 import click
 
 from link.cli import register as register_link_commands
+from shared.cli_options import COMMAND_CONTEXT
 
 from .agent import eval_adaptation_command
 from .attacks import eval_attacks
@@ -17,7 +18,7 @@ from .report import report_command
 from .train import train
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(context_settings=COMMAND_CONTEXT)
 def main() -> None:
     """DiffuSeC Link: secure semantic communication with asymmetric diffusion.
 

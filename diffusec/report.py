@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 
-from shared.cli_options import (checkpoints_option, comma_separated, data_root_option, device_option, fail_on,
-                                image_set_option, json_option, preset_option, sampler_option, seed_option,
-                                set_threads, show_progress, steps_option, threads_option)
+from shared.cli_options import (COMMAND_CONTEXT, checkpoints_option, comma_separated, data_root_option,
+                                device_option, fail_on, image_set_option, json_option, preset_option, sampler_option,
+                                seed_option, set_threads, show_progress, steps_option, threads_option)
 from shared.report.sweep import SNRS_DB, SYSTEMS, ReportConfig, quick as quick_config
 
 
@@ -35,7 +35,7 @@ def _command_line(preset: str, out_dir: str, quick: bool, n: int | None) -> str:
             + (f" --n {n}" if n else ""))
 
 
-@click.command("report", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.command("report", context_settings=COMMAND_CONTEXT)
 @preset_option()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
               help="Folder for results.json, results.md and the results-*.png figures.")

@@ -22,6 +22,8 @@ import click
 from .presets import DEFAULT_PRESET, NUM_TIMESTEPS, PRESETS
 
 IMAGE_SETS = ("auto", "test", "sample")
+# click context of the diffusec commands: -h as well as --help, help text wrapped at 100 columns.
+COMMAND_CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
