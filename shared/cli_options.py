@@ -8,6 +8,11 @@ the flag's name, type and destination stay the same everywhere.
     @threads_option()
     @json_option()
     def my_command(preset, threads, as_json): ...
+
+Besides the options: :func:`fail` and :func:`fail_on` (bad input ends a command with ``error:``
+and exit 2), :func:`note` (status lines on stderr), :func:`show_progress`, :func:`set_threads`;
+option groups (:func:`in_process_options`), a comma-list callback (:func:`comma_separated`) and
+options made from a config dataclass's fields (:func:`dataclass_options`).
 """
 from __future__ import annotations
 
