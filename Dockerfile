@@ -27,6 +27,7 @@ COPY receiver ./receiver
 COPY channel_proxy ./channel_proxy
 COPY protos ./protos
 COPY link ./link
+COPY diffusec ./diffusec
 # Wheels installed above already satisfy their requirements, so pip does not look for them again.
 # pip trusts the system's CA store where there is one (scripts/make-base-image.sh --ca adds a
 # TLS-intercepting proxy's CA there); a venv's pip would otherwise use only its own bundle.

@@ -1,8 +1,8 @@
 """``diffusec up | demo | bench {sync,snr,link} | health``: run and measure the gRPC link locally.
 
 The commands only parse options and print; the machinery lives beside them in this package
-(``link.stack``, ``link.demo``, ``link.bench``). ``shared.cli`` registers them under ``diffusec``. Addresses are ``host:port``, SNRs in dB, times in
-seconds unless a name says ``_ms``/``_us``.
+(``link.stack``, ``link.demo``, ``link.bench``). ``diffusec.cli`` registers them under ``diffusec``.
+Addresses are ``host:port``, SNRs in dB, times in seconds unless a name says ``_ms``/``_us``.
 """
 from __future__ import annotations
 
@@ -15,39 +15,34 @@ import time
 import click
 
 from protos.limits import MAX_PILOT_SYMBOLS, MIN_PILOT_SYMBOLS
-from shared.presets import DEFAULT_PRESET, NUM_TIMESTEPS, PRESETS
+from shared.cli_options import (checkpoints_option, data_root_option, fail, fail_on, image_set_option, json_option,
+                                note, preset_option, seed_option, set_threads, t_d_option, t_plus_option,
+                                threads_option)
 
-PRESET = click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET, show_default=True,
-                      help="Model preset of the receiver (and of the sender in demo/bench).")
-CHECKPOINTS = click.option("--checkpoints", type=click.Path(file_okay=False), default=None,
-                           help="Checkpoint folder (default: $DIFFUSEC_CHECKPOINTS/<preset> or checkpoints/<preset>).")
-JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last stdout line.")
+PRESET = preset_option("Model preset of the receiver (and of the sender in demo/bench).")
+CHECKPOINTS = checkpoints_option()
+JSON = json_option()
 VERBOSE = click.option("--verbose", "-v", is_flag=True, help="Show the services' logs, prefixed [receiver]/[proxy].")
+DATA_ROOT = data_root_option("Folder holding the dataset.")
 
 
 def _threads_option(default: int | None, what: str):
-    return click.option("--threads", type=click.IntRange(min=1), default=default, show_default=default is not None,
-                        help=f"torch threads of each service and of this process ({what}).")
-
-
-def _fail(message: str, code: int = 2) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-def _note(message: str) -> None:
-    click.echo(message, err=True)
+    return threads_option(f"torch threads of each service and of this process ({what}).", default)
 
 
 class _Stop(BaseException):
     """Raised by the SIGINT/SIGTERM handler of ``up`` (BaseException: nothing swallows it)."""
 
 
-def _set_threads(threads: int | None) -> None:
-    if threads:
-        import torch
+def _sender_inputs(preset: str, checkpoints: str | None, parts: tuple[str, ...], data_root: str | None,
+                   image_set: str, n: int, seed: int):
+    """(the sender's pipeline with ``parts``, the ``n`` test images it sends); fails on what is missing."""
+    from shared.checkpoints import CheckpointError
+    from shared.data import DataNotFoundError, load_eval_data
+    from shared.pipeline import Pipeline
 
-        torch.set_num_threads(threads)
+    with fail_on(CheckpointError, DataNotFoundError, FileNotFoundError):
+        return Pipeline.load(preset, checkpoints, parts), load_eval_data(preset, data_root, image_set, n, seed)
 
 
 def _stack_config(preset, checkpoints, t_d=20, t_plus=0, snr_db=15.0, threads=None, seed=0, **more):
@@ -62,19 +57,19 @@ def _link(config, attach_link: str | None, attach_control: str | None, verbose: 
     """Yield (proxy, control) addresses: the given ones, or those of a stack started here (stopped after)."""
     if attach_link or attach_control:
         if not attach_link or (need_control and not attach_control):
-            _fail("give both --link and --control to use a running link" if need_control
-                  else "--control needs --link")
+            fail("give both --link and --control to use a running link" if need_control
+                 else "--control needs --link")
         yield attach_link, attach_control
         return
     from link.procs import stderr_sink
     from link.stack import LinkStack, StackError
 
     stack = LinkStack(config, sink=stderr_sink if verbose else None)
-    _note("starting receiver and proxy ...")
+    note("starting receiver and proxy ...")
     try:
         addresses = stack.start()
     except StackError as err:
-        _fail(str(err), 1)
+        fail(str(err), 1)
     try:
         yield addresses.proxy, addresses.control
     finally:
@@ -135,13 +130,11 @@ def _policy_args(policy: str) -> tuple[str, ...]:
 @click.command()
 @PRESET
 @CHECKPOINTS
-@click.option("--t-d", "t_d", type=click.IntRange(0, NUM_TIMESTEPS), default=20, show_default=True,
-              help="Diffusing timesteps t_D the receiver's fixed policy hands out at each Sync.")
-@click.option("--t-plus", "t_plus", type=click.IntRange(0, NUM_TIMESTEPS), default=0, show_default=True,
-              help="Extra denoising steps of the receiver (t_P = t_D + t_plus).")
+@t_d_option("Diffusing timesteps t_D the receiver's fixed policy hands out at each Sync.")
+@t_plus_option("Extra denoising steps of the receiver (t_P = t_D + t_plus).")
 @click.option("--snr-db", type=float, default=15.0, show_default=True, help="The proxy's initial AWGN SNR (dB).")
 @_threads_option(None, "default: all cores")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the receiver's and the proxy's noise.")
+@seed_option("Seeds the receiver's and the proxy's noise.")
 @click.option("--receiver", "receiver_addr", default=None, help="host:port for the receiver (default: a free loopback port).")
 @click.option("--proxy", "proxy_addr", default=None, help="host:port where senders connect (default: a free loopback port).")
 @click.option("--control", "control_addr", default=None, help="host:port of the proxy's ChannelControl (default: free port).")
@@ -189,14 +182,14 @@ def up(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_addr, p
         while True:
             death = stack.dead()
             if death:
-                _note(f"[up] {death}")
+                note(f"[up] {death}")
                 code = 1
                 break
             time.sleep(0.5)
     except _Stop:
         pass
     except StackError as err:
-        _note(f"error: {err}")
+        note(f"error: {err}")
         code = 1
     finally:
         for sig in previous:  # a second Ctrl-C must not interrupt the shutdown
@@ -205,7 +198,7 @@ def up(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_addr, p
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if codes:
-            _note("[up] stopped: " + ", ".join(f"{name} exit {status}" for name, status in codes.items()))
+            note("[up] stopped: " + ", ".join(f"{name} exit {status}" for name, status in codes.items()))
     sys.exit(code)
 
 
@@ -215,20 +208,16 @@ def up(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_addr, p
 @click.option("--n", "n", type=click.IntRange(min=1), default=200, show_default=True,
               help="Test images sent in each scenario (the same images every time).")
 @CHECKPOINTS
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="torch threads of the receiver and the proxy (default: all cores; --adaptation: 1, so that the "
-                   "sync timing does not depend on other jobs fighting for the cores); the sender, in this "
-                   "process, encodes on one.")
-@click.option("--t-d", "t_d", type=click.IntRange(0, NUM_TIMESTEPS), default=20, show_default=True,
-              help="Fixed t_D of the receiver (ddpg: a session's initial state).")
-@click.option("--t-plus", "t_plus", type=click.IntRange(0, NUM_TIMESTEPS), default=0, show_default=True,
-              help="Extra denoising steps (t_P = t_D + t_plus).")
+@threads_option("torch threads of the receiver and the proxy (default: all cores; --adaptation: 1, so that the "
+                "sync timing does not depend on other jobs fighting for the cores); the sender, in this "
+                "process, encodes on one.")
+@t_d_option("Fixed t_D of the receiver (ddpg: a session's initial state).")
+@t_plus_option("Extra denoising steps (t_P = t_D + t_plus).")
 @click.option("--scenario", "scenario_names", multiple=True,
               help="Run only these scenarios (repeatable): clean, awgn-low, jamming, drop.")
-@click.option("--data", "source", type=click.Choice(["auto", "test", "sample"]), default="auto", show_default=True,
-              help="test: the preset's test split; sample: the embedded sample; auto: test split if found, else sample.")
-@click.option("--data-root", type=click.Path(file_okay=False, exists=True), default=None, help="Folder holding the dataset.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the image choice and all noise.")
+@image_set_option("test: the preset's test split; sample: the embedded sample; auto: test split if found, else sample.")
+@DATA_ROOT
+@seed_option("Seeds the image choice and all noise.")
 @click.option("--window", type=click.IntRange(min=1), default=None,
               help="Sender: frames in flight. [default: 64; --adaptation: 16]")
 @click.option("--batch", type=click.IntRange(min=1), default=None,
@@ -252,7 +241,7 @@ def up(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_addr, p
                    "docs/, made with --out docs).")
 @VERBOSE
 @JSON
-def demo(preset, n, checkpoints, threads, t_d, t_plus, scenario_names, source, data_root, seed, window, batch,
+def demo(preset, n, checkpoints, threads, t_d, t_plus, scenario_names, image_set, data_root, seed, window, batch,
          sync_every, ack_timeout, adaptation, policy, phase_s, episode_steps, out_dir, verbose, as_json) -> None:
     """Bring the link up, send N test images under each scenario, print a table, shut down.
 
@@ -276,44 +265,27 @@ def demo(preset, n, checkpoints, threads, t_d, t_plus, scenario_names, source, d
     OUT/adaptation-live.json and .png. -v shows the receiver's own per-sync log lines.
     """
     if adaptation:
-        _demo_adaptation(preset, n, checkpoints, threads, t_d, t_plus, source, data_root, seed, window, batch,
+        _demo_adaptation(preset, n, checkpoints, threads, t_d, t_plus, image_set, data_root, seed, window, batch,
                          sync_every, ack_timeout, policy or "ddpg", phase_s, out_dir, verbose, as_json, episode_steps)
         return
     if episode_steps is not None:
-        _fail("--episode-steps applies to --adaptation (the scenarios use the fixed policy unless --policy)")
-    window, batch = window or 64, batch or 32
-    sync_every = 25 if sync_every is None else sync_every
-    policy = policy or "fixed"
+        fail("--episode-steps applies to --adaptation (the scenarios use the fixed policy unless --policy)")
     from link import demo as d
 
-    from shared.checkpoints import CheckpointError
-    from shared.cli import load_eval_data
-    from shared.data import DataNotFoundError
-    from shared.pipeline import Pipeline
-
-    _set_threads(1)  # this process only encodes (the sender); the receiver needs the cores
-    scenarios = d.default_scenarios()
-    if scenario_names:
-        known = {s.name: s for s in scenarios}
-        unknown = [name for name in scenario_names if name not in known]
-        if unknown:
-            _fail(f"unknown scenario {', '.join(unknown)}; choose from {', '.join(known)}")
-        scenarios = [known[name] for name in scenario_names]
-    try:
-        pipeline = Pipeline.load(preset, checkpoints, ("codec",))
-        data = load_eval_data(preset, data_root, source, n, seed)
-    except (CheckpointError, DataNotFoundError, FileNotFoundError) as err:
-        _fail(str(err))
+    policy = policy or "fixed"
+    set_threads(1)  # this process only encodes (the sender); the receiver needs the cores
+    scenarios = _scenarios(d.default_scenarios(), scenario_names)
+    pipeline, data = _sender_inputs(preset, checkpoints, ("codec",), data_root, image_set, n, seed)
     started = time.perf_counter()
-    options = d.DemoOptions(preset=preset, sync_every=sync_every, window=window, batch=batch,
-                            ack_timeout_s=ack_timeout, seed=seed)
+    options = d.DemoOptions(preset=preset, sync_every=25 if sync_every is None else sync_every, window=window or 64,
+                            batch=batch or 32, ack_timeout_s=ack_timeout, seed=seed)
     config = _stack_config(preset, checkpoints, t_d, t_plus, 15.0, threads, seed, receiver_args=_policy_args(policy))
     with _link(config, None, None, verbose) as (proxy, control):
-        _note(f"link up; sending {len(data)} images of {data.description} per scenario")
+        note(f"link up; sending {len(data)} images of {data.description} per scenario")
         try:
-            result = d.run(pipeline, proxy, control, data.images, data.labels, scenarios, options, progress=_note)
+            result = d.run(pipeline, proxy, control, data.images, data.labels, scenarios, options, progress=note)
         except Exception as err:  # noqa: BLE001 - a link failure: report it, then the stack stops
-            _fail(f"the demo failed: {err}", 1)
+            fail(f"the demo failed: {err}", 1)
     payload = {"preset": preset, "n": len(data), "data": data.description, "t_d": t_d, "t_plus": t_plus, "policy": policy,
                **d.to_dict(result), "total_wall_time_s": round(time.perf_counter() - started, 2)}
     if as_json:
@@ -326,73 +298,98 @@ def demo(preset, n, checkpoints, threads, t_d, t_plus, scenario_names, source, d
                f"{payload['sync_count']} syncs; total {payload['total_wall_time_s']} s")
 
 
+def _scenarios(scenarios: list, names: tuple[str, ...]) -> list:
+    """The demo's ``scenarios`` named by --scenario, in that order (all of them without); fails on an unknown name."""
+    if not names:
+        return scenarios
+    known = {s.name: s for s in scenarios}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        fail(f"unknown scenario {', '.join(unknown)}; choose from {', '.join(known)}")
+    return [known[name] for name in names]
+
+
 ADAPTATION_SAMPLER = ("--sampler", "ddim", "--steps", "5")
+ADAPTATION_NOTE = "ddim 5 steps for speed: the live demo is about the sync decisions, not image quality"
 
 
-def _demo_adaptation(preset, n, checkpoints, threads, t_d, t_plus, source, data_root, seed, window, batch, sync_every,
-                     ack_timeout, policy, phase_s, out_dir, verbose, as_json, episode_steps=None) -> None:
-    """`diffusec demo --adaptation`: see :mod:`link.adaptation`."""
+def _output_folder(out_dir: str):
+    """``out_dir`` as a Path, created if needed; fails saying why it cannot be."""
     from pathlib import Path
 
-    from link import live_step_choice as a
-    from receiver.policy import EPISODE_CHANGE_DB, EPISODE_STEPS
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        fail(f"cannot create {out}: {err}")
+    return out
 
-    from shared.checkpoints import CheckpointError
-    from shared.cli import load_eval_data
-    from shared.data import DataNotFoundError
-    from shared.pipeline import Pipeline
+
+def _demo_adaptation(preset, n, checkpoints, threads, t_d, t_plus, image_set, data_root, seed, window, batch,
+                     sync_every, ack_timeout, policy, phase_s, out_dir, verbose, as_json, episode_steps=None) -> None:
+    """`diffusec demo --adaptation`: see :mod:`link.live_step_choice`."""
+    from link import live_step_choice as a
+    from receiver.policy import EPISODE_STEPS
 
     if sync_every == 0:
-        _fail("--adaptation needs --sync-every >= 1: the policy decides at each Sync")
-    _set_threads(1)  # this process only encodes (the sender); the receiver needs the cores
+        fail("--adaptation needs --sync-every >= 1: the policy decides at each Sync")
+    set_threads(1)  # this process only encodes (the sender); the receiver needs the cores
     # One thread per service: with all cores, a receiver sharing them with another job ran at
     # 3 images/s instead of 17 (oversubscribed), and the run lasted 3 minutes instead of one.
     threads = threads or 1
     options = a.AdaptationOptions(preset=preset, phase_s=phase_s, sync_every=sync_every or 8, window=window or 16,
                                   batch=batch or 8, ack_timeout_s=ack_timeout, seed=seed)
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        pipeline = Pipeline.load(preset, checkpoints, ("codec",))
-        data = load_eval_data(preset, data_root, source, n, seed)
-    except (CheckpointError, DataNotFoundError, FileNotFoundError) as err:
-        _fail(str(err))
-    except OSError as err:
-        _fail(f"cannot create {out}: {err}")
+    out = _output_folder(out_dir)
+    pipeline, data = _sender_inputs(preset, checkpoints, ("codec",), data_root, image_set, n, seed)
     started = time.perf_counter()
     episode_steps = EPISODE_STEPS if episode_steps is None else episode_steps
     receiver_args = _policy_args(policy) + ADAPTATION_SAMPLER + ("--episode-steps", str(episode_steps))
     config = _stack_config(preset, checkpoints, t_d, t_plus, options.phases_db[0], threads, seed,
                            receiver_args=receiver_args)
     with _link(config, None, None, verbose) as (proxy, control):
-        _note(f"link up: receiver policy {policy}, purifying with ddim 5 steps (this run is about the sync "
-              f"decisions, not image quality); SNR schedule "
-              + " -> ".join(f"{db:g} dB" for db in options.phases_db) + f", {phase_s:g} s each")
+        note(f"link up: receiver policy {policy}, purifying with ddim 5 steps (this run is about the sync "
+             f"decisions, not image quality); SNR schedule "
+             + " -> ".join(f"{db:g} dB" for db in options.phases_db) + f", {phase_s:g} s each")
         try:
-            report = a.run(pipeline, proxy, control, data.images, data.labels, options, progress=_note)
+            report = a.run(pipeline, proxy, control, data.images, data.labels, options, progress=note)
         except Exception as err:  # noqa: BLE001 - a link failure: report it, then the stack stops
-            _fail(f"the adaptation run failed: {err}", 1)
-    report = {"policy": policy, "preset": preset, "data": data.description, "images_given": len(data),
-              "receiver": {"sampler": "ddim", "steps": 5, "initial_t_d": t_d, "initial_t_plus": t_plus, "threads": threads,
-                           "episode_steps": episode_steps if policy == "ddpg" else None,
-                           "episode_change_db": EPISODE_CHANGE_DB if policy == "ddpg" else None,
-                           "note": "ddim 5 steps for speed: the live demo is about the sync decisions, not image quality"},
-              **report, "total_wall_time_s": round(time.perf_counter() - started, 2)}
+            fail(f"the adaptation run failed: {err}", 1)
+    report = _adaptation_report(report, policy, preset, data.description, len(data), t_d, t_plus, threads,
+                                episode_steps, time.perf_counter() - started)
     json_path, png_path = out / "adaptation-live.json", out / "adaptation-live.png"
     json_path.write_text(json.dumps(report, indent=1) + "\n")
     a.plot(report, png_path)
-    if not as_json:
-        click.echo(f"DiffuSeC live adaptation: policy {policy}, preset {preset}, {data.description}; a Sync every "
-                   f"{options.sync_every} frames; receiver ddim 5 steps")
-        click.echo(a.table(report))
-        for line in a.settle_lines(report):
-            click.echo(line)
-        verdict = "yes" if report["all_settled_within"] else "no"
-        click.echo(f"settled within {a.SETTLE_WITHIN} syncs of every change: {verdict}; {report['sync_count']} syncs, "
-                   f"{report['frames_acked']}/{report['images_sent']} frames acked, total {report['total_wall_time_s']} s")
-        click.echo(f"wrote {json_path} and {png_path}")
-    else:
+    if as_json:
         click.echo(json.dumps(report))
+        return
+    _print_adaptation(report, options.sync_every, preset, json_path, png_path)
+
+
+def _adaptation_report(run: dict, policy: str, preset: str, data: str, images: int, t_d: int, t_plus: int,
+                       threads: int, episode_steps: int, wall_s: float) -> dict:
+    """adaptation-live.json: the run (:func:`link.adaptation.run`) with what it ran on and the receiver's settings."""
+    from receiver.policy import EPISODE_CHANGE_DB
+
+    ddpg = policy == "ddpg"
+    receiver = {"sampler": "ddim", "steps": 5, "initial_t_d": t_d, "initial_t_plus": t_plus, "threads": threads,
+                "episode_steps": episode_steps if ddpg else None, "episode_change_db": EPISODE_CHANGE_DB if ddpg else None,
+                "note": ADAPTATION_NOTE}
+    return {"policy": policy, "preset": preset, "data": data, "images_given": images, "receiver": receiver,
+            **run, "total_wall_time_s": round(wall_s, 2)}
+
+
+def _print_adaptation(report: dict, sync_every: int, preset: str, json_path, png_path) -> None:
+    from link import live_step_choice as a
+
+    click.echo(f"DiffuSeC live adaptation: policy {report['policy']}, preset {preset}, {report['data']}; a Sync every "
+               f"{sync_every} frames; receiver ddim 5 steps")
+    click.echo(a.table(report))
+    for line in a.settle_lines(report):
+        click.echo(line)
+    verdict = "yes" if report["all_settled_within"] else "no"
+    click.echo(f"settled within {a.SETTLE_WITHIN} syncs of every change: {verdict}; {report['sync_count']} syncs, "
+               f"{report['frames_acked']}/{report['images_sent']} frames acked, total {report['total_wall_time_s']} s")
+    click.echo(f"wrote {json_path} and {png_path}")
 
 
 # --- bench --------------------------------------------------------------------------------------
@@ -434,10 +431,10 @@ def bench_sync(n, warmup, pilot_length, preset, checkpoints, threads, policy, at
     from link.bench import sync
     from link.procs import stderr_sink
 
-    _set_threads(threads)
+    set_threads(threads)
     config = _stack_config(preset, checkpoints, threads=threads, receiver_args=_policy_args(policy))
     with _link(config, attach_link, None, verbose) as (proxy, _):
-        _note(f"timing {n} syncs and {n} echoes, interleaved ...")
+        note(f"timing {n} syncs and {n} echoes, interleaved ...")
         report = sync.run(proxy, n, pilot_length, warmup, preset, sink=stderr_sink if verbose else None)
     report["policy"] = policy if not attach_link else None  # attached: whatever the running receiver uses
     _emit(report, as_json, "bench sync (milliseconds; breakdown in microseconds)")
@@ -467,22 +464,21 @@ def bench_snr(low_db, high_db, step_db, repeats, pilot_length, preset, checkpoin
     from link.bench import snr
 
     if high_db < low_db:
-        _fail(f"--high ({high_db}) is below --low ({low_db})")
-    _set_threads(threads)
+        fail(f"--high ({high_db}) is below --low ({low_db})")
+    set_threads(threads)
     with _link(_stack_config(preset, checkpoints, threads=threads), attach_link, attach_control, verbose,
                need_control=True) as (proxy, control):
         try:
             report = snr.run(proxy, control, snr.sweep(low_db, high_db, step_db), repeats, pilot_length, preset)
         except snr.BenchError as err:
-            _fail(str(err), 1)
+            fail(str(err), 1)
     _emit(report, as_json, "bench snr (dB)")
 
 
 @bench.command("link")
 @click.option("--n", "n", type=click.IntRange(min=1), default=512, show_default=True, help="Test images timed.")
-@click.option("--t-d", "t_d", type=click.IntRange(0, NUM_TIMESTEPS), default=40, show_default=True,
-              help="Fixed t_D of the receiver started here (t_P = t_D + t_plus).")
-@click.option("--t-plus", "t_plus", type=click.IntRange(0, NUM_TIMESTEPS), default=0, show_default=True, help="Extra denoising steps.")
+@t_d_option("Fixed t_D of the receiver started here (t_P = t_D + t_plus).", default=40)
+@t_plus_option("Extra denoising steps.")
 @click.option("--snr-db", type=float, default=15.0, show_default=True, help="Channel SNR (dB), both paths.")
 @click.option("--window", type=click.IntRange(min=1), default=None, help="Sender: frames in flight (default: the sender's).")
 @click.option("--batch", type=click.IntRange(min=1), default=None, help="Sender: images encoded together (default: the sender's).")
@@ -495,9 +491,9 @@ def bench_snr(low_db, high_db, step_db, repeats, pilot_length, preset, checkpoin
 @click.option("--warmup", type=click.IntRange(min=1), default=32, show_default=True, help="Untimed images first, both paths.")
 @click.option("--rounds", type=click.IntRange(min=1), default=2, show_default=True,
               help="Split the images into this many parts; the two paths alternate over them in ABBA order.")
-@click.option("--data", "source", type=click.Choice(["auto", "test", "sample"]), default="auto", show_default=True)
-@click.option("--data-root", type=click.Path(file_okay=False, exists=True), default=None, help="Folder holding the dataset.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@image_set_option()
+@DATA_ROOT
+@seed_option()
 @PRESET
 @CHECKPOINTS
 @_threads_option(None, "default: all cores; the receiver and the in-process run get the same, the sender one")
@@ -508,7 +504,7 @@ def bench_snr(low_db, high_db, step_db, repeats, pilot_length, preset, checkpoin
                    "link; target >= 0.8). Its receiver must use the same --t-d/--t-plus.")
 @VERBOSE
 @JSON
-def bench_link(n, t_d, t_plus, snr_db, window, batch, max_batch, batch_wait_ms, eval_batch, warmup, rounds, source,
+def bench_link(n, t_d, t_plus, snr_db, window, batch, max_batch, batch_wait_ms, eval_batch, warmup, rounds, image_set,
                data_root, seed, preset, checkpoints, threads, attach_link, compose_link, verbose, as_json) -> None:
     """Images per second over sender -> proxy -> receiver vs the same chain in one process.
 
@@ -521,26 +517,18 @@ def bench_link(n, t_d, t_plus, snr_db, window, batch, max_batch, batch_wait_ms, 
     from link.bench import throughput
     from sender.link import SenderOptions
 
-    from shared.checkpoints import CheckpointError
-    from shared.cli import load_eval_data
-    from shared.data import DataNotFoundError
-    from shared.pipeline import Pipeline
-
-    _set_threads(threads)
+    set_threads(threads)
     if compose_link:
         from link import health as link_health
 
         status = link_health.check(compose_link)
         if status != link_health.SERVING:
-            _fail(f"--compose-link {compose_link}: no link answers there ({status}); bring it up with "
-                  f"`docker compose up -d` (its proxy listens on 127.0.0.1:50052)")
+            fail(f"--compose-link {compose_link}: no link answers there ({status}); bring it up with "
+                 f"`docker compose up -d` (its proxy listens on 127.0.0.1:50052)")
     defaults = SenderOptions()
     window, batch = window or defaults.window, batch or defaults.batch
-    try:
-        pipeline = Pipeline.load(preset, checkpoints)
-        data = load_eval_data(preset, data_root, source, n, seed)
-    except (CheckpointError, DataNotFoundError, FileNotFoundError) as err:
-        _fail(str(err))
+    pipeline, data = _sender_inputs(preset, checkpoints, ("codec", "denoiser", "classifier"), data_root, image_set, n,
+                                    seed)   # all three: the in-process path runs the whole chain
     receiver_args = []
     if max_batch:
         receiver_args += ["--max-batch", str(max_batch)]
@@ -550,9 +538,9 @@ def bench_link(n, t_d, t_plus, snr_db, window, batch, max_batch, batch_wait_ms, 
     with _link(config, attach_link, None, verbose) as (proxy, _):
         try:
             report = throughput.run(pipeline, proxy, data, snr_db, window, batch, eval_batch, seed, warmup,
-                                    progress=_note, inprocess_threads=threads, rounds=rounds, compose=compose_link)
+                                    progress=note, inprocess_threads=threads, rounds=rounds, compose=compose_link)
         except throughput.TimestepMismatch as err:
-            _fail(str(err))
+            fail(str(err))
     _emit(report, as_json, "bench link (images per second)")
 
 

@@ -148,7 +148,7 @@ def _load(preset, checkpoints, parts, device, images_dir, image_set, data_root, 
     """-> (pipeline with ``parts``, uint8 images [N, C, H, W], labels or None, a description, the
     file names for --images or None); exit 2 when a checkpoint or the images cannot be read."""
     from shared.checkpoints import CheckpointError
-    from shared.cli import load_eval_data
+    from shared.data import load_eval_data
     from shared.data import DataNotFoundError
     from shared.pipeline import Pipeline
 

@@ -8,17 +8,27 @@ the flag's name, type and destination stay the same everywhere.
     @threads_option()
     @json_option()
     def my_command(preset, threads, as_json): ...
+
+Besides the options: :func:`fail` and :func:`fail_on` (bad input ends a command with ``error:``
+and exit 2), :func:`note` (status lines on stderr), :func:`show_progress`, :func:`set_threads`;
+option groups (:func:`in_process_options`), a comma-list callback (:func:`comma_separated`) and
+options made from a config dataclass's fields (:func:`dataclass_options`).
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import os
 import sys
-from typing import NoReturn
+from typing import Callable, NoReturn
 
 import click
 
 from .presets import DEFAULT_PRESET, NUM_TIMESTEPS, PRESETS
 
 IMAGE_SETS = ("auto", "test", "sample")
+# click context of the diffusec commands: -h as well as --help, help text wrapped at 100 columns.
+COMMAND_CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -30,6 +40,65 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def note(message: str) -> None:
     """A progress or status line for the user, on stderr (stdout stays parseable with --json)."""
     click.echo(message, err=True)
+
+
+@contextlib.contextmanager
+def fail_on(*errors: type[BaseException]):
+    """Inside the block, any of ``errors`` ends the command with :func:`fail` and its message.
+
+    For the errors that mean bad input rather than a bug: a missing checkpoint or dataset, a
+    setting the domain code refuses (ValueError). Anything else still raises with its traceback.
+    """
+    try:
+        yield
+    except errors as err:
+        fail(str(err))
+
+
+def show_progress(as_json: bool = False) -> bool:
+    """Progress bars on stderr: only for a person watching (a terminal), never with --json or
+    when $DIFFUSEC_NO_PROGRESS is set (logs, CI)."""
+    return not as_json and sys.stderr.isatty() and not os.environ.get("DIFFUSEC_NO_PROGRESS")
+
+
+def set_threads(threads: int | None) -> None:
+    """``torch.set_num_threads(threads)``; None keeps torch's default (all cores). Loads torch."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def comma_separated(kind: Callable, what: str = "values"):
+    """A click callback: ``"1,2,3"`` -> ``(kind("1"), kind("2"), kind("3"))``; None stays None.
+
+    A value ``kind`` refuses is a usage error naming the option ("give comma-separated WHAT").
+    """
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None):
+        if value is None:
+            return None
+        try:
+            return tuple(kind(v.strip()) for v in value.split(",") if v.strip())
+        except ValueError:
+            raise click.BadParameter(f"give comma-separated {what}, got {value!r}", ctx=ctx, param=param) from None
+    return parse
+
+
+def dataclass_options(config_class: type, help_prefix: str = ""):
+    """A decorator adding one option per field of the dataclass ``config_class``.
+
+    ``field_name`` becomes ``--field-name`` with the field's default and its type (that of the
+    default), passed to the command as ``field_name``; the help is ``help_prefix`` + the field's
+    ``metadata["help"]`` (a field without one is a KeyError when the command is built, so none
+    slips through undocumented). The dataclass is the one place a setting, its default and its
+    help live.
+    """
+    def decorate(func):
+        for f in reversed(dataclasses.fields(config_class)):
+            func = click.option(f"--{f.name.replace('_', '-')}", f.name, type=type(f.default), default=f.default,
+                                show_default=True, help=f"{help_prefix}{f.metadata['help']}.")(func)
+        return func
+    return decorate
 
 
 def preset_option(help: str = "Model/training preset (see shared/presets.py)."):
@@ -91,3 +160,21 @@ def json_option(help: str = "Print one JSON object as the last stdout line."):
 def device_option(help: str = "torch device for the models, e.g. cuda."):
     from .devices import DEVICE   # click only; torch loads when the value is checked
     return click.option("--device", type=DEVICE, default="cpu", show_default=True, help=help)
+
+
+def batch_option(default: int = 250):
+    """``--batch``: images per forward pass."""
+    return click.option("--batch", type=click.IntRange(min=1), default=default, show_default=True)
+
+
+def in_process_options(image_set_help: str | None = None, batch: int = 250):
+    """What an in-process measurement runs on and with, in this order: --data, --data-root,
+    --checkpoints, --batch, --threads, --device (their default helps; ``image_set_help`` for --data)."""
+    options = (image_set_option() if image_set_help is None else image_set_option(image_set_help),
+               data_root_option(), checkpoints_option(), batch_option(batch), threads_option(), device_option())
+
+    def decorate(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+    return decorate

@@ -14,8 +14,15 @@ from tqdm import tqdm
 from .attacks.chain import ChannelAttack, attacked_run, success_counts
 from .attacks.source import SourceAttack, describe
 from .data import ImageSet
+from .imaging import save_grid
 from .losses import ssim01
 from .pipeline import DIGITAL_SYSTEMS, Pipeline
+
+# The Pipeline parts a system runs on; every other system (plain, and the adaptive diffusec and
+# table) needs all three. Loading only these keeps e.g. `eval --system vit` from needing a denoiser.
+MODEL_PARTS = {"classifier": ("classifier",), "vit": ("codec", "classifier"),
+               **dict.fromkeys(DIGITAL_SYSTEMS, ("classifier",))}
+GRID_IMAGES = 10   # images shown by save_received_grid
 
 
 @dataclass
@@ -115,3 +122,32 @@ def attack_target(source_attack: SourceAttack | None, channel_attack: ChannelAtt
     if len(targets) > 1:
         raise ValueError(f"the source and channel attacks aim at different targets {sorted(targets)}")
     return targets.pop() if targets else None
+
+
+def model_parts(system: str) -> tuple[str, ...]:
+    """The :meth:`Pipeline.load` parts ``system`` needs (codec, denoiser, classifier)."""
+    return MODEL_PARTS.get(system, ("codec", "denoiser", "classifier"))
+
+
+def _grid_label(system: str, snr_db: float, t_d: int, t_plus: int, link_mode: str | None) -> str:
+    if system in DIGITAL_SYSTEMS:
+        return f"{system} {snr_db:g} dB {link_mode}"
+    return {"classifier": "input", "vit": f"vit {snr_db:g} dB", "plain": f"plain {snr_db:g} dB t={t_d}+{t_plus}"}[system]
+
+
+def save_received_grid(pipeline: Pipeline, data: ImageSet, system: str, snr_db: float, t_d: int, t_plus: int,
+                       sampler: str, steps: int, seed: int, path, source_attack: SourceAttack | None = None,
+                       channel_attack: ChannelAttack | None = None, link_mode: str | None = None) -> str:
+    """A PNG of the first :data:`GRID_IMAGES` images: the originals, and what the receiver ends with.
+
+    The chain runs again on them with a generator seeded by ``seed`` (as :func:`evaluate`'s), under
+    the same attacks; ``link_mode`` (the digital systems' modulation-code rate) labels their row.
+    Returns the PNG's path.
+    """
+    shown = data.as_float(slice(0, GRID_IMAGES))
+    received, _ = attacked_run(pipeline, system, shown, data.labels[:GRID_IMAGES], snr_db, t_d, t_plus, sampler, steps,
+                               torch.Generator().manual_seed(seed), source=source_attack, channel=channel_attack)
+    label = _grid_label(system, snr_db, t_d, t_plus, link_mode)
+    if source_attack is not None or channel_attack is not None:
+        label += " attacked"
+    return str(save_grid([("original", shown), (label, received)], path))

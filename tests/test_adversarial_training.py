@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 
+from diffusec.cli import main
 from shared import presets
 from shared.checkpoints import CheckpointError
-from shared.cli import main
 from shared.pipeline import Pipeline
 from shared.presets import get_preset
 from shared.training.adversarial import adversarial_batch, load_adversarial_classifier, robust_accuracy

@@ -9,6 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from diffusec.cli import main
 from receiver.policy import Decision, Episode, StepPolicy, make_policy
 from receiver.sessions import SessionTable
 from shared.agent.ddpg import DDPGConfig
@@ -17,7 +18,6 @@ from shared.agent.grid import GRID_FILE, Grid, GridAxes
 from shared.agent.policy import ActorPolicy, TablePolicy
 from shared.agent.train import RESUME_FILE, train_agent
 from shared.checkpoints import CheckpointError
-from shared.cli import main
 
 SMALL = DDPGConfig(total_steps=300, learning_starts=100, batch_size=32, hidden=32)
 
@@ -111,6 +111,19 @@ def test_receiver_policies_load_prefetch_and_fail_clearly(trained, tmp_path):
         assert policy.inner.step(first.t_d, first.t_plus, float(snr)) == exact.step(first.t_d, first.t_plus, float(snr))
 
 
+
+
+def test_train_agent_has_one_option_per_ddpg_field_with_its_default_and_help():
+    """The DDPG flags are made from DDPGConfig's fields: a new field is a new option, documented."""
+    from dataclasses import fields
+
+    from diffusec.agent import train_agent_command
+
+    options = {p.name: p for p in train_agent_command.params}
+    for f in fields(DDPGConfig):
+        option = options[f.name]
+        assert option.opts == [f"--{f.name.replace('_', '-')}"]
+        assert option.default == f.default and option.help == f"DDPG: {f.metadata['help']}."
 
 
 def invoke(*args):

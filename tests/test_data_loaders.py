@@ -341,7 +341,7 @@ def test_missing_data_root_lists_paths_tried(tmp_path):
 
 
 def _cli(*args: str):
-    from shared.cli import main
+    from diffusec.cli import main
     return CliRunner().invoke(main, ["data", *args], catch_exceptions=False)
 
 

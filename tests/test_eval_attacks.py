@@ -10,9 +10,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from diffusec.cli import main
 from shared.attacks.chain import success_counts
 from shared.checkpoints import default_checkpoint_dir
-from shared.cli import main
 
 HAVE_WIRELESS = importlib.util.find_spec("shared.attacks.wireless") is not None
 needs_wireless = pytest.mark.skipif(not HAVE_WIRELESS, reason="shared/attacks/wireless.py (the wireless attacks) "

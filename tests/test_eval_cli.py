@@ -7,8 +7,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from diffusec.cli import main
 from shared.checkpoints import default_checkpoint_dir
-from shared.cli import main
 from shared.pipeline import Pipeline
 
 REQUIRED = {"preset", "system", "snr_db", "n", "accuracy", "ssim", "t_d", "t_plus", "bandwidth_ratio"}
@@ -111,3 +111,15 @@ def test_shipped_checkpoints_are_trained_and_have_manifests():
         manifest = json.loads((SHIPPED / f"{kind}.json").read_text())
         assert manifest["preset"] == "cifar10" and manifest["metrics"] and manifest["data_checksum_md5"]
     assert sum(p.stat().st_size for p in SHIPPED.glob("*.pt")) <= 40 * 1024 * 1024
+
+
+def test_eval_grid_draws_originals_and_received_images(untrained_checkpoints, tmp_path):
+    grid = tmp_path / "grid.png"
+    code, out = run_eval("--system", "vit", "--n", "4", "--json", "--grid", str(grid),
+                         "--checkpoints", str(untrained_checkpoints))
+    assert code == 0, out
+    assert json.loads(out.strip().splitlines()[-1])["grid"] == str(grid)
+    from PIL import Image
+
+    with Image.open(grid) as image:   # two rows (original, received) of 4 tiles, 3x scaled
+        assert image.width > 4 * 32 * 3 and image.height > 2 * 32 * 3

@@ -10,13 +10,13 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
+from diffusec.cli import main
 from shared.baselines import jpeg_ldpc, jpeg_scan, qc_ldpc
 from shared.baselines.digital_link import MODES, LinkMode, frame_plan, receive, transmit
 from shared.baselines.link_adaptation import (MEASURED_THRESHOLDS_DB, choose_mode, measure_frame_error_rate,
                                               noise_variance)
 from shared.baselines.modulation import bit_llrs, modulate
 from shared.checkpoints import default_checkpoint_dir
-from shared.cli import main
 from shared.data import load_sample
 from shared.presets import get_preset
 

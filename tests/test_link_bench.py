@@ -10,10 +10,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from diffusec.cli import main as diffusec
 from link.bench.snr import sweep
 from link.stack import LinkStack, StackConfig
 from link_support import make_untrained_checkpoints
-from shared.cli import main as diffusec
 from shared.stats import percentile
 
 

@@ -17,11 +17,11 @@ import time
 import pytest
 from click.testing import CliRunner
 
+from diffusec.cli import main as diffusec
 from link import health
 from link.demo import table
 from link.procs import ProcessGroup
 from link_support import ENV, REPO_ROOT, free_port, make_untrained_checkpoints
-from shared.cli import main as diffusec
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def read_lines(stream, into: queue.Queue) -> None:
 
 
 def test_up_serves_then_stops_cleanly_on_sigterm(checkpoints):
-    proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "up", "--checkpoints", str(checkpoints),
+    proc = subprocess.Popen([sys.executable, "-m", "diffusec", "up", "--checkpoints", str(checkpoints),
                              "--threads", "1", "--t-d", "2", "--snr-db", "9", "--json"],
                             cwd=REPO_ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = queue.Queue(), queue.Queue()

@@ -12,10 +12,10 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
+from diffusec.cli import main as diffusec
 from link.live_step_choice import phase_at, schedule_points, settle
 from link_support import REPO_ROOT, make_untrained_checkpoints
 from shared.agent.policy import TablePolicy
-from shared.cli import main as diffusec
 
 SHIPPED = REPO_ROOT / "checkpoints" / "cifar10"
 

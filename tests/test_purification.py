@@ -8,7 +8,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from shared.cli import main
+from diffusec.cli import main
 from shared.purification import survival_ratio
 
 

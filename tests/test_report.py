@@ -12,8 +12,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from diffusec.cli import main
 from link_support import REPO_ROOT
-from shared.cli import main
 from shared.report.sweep import SYSTEMS, ReportConfig, quick
 from shared.report.tables import claims, table_two
 

@@ -14,7 +14,7 @@ import torch
 from click.testing import CliRunner
 
 from conftest import NUM_CLASSES, TEST_PER_CLASS, TRAIN_PER_CLASS, write_class_tree
-from shared.cli import main
+from diffusec.cli import main
 from shared.data import load_split
 from shared.training.distributed import Dist
 from shared.training.loop import BatchPlan, cosine_with_warmup, linear_warmup_decay, run_loop
@@ -260,7 +260,7 @@ def torchrun(args: list[str], env_extra: dict[str, str], cwd: Path, timeout: flo
 @pytest.mark.slow
 def test_ddp_train_classifier_two_gloo_processes(tiny_data_root, isolated_env, tmp_path):
     ckpt = tmp_path / "ckpt"
-    proc = torchrun(["-m", "shared.cli", "train", "classifier", "--max-steps", "3",
+    proc = torchrun(["-m", "diffusec", "train", "classifier", "--max-steps", "3",
                      "--data-root", str(tiny_data_root), "--checkpoints", str(ckpt), "--threads", "1"],
                     isolated_env, REPO)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]

@@ -8,8 +8,9 @@ One concept per module:
 - :mod:`.env`: the MDP as a ``gymnasium.Env`` with a pluggable reward source;
 - :mod:`.ddpg`: DDPG (Algorithm 1), our own compact implementation;
 - :mod:`.policy`: the trained actor and the grid oracle as step-selection policies;
-- :mod:`.train`, :mod:`.evaluate`, :mod:`.plots`, :mod:`.cli`: `diffusec train agent`,
-  `diffusec eval --system diffusec|table`, `diffusec eval adaptation`.
+- :mod:`.train`, :mod:`.evaluate`, :mod:`.plots`: `diffusec train agent`,
+  `diffusec eval --system diffusec|table`, `diffusec eval adaptation` (the commands:
+  :mod:`diffusec.agent`).
 
 Nothing here is imported by ``shared`` at start-up: torch, numpy and gymnasium load on use.
 """

@@ -24,7 +24,7 @@ actions) are mapped affinely from their Box to [-1, 1] inside the networks.
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -33,22 +33,33 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+def _hyperparameter(default, help: str):
+    """A DDPGConfig field whose ``help`` is what ``diffusec train agent --help`` shows for its option."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class DDPGConfig:
-    """Every DDPG hyperparameter; the defaults are the paper's (VI-A, VI-B) where it gives one."""
+    """Every DDPG hyperparameter; the defaults are the paper's (VI-A, VI-B) where it gives one.
 
-    total_steps: int = 10_000        # environment steps (ours: trains in about a minute on the grid env)
-    learning_starts: int = 2_500     # uniformly random actions before learning (paper VI-B)
-    buffer_size: int = 1_000_000     # replay buffer (paper: 1e6)
-    batch_size: int = 256            # minibatch (ours; the paper's B = 256 is its reward batch)
-    gamma: float = 0.99              # discount (paper)
-    tau: float = 5e-3                # soft target update (paper)
-    critic_lr: float = 1e-4          # paper
-    actor_lr: float = 1e-5           # paper
-    hidden: int = 256                # hidden width of actor and critic (paper)
-    exploration_noise: float = 0.1   # Gaussian noise std, as a fraction of the action bound (ours, CleanRL's)
-    policy_frequency: int = 1        # actor and target updates every this many critic updates (paper: 1)
-    seed: int = 0
+    Each field carries its help in ``metadata["help"]``: ``diffusec train agent`` makes one option
+    per field from it (``--total-steps`` ...), so a new field is a new option with its help.
+    """
+
+    total_steps: int = _hyperparameter(10_000, "environment steps (ours: trains in about a minute on the grid env)")
+    learning_starts: int = _hyperparameter(2_500, "uniformly random actions before learning (paper VI-B)")
+    buffer_size: int = _hyperparameter(1_000_000, "replay buffer (paper: 1e6)")
+    batch_size: int = _hyperparameter(256, "minibatch (ours; the paper's B = 256 is its reward batch)")
+    gamma: float = _hyperparameter(0.99, "discount (paper)")
+    tau: float = _hyperparameter(5e-3, "soft target update (paper)")
+    critic_lr: float = _hyperparameter(1e-4, "paper")
+    actor_lr: float = _hyperparameter(1e-5, "paper")
+    hidden: int = _hyperparameter(256, "hidden width of actor and critic (paper)")
+    exploration_noise: float = _hyperparameter(
+        0.1, "Gaussian noise std, as a fraction of the action bound (ours, CleanRL's)")
+    policy_frequency: int = _hyperparameter(
+        1, "actor and target updates every this many critic updates (paper: 1)")
+    seed: int = _hyperparameter(0, "seed")
 
     def to_dict(self) -> dict:
         return asdict(self)

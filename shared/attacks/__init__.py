@@ -5,8 +5,10 @@
 - :mod:`.chain`: the pipeline under attack (``ChannelAttack``, ``attacked_run``);
 - :mod:`.differentiable`: grad-enabled copies of the chain stages the attacks differentiate;
 - :mod:`.wireless`: perturbations of the received symbols (jamming, adversarial; built separately);
-- :mod:`.options`: the click options of the attacks, shared by `diffusec eval` and the sender;
-- :mod:`.sweep`, :mod:`.plots`: `diffusec eval attacks`.
+- :mod:`.options`: the click options of the attacks, shared by `diffusec eval` and the sender.
+
+The sweep of `diffusec eval attacks` is an experiment, so it lives with the report
+(:mod:`shared.report.attack_sweep`, :mod:`shared.report.attack_plots`).
 
 The names below load on first use, so that the command-line modules can import
 :mod:`.options` and :mod:`.budget` without loading torch.

@@ -1,4 +1,4 @@
-"""``diffusec eval attacks``: the attack paper's sweeps (Figs. 5 and 6) for the undefended link and DiffuSeC.
+"""The attack paper's sweeps (Figs. 5 and 6) for the undefended link and DiffuSeC (``diffusec eval attacks``).
 
 For each system (``vit``: the link without diffusion, undefended; ``plain``: DiffuSeC):
 
@@ -9,18 +9,22 @@ For each system (``vit``: the link without diffusion, undefended; ``plain``: Dif
 (c) attack success rate vs source-attack strength eps, targeted vs non-targeted (Fig. 5).
 
 Every point is one :func:`shared.evaluate.evaluate` run on the same images with the same seed.
+An experiment runner like the report's sweep, so it lives beside it: the attacks themselves
+(:mod:`shared.attacks`) know nothing of it.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field, replace
 
 from tqdm import tqdm
 
+from ..attacks.budget import format_eps
+from ..attacks.chain import ChannelAttack
+from ..attacks.source import SourceAttack
 from ..data import ImageSet
+from ..evaluate import evaluate
 from ..pipeline import Pipeline
-from .budget import format_eps
-from .chain import ChannelAttack
-from .source import SourceAttack
 
 # The attack paper's multi-domain source strength on MNIST (Fig. 6) is 0.1; for CIFAR-10 the
 # DiffuSeC paper's budget is 8/256 (we use 8/255, the usual 8-bit level).
@@ -78,6 +82,14 @@ class SweepConfig:
         return out
 
 
+def sweep_config(dataset: str, source_eps: float | None = None, eps_list: tuple[float, ...] | None = None,
+                 **settings) -> SweepConfig:
+    """A :class:`SweepConfig` whose source strengths default to ``dataset``'s (:data:`DEFAULT_SOURCE_EPS`,
+    :data:`DEFAULT_EPS_LIST`; CIFAR-10's for a dataset without its own); ``settings``: the other fields."""
+    return SweepConfig(source_eps=source_eps if source_eps is not None else DEFAULT_SOURCE_EPS.get(dataset, 8 / 255),
+                       eps_list=eps_list or DEFAULT_EPS_LIST.get(dataset, DEFAULT_EPS_LIST["cifar10"]), **settings)
+
+
 @dataclass
 class SweepResult:
     preset: str
@@ -98,10 +110,6 @@ class SweepResult:
 
 def run_sweep(pipeline: Pipeline, data: ImageSet, config: SweepConfig, progress: bool = True) -> SweepResult:
     """Every point of (a), (b), (c) for every system; one progress bar over all the runs."""
-    import time
-
-    from ..evaluate import evaluate
-
     result = SweepResult(pipeline.preset.name, pipeline.preset.dataset, data.description, len(data), config.to_dict())
     bar = tqdm(total=config.runs_per_system() * len(config.systems), desc="attack sweep", unit="run",
                disable=not progress, dynamic_ncols=True)

@@ -1,10 +1,10 @@
-"""PNG plots of an attack sweep (matplotlib, Agg backend: no display needed)."""
+"""PNG plots of an attack sweep (:mod:`.attack_sweep`; matplotlib, Agg backend: no display needed)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from .budget import format_eps
-from .sweep import SweepResult
+from ..attacks.budget import format_eps
+from .attack_sweep import SweepResult
 
 SYSTEM_LABEL = {"vit": "undefended link (vit)", "plain": "DiffuSeC (plain)", "classifier": "classifier alone"}
 PNR_AXIS = "perturbation-to-noise ratio PNR (dB)"

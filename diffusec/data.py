@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from .paths import DataNotFoundError, cache_dir
-from .registry import DATASETS, SPLITS, locate_split
+from shared.cli_options import data_root_option, json_option, seed_option
+from shared.data.paths import DataNotFoundError, cache_dir
+from shared.data.registry import DATASETS, SPLITS, locate_split
 
 DOWNLOADABLE = ("cifar10", "mnist")
 
@@ -40,9 +41,9 @@ def download(dataset: str, dest: str | None, url: str | None, quiet: bool) -> No
     Fashion-MNIST is not downloaded here: install Debian's dataset-fashion-mnist package.
     Without internet, copy the files from another machine into a folder and pass it as --data-root.
     """
-    from .cifar_batches import download_cifar10
-    from .download import DownloadError
-    from .idx import MNIST_MIRROR, download_mnist
+    from shared.data.cifar_batches import download_cifar10
+    from shared.data.download import DownloadError
+    from shared.data.idx import MNIST_MIRROR, download_mnist
 
     root = Path(dest).expanduser() if dest else cache_dir() / "data"
     try:
@@ -72,10 +73,9 @@ def _describe(dataset: str, split: str, data_root: str | None) -> dict:
 
 
 @data.command()
-@click.option("--data-root", type=click.Path(file_okay=False, exists=True), default=None,
-              help="Only look in this folder (default: $DIFFUSEC_DATA, ../shared/data, "
-                   "~/.cache/diffusec/data, /usr/share/datasets).")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per dataset and split.")
+@data_root_option("Only look in this folder (default: $DIFFUSEC_DATA, ../shared/data, ~/.cache/diffusec/data, "
+                  "/usr/share/datasets).")
+@json_option("Print a JSON list, one object per dataset and split.")
 def info(data_root: str | None, as_json: bool) -> None:
     """Show where each dataset's train and test splits would be loaded from.
 
@@ -97,16 +97,16 @@ def info(data_root: str | None, as_json: bool) -> None:
 
 @data.command("make-sample")
 @click.argument("dataset", type=click.Choice(DATASETS), default="cifar10")
-@click.option("--data-root", type=click.Path(file_okay=False, exists=True), default=None, help="Where the full test split is.")
+@data_root_option("Where the full test split is.")
 @click.option("--per-class", type=click.IntRange(min=1), default=50, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option()
 def make_sample(dataset: str, data_root: str | None, per_class: int, seed: int) -> None:
     """Rebuild the embedded test sample shipped in shared/assets/ (PER_CLASS images of each class).
 
     The shipped cifar10 sample was made with the defaults from the CIFAR-10 JPEG q75 copy.
     """
-    from .registry import load_split
-    from .sample import write_sample
+    from shared.data.registry import load_split
+    from shared.data.sample import write_sample
 
     try:
         full = load_split(dataset, "test", data_root)
