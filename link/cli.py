@@ -367,7 +367,7 @@ def _demo_adaptation(preset, n, checkpoints, threads, t_d, t_plus, image_set, da
 
 def _adaptation_report(run: dict, policy: str, preset: str, data: str, images: int, t_d: int, t_plus: int,
                        threads: int, episode_steps: int, wall_s: float) -> dict:
-    """adaptation-live.json: the run (:func:`link.adaptation.run`) with what it ran on and the receiver's settings."""
+    """adaptation-live.json: the run (:func:`link.live_step_choice.run`) with what it ran on and the receiver's settings."""
     from receiver.policy import EPISODE_CHANGE_DB
 
     ddpg = policy == "ddpg"
