@@ -6,12 +6,16 @@ child (last started first), waits, then SIGKILLs what is left. On Linux every ch
 PR_SET_PDEATHSIG(SIGTERM), so it ends even when this process is killed with SIGKILL; the kernel
 ties that to the *thread* that started the child, so start children from a long-lived thread
 (the main thread).
+
+The death signal is set by a tiny launcher (:data:`_LAUNCHER`) that then execs the command, not by
+a ``preexec_fn``: with a ``preexec_fn`` CPython forks, and since grpcio 1.80 a fork while this
+process holds gRPC channels restarts gRPC's poller in the child, which aborts on the epoll fd that
+``close_fds`` just closed ("epoll_wait error: Bad file descriptor", signal 6; grpc/grpc#43055).
+Without one, CPython starts the child with vfork, which runs no fork handlers.
 """
 from __future__ import annotations
 
 import collections
-import ctypes
-import ctypes.util
 import os
 import signal
 import subprocess
@@ -26,17 +30,19 @@ from protos.serving import PORT_IN_USE
 Sink = Callable[[str], None]
 T = TypeVar("T")
 
-_PR_SET_PDEATHSIG = 1
-try:
-    _prctl = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl \
-        if sys.platform.startswith("linux") else None
-except OSError:  # pragma: no cover - no libc
-    _prctl = None
+# argv: PARENT_PID COMMAND [ARGS...]. The death signal survives exec; a parent that died before
+# prctl took effect is caught by the getppid check.
+_LAUNCHER = ("import ctypes, os, signal, sys\n"
+             "ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG\n"
+             "if os.getppid() != int(sys.argv[1]):\n    sys.exit(0)\n"
+             "os.execvp(sys.argv[2], sys.argv[2:])\n")
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    if _prctl is not None:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+def _dying_with_parent(argv: Sequence[str]) -> list[str]:
+    """``argv`` behind the launcher that gives it PR_SET_PDEATHSIG(SIGTERM) (Linux; elsewhere as is)."""
+    if not sys.platform.startswith("linux"):
+        return list(argv)
+    return [sys.executable, "-S", "-c", _LAUNCHER, str(os.getpid()), *argv]
 
 
 def stderr_sink(line: str) -> None:
@@ -82,8 +88,8 @@ class ProcessGroup:
     def spawn(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None,
               cwd: str | None = None) -> Child:
         """Start ``argv`` (a full command line) as child ``name``."""
-        proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, env=env, cwd=cwd, preexec_fn=_die_with_parent,
+        proc = subprocess.Popen(_dying_with_parent(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, env=env, cwd=cwd,
                                 bufsize=1, text=True, errors="replace")
         child = Child(name, list(argv), proc)
         child.pump = threading.Thread(target=self._pump, args=(child,), name=f"log-{name}", daemon=True)
