@@ -126,6 +126,8 @@ class TrainConfig:
     retrain_images: int = 10000
     retrain_sampler: str = "ddim"   # the purifier that makes the receiver outputs: "ddim" (5 calls) or "ddpm"
     retrain_batch: int | None = None   # None: classifier_batch (half receiver outputs, half clean)
+    # WiSE-FT: ship (1 - a) * starting weights + a * fine-tuned weights; 1.0 = the fine-tuned classifier
+    retrain_weight_average: float = 1.0
     # PGD adversarial training (Madry et al.) of a separate classifier_at.pt, for the jpeg-ldpc-at
     # baseline only (DiffuSeC's receiver keeps classifier.pt). Sized for ~40 min on one CPU thread.
     adversarial_init: str = "pretrained"        # "pretrained": fine-tune classifier.pt; "scratch"

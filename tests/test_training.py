@@ -308,3 +308,17 @@ def test_cli_retrain_makes_ddpm_receiver_outputs_once_and_reuses_them(tiny_data_
     assert manifest["metrics"]["retrain_sampler"] == "ddpm" and manifest["metrics"]["retrain_steps"] == 2
     second = invoke(["train", "retrain", "--max-steps", "2", *common])
     assert "reusing 40 receiver outputs" in second.output and "reusing 30 receiver outputs" in second.output
+
+
+def test_wise_ft_weight_average_interpolates_floats_and_keeps_tuned_counters():
+    from shared.training.retrain import interpolate_weights
+
+    start = {"w": torch.zeros(3), "bn.num_batches_tracked": torch.tensor(5)}
+    tuned = {"w": torch.tensor([2.0, 4.0, -2.0]), "bn.num_batches_tracked": torch.tensor(9)}
+    assert torch.equal(interpolate_weights(start, tuned, 1.0)["w"], tuned["w"])
+    assert torch.equal(interpolate_weights(start, tuned, 0.0)["w"], start["w"])
+    half = interpolate_weights(start, tuned, 0.5)
+    assert torch.allclose(half["w"], torch.tensor([1.0, 2.0, -1.0]))
+    assert int(half["bn.num_batches_tracked"]) == 9
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        interpolate_weights(start, tuned, 1.5)

@@ -88,7 +88,7 @@ def retrain_classifier(pc: PhaseContext) -> dict:
     pipeline = Pipeline.load(pc.preset.name, pc.out_dir, ("codec", "denoiser"), ctx.device)
     model = build_classifier(pc.preset)
     model.load_state_dict(load_checkpoint(Path(pc.out_dir), "classifier", pc.preset.name))
-    before_manifest = read_manifest(Path(pc.out_dir), "classifier")
+    start_weights = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
 
     pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(pc.seed + 99))
     pick = pick[:min(cfg.retrain_images, len(train))]
@@ -127,15 +127,39 @@ def retrain_classifier(pc: PhaseContext) -> dict:
     state = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
     run_loop("retrain", total, step_fn, state, Path(pc.out_dir) / "classifier-retrain.resume.pt", ctx)
     module = unwrap(net)
+    if cfg.retrain_weight_average < 1.0:
+        module.load_state_dict(interpolate_weights(start_weights, module.state_dict(), cfg.retrain_weight_average))
     acc_rx = mean_across(classifier_accuracy(module, val_rx, val.labels[:1000]), ctx)
     acc_clean = mean_across(classifier_accuracy(module, val.as_float(), val.labels), ctx)
     metrics = {"val_accuracy": round(acc_clean, 4), "val_accuracy_receiver_outputs_before": round(acc_before, 4),
                "val_accuracy_receiver_outputs_after": round(acc_rx, 4), "retrain_steps": total,
-               "retrain_images": len(pick), "retrain_sampler": cfg.retrain_sampler}
+               "retrain_images": len(pick), "retrain_sampler": cfg.retrain_sampler,
+               "retrain_weight_average": cfg.retrain_weight_average}
     if ctx.is_main:
-        history = before_manifest.get("history", []) + [{"stage": "pretrain", **before_manifest.get("metrics", {})}]
-        save_checkpoint(Path(pc.out_dir), "classifier", module.state_dict(), pc.preset.name,
-                        {**pc.data_manifest(train), "metrics": metrics, "history": history,
-                         "objective": "cross-entropy; interactive retraining on receiver outputs (1 round)"})
-        print(f"[retrain] {metrics}", flush=True)
+        _save_retrained(pc, module, train, metrics)
     return metrics
+
+
+def interpolate_weights(start: dict[str, torch.Tensor], tuned: dict[str, torch.Tensor],
+                        alpha: float) -> dict[str, torch.Tensor]:
+    """WiSE-FT (Wortsman et al., 2022, "Robust fine-tuning of zero-shot models"): the weights
+    (1 - alpha) * start + alpha * tuned, for every floating tensor (batch-norm statistics included);
+    integer buffers (batch counters) come from ``tuned``. alpha = 1: the fine-tuned model.
+
+    Fine-tuning on receiver outputs costs clean accuracy; a point between the two networks keeps
+    most of both when they share their starting point, as here."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"the weight-average coefficient must lie in [0, 1], got {alpha!r}")
+    return {name: ((1 - alpha) * start[name].to(t.dtype) + alpha * t) if t.is_floating_point() else t
+            for name, t in tuned.items()}
+
+
+def _save_retrained(pc: PhaseContext, module, train, metrics: dict) -> None:
+    before_manifest = read_manifest(Path(pc.out_dir), "classifier")
+    history = before_manifest.get("history", []) + [{"stage": "pretrain", **before_manifest.get("metrics", {})}]
+    averaged = metrics["retrain_weight_average"] < 1.0
+    save_checkpoint(Path(pc.out_dir), "classifier", module.state_dict(), pc.preset.name,
+                    {**pc.data_manifest(train), "metrics": metrics, "history": history,
+                     "objective": "cross-entropy; interactive retraining on receiver outputs (1 round)"
+                                  + ("; WiSE-FT weight average with the starting classifier" if averaged else "")})
+    print(f"[retrain] {metrics}", flush=True)
