@@ -77,6 +77,25 @@ class LinkChannel:
 AWGN = LinkChannel()
 
 
+def link_channel(kind: str = "awgn", k_db: float | None = None, block_symbols: int | None = None,
+                 csi: str | None = None, pilot_symbols: int | None = None) -> LinkChannel:
+    """The LinkChannel that command-line options describe (None: not given).
+
+    ValueError on an option the kind does not take (a K factor off rician, fading options on awgn,
+    pilots without csi=pilot), and for rician without its K factor: no hidden default figure.
+    """
+    if kind == "rician" and k_db is None:
+        raise ValueError("rician needs its K factor (--k-db, dB; -inf is Rayleigh)")
+    if k_db is not None and kind != "rician":
+        raise ValueError(f"the K factor applies to rician only, not {kind}")
+    if kind == "awgn" and (block_symbols, csi, pilot_symbols) != (None, None, None):
+        raise ValueError("the fading block, CSI and pilot options apply to rayleigh and rician only")
+    if pilot_symbols is not None and csi != "pilot":
+        raise ValueError("pilot symbols apply with csi=pilot only")
+    return LinkChannel(kind, 0.0 if k_db is None else k_db, block_symbols, csi or "perfect",
+                       8 if pilot_symbols is None else pilot_symbols)
+
+
 # --- real <-> complex ------------------------------------------------------------------------------
 def to_complex(z: torch.Tensor) -> torch.Tensor:
     """z [B, L] real -> [B, ceil(L/2)] complex, symbols 2k and 2k+1 as I and Q.
