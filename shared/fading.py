@@ -92,8 +92,8 @@ def link_channel(kind: str = "awgn", k_db: float | None = None, block_symbols: i
         raise ValueError("the fading block, CSI and pilot options apply to rayleigh and rician only")
     if pilot_symbols is not None and csi != "pilot":
         raise ValueError("pilot symbols apply with csi=pilot only")
-    return LinkChannel(kind, 0.0 if k_db is None else k_db, block_symbols, csi or "perfect",
-                       8 if pilot_symbols is None else pilot_symbols)
+    given = {"k_db": k_db, "block_symbols": block_symbols, "csi": csi, "pilot_symbols": pilot_symbols}
+    return LinkChannel(kind, **{name: value for name, value in given.items() if value is not None})
 
 
 # --- real <-> complex ------------------------------------------------------------------------------

@@ -101,6 +101,14 @@ def test_complex_pairing_round_trips(length):
     assert torch.equal(fading.to_real(x, length), z)
 
 
+@pytest.mark.parametrize("csi", fading.CSI_MODES)
+def test_an_odd_latent_goes_through_and_comes_back_at_its_length(csi):
+    z = torch.randn(3, 9, generator=torch.Generator().manual_seed(0))
+    channel = fading.LinkChannel("rayleigh", block_symbols=2, csi=csi)
+    z_hat = fading.transmit(z, 60.0, channel, torch.Generator().manual_seed(1))
+    assert z_hat.shape == z.shape and torch.allclose(z_hat, z, atol=0.05)
+
+
 def test_block_fading_shares_one_coefficient_per_block():
     h = fading.draw_coefficients(fading.LinkChannel("rayleigh"), 2, 3, torch.Generator().manual_seed(0))
     spread = fading.per_symbol(h, 7, block_symbols=3)
