@@ -12,18 +12,19 @@ import math
 import click
 
 from shared.attacks.options import build_source_attack, source_attack_options
-from shared.cli_options import (fail, fail_on, in_process_options, json_option, link_channel_options, preset_option,
-                                sampler_option, seed_option, set_threads, show_progress, steps_option, t_d_option, t_plus_option)
+from shared.cli_options import (fail, fail_on, in_process_options, json_option, link_channel_options,
+                                preset_option, sampler_option, seed_option, set_threads, show_progress, steps_option,
+                                t_d_option, t_plus_option)
 from shared.presets import NUM_TIMESTEPS
 
 SYSTEMS = ("classifier", "vit", "plain", "diffusec", "table", "jpeg-ldpc", "jpeg-ldpc-at")
 ADAPTIVE_SYSTEMS = ("diffusec", "table")   # the step policy chooses t_D and t_plus
 # The fields the text output shows, in order (the JSON has them all).
-SHOWN_FIELDS = ("accuracy", "ssim", "snr_db", "channel", "k_db", "fading_block", "csi", "pilot_symbols", "t_d", "t_plus", "sampler", "sampler_steps", "link_mode",
-                "decode_failure_rate", "bandwidth_ratio", "channel_symbols", "n", "wall_time_s", "images_per_s", "grid",
-                "attack_success_rate")
+SHOWN_FIELDS = ("accuracy", "ssim", "snr_db", "channel", "k_db", "fading_block", "csi", "pilot_symbols", "equaliser",
+                "t_d", "t_plus", "sampler", "sampler_steps", "link_mode", "decode_failure_rate", "bandwidth_ratio",
+                "channel_symbols", "n", "wall_time_s", "images_per_s", "grid", "attack_success_rate")
 SHOWN_ADAPTIVE_FIELDS = ("accuracy", "ssim", "snr_db", "channel", "k_db", "fading_block", "csi", "pilot_symbols",
-                         "policy", "policy_steps", "mean_t_d", "mean_t_plus", "sampler",
+                         "equaliser", "policy", "policy_steps", "mean_t_d", "mean_t_plus", "sampler",
                          "n", "wall_time_s", "attack_success_rate")
 
 
@@ -100,13 +101,13 @@ def _attacks(system: str, link_mode: str, source: dict, channel: dict):
 
 
 def _link_channel(system: str, kind: str, k_db: float | None, fading_block: int | None, csi: str | None,
-                  pilot_symbols: int | None):
+                  pilot_symbols: int | None, equaliser: str | None):
     """The shared.fading.LinkChannel of --channel and its options; fails where ``system`` has no such link."""
     from shared.fading import link_channel
     from shared.pipeline import DIGITAL_SYSTEMS
 
     with fail_on(ValueError):
-        chosen = link_channel(kind, k_db, fading_block, csi, pilot_symbols)
+        chosen = link_channel(kind, k_db, fading_block, csi, pilot_symbols, equaliser)
     if chosen.kind != "awgn" and (system == "classifier" or system in DIGITAL_SYSTEMS):
         fail(f"--channel {chosen.kind}: {system} has no fading link here (vit, plain, diffusec, table do)")
     return chosen
@@ -216,9 +217,9 @@ def _print_adaptive(system: str, payload: dict) -> None:
               help="Adversarial channel attack: one fast gradient step (fgm, the attack paper's) or PGD "
                    "with --attack-steps.")
 @click.pass_context
-def eval_command(ctx, preset, system, link_mode, snr_db, channel, k_db, fading_block, csi, pilot_symbols, n, t_d,
-                 t_plus, sampler, steps, seed, noise_seed, image_set, data_root, checkpoints, batch, threads, device,
-                 grid, as_json, channel_attack, pnr_db, channel_attack_method, **source_options) -> None:
+def eval_command(ctx, preset, system, link_mode, snr_db, channel, k_db, fading_block, csi, pilot_symbols, equaliser, n,
+                 t_d, t_plus, sampler, steps, seed, noise_seed, image_set, data_root, checkpoints, batch, threads,
+                 device, grid, as_json, channel_attack, pnr_db, channel_attack_method, **source_options) -> None:
     """Measure accuracy and SSIM of SYSTEM on the test split, in one process.
 
     SSIM is between each original test image and what the receiver ends with (after purification
@@ -244,7 +245,7 @@ def eval_command(ctx, preset, system, link_mode, snr_db, channel, k_db, fading_b
 
     noise = seed if noise_seed is None else noise_seed
     check_eval_args(threads, snr_db, t_d, t_plus)
-    fading = _link_channel(system, channel, k_db, fading_block, csi, pilot_symbols)
+    fading = _link_channel(system, channel, k_db, fading_block, csi, pilot_symbols, equaliser)
     attack, wireless = _attacks(system, link_mode, source_options,
                                 {"kind": channel_attack, "pnr_db": pnr_db, "method": channel_attack_method})
     pipeline, data = _load(system, preset, checkpoints, device, link_mode, data_root, image_set, n, seed,

@@ -167,14 +167,16 @@ def batch_option(default: int = 250):
     return click.option("--batch", type=click.IntRange(min=1), default=default, show_default=True)
 
 
-# shared.fading's CHANNEL_KINDS and CSI_MODES, copied: this module stays torch-free (tests check they agree)
+# shared.fading's CHANNEL_KINDS, CSI_MODES and EQUALISERS, copied: this module stays torch-free (tests check they agree)
 CHANNEL_KINDS = ("awgn", "rayleigh", "rician")
 CSI_MODES = ("perfect", "pilot")
+EQUALISERS = ("mmse", "zf")
 
 
 def link_channel_options(func):
-    """--channel, --k-db, --fading-block, --csi, --pilot-symbols: the channel besides AWGN (shared.fading),
-    passed as channel, k_db, fading_block, csi, pilot_symbols (None when not given); build it with
+    """--channel, --k-db, --fading-block, --csi, --pilot-symbols, --equaliser: the channel besides AWGN
+    (shared.fading), passed as channel, k_db, fading_block, csi, pilot_symbols, equaliser (None when not given);
+    build it with
     :func:`shared.fading.link_channel`."""
     options = (
         click.option("--channel", type=click.Choice(CHANNEL_KINDS), default="awgn", show_default=True,
@@ -187,7 +189,10 @@ def link_channel_options(func):
                      help="What the receiver's MMSE equaliser knows: perfect (h and the SNR) or pilot (least-squares h "
                           "and the SNR estimated from known pilots through the same h; default perfect)."),
         click.option("--pilot-symbols", type=click.IntRange(min=2), default=None,
-                     help="--csi pilot: known complex pilot symbols per fading block, sent besides the latent (default 8)."),
+                     help="--csi pilot: known complex pilot symbols per fading block, sent besides the latent "
+                          "(default 8)."),
+        click.option("--equaliser", type=click.Choice(EQUALISERS), default=None,
+                     help="mmse: conj(h) y / (|h|^2 + 1/SNR); zf: y / h (default: shared.fading.LinkChannel's)."),
     )
     for option in reversed(options):
         func = option(func)

@@ -78,7 +78,7 @@ AWGN = LinkChannel()
 
 
 def link_channel(kind: str = "awgn", k_db: float | None = None, block_symbols: int | None = None,
-                 csi: str | None = None, pilot_symbols: int | None = None) -> LinkChannel:
+                 csi: str | None = None, pilot_symbols: int | None = None, equaliser: str | None = None) -> LinkChannel:
     """The LinkChannel that command-line options describe (None: not given).
 
     ValueError on an option the kind does not take (a K factor off rician, fading options on awgn,
@@ -88,11 +88,12 @@ def link_channel(kind: str = "awgn", k_db: float | None = None, block_symbols: i
         raise ValueError("rician needs its K factor (--k-db, dB; -inf is Rayleigh)")
     if k_db is not None and kind != "rician":
         raise ValueError(f"the K factor applies to rician only, not {kind}")
-    if kind == "awgn" and (block_symbols, csi, pilot_symbols) != (None, None, None):
-        raise ValueError("the fading block, CSI and pilot options apply to rayleigh and rician only")
+    if kind == "awgn" and (block_symbols, csi, pilot_symbols, equaliser) != (None, None, None, None):
+        raise ValueError("the fading block, CSI, pilot and equaliser options apply to rayleigh and rician only")
     if pilot_symbols is not None and csi != "pilot":
         raise ValueError("pilot symbols apply with csi=pilot only")
-    given = {"k_db": k_db, "block_symbols": block_symbols, "csi": csi, "pilot_symbols": pilot_symbols}
+    given = {"k_db": k_db, "block_symbols": block_symbols, "csi": csi, "pilot_symbols": pilot_symbols,
+             "equaliser": equaliser}
     return LinkChannel(kind, **{name: value for name, value in given.items() if value is not None})
 
 

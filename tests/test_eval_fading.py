@@ -50,6 +50,7 @@ def test_fading_json_names_the_channel(untrained_checkpoints):
     (("--k-db", "3"), "rician only"),
     (("--channel", "rician",), "needs its K factor"),
     (("--csi", "pilot"), "rayleigh and rician only"),
+    (("--equaliser", "zf"), "rayleigh and rician only"),
     (("--channel", "rayleigh", "--pilot-symbols", "4"), "csi=pilot only"),
 ])
 def test_fading_options_are_refused_where_they_mean_nothing(untrained_checkpoints, args, message):
@@ -69,3 +70,4 @@ def test_pipeline_channel_is_awgn_by_default_and_fades_when_set():
 
 def test_cli_choices_match_the_library():
     assert cli_options.CHANNEL_KINDS == fading.CHANNEL_KINDS and cli_options.CSI_MODES == fading.CSI_MODES
+    assert cli_options.EQUALISERS == fading.EQUALISERS
