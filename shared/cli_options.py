@@ -186,13 +186,13 @@ def link_channel_options(func):
         click.option("--fading-block", type=click.IntRange(min=1), default=None,
                      help="Complex symbols per fading coefficient (default: one coefficient per frame)."),
         click.option("--csi", type=click.Choice(CSI_MODES), default=None,
-                     help="What the receiver's MMSE equaliser knows: perfect (h and the SNR) or pilot (least-squares h "
+                     help="What the receiver's equaliser knows: perfect (h and the SNR) or pilot (least-squares h "
                           "and the SNR estimated from known pilots through the same h; default perfect)."),
         click.option("--pilot-symbols", type=click.IntRange(min=2), default=None,
                      help="--csi pilot: known complex pilot symbols per fading block, sent besides the latent "
                           "(default 8)."),
         click.option("--equaliser", type=click.Choice(EQUALISERS), default=None,
-                     help="mmse: conj(h) y / (|h|^2 + 1/SNR); zf: y / h (default: shared.fading.LinkChannel's)."),
+                     help="zf: y / h, the AWGN-trained decoder's match (default); mmse: conj(h) y / (|h|^2 + 1/SNR)."),
     )
     for option in reversed(options):
         func = option(func)

@@ -53,7 +53,7 @@ def simulated_qpsk_ber(channel: fading.LinkChannel, ebno_db: float, seed: int = 
     x = Mapper("qam", 2, device="cpu")(bits) * math.sqrt(fading.COMPLEX_SYMBOL_POWER)
     z = fading.to_real(x, 2 * SYMBOLS)
     z_hat = fading.transmit(z, snr_db_for_ebno(ebno_db), channel, generator)
-    # hard decisions: a positive real scale (the MMSE shrink) never moves a QPSK decision
+    # hard decisions: a positive real scale (an MMSE shrink) never moves a QPSK decision
     decided = Demapper("app", "qam", 2, hard_out=True, device="cpu")(fading.to_complex(z_hat), torch.tensor(1.0))
     return float(compute_ber(bits, decided))
 
@@ -123,6 +123,18 @@ def test_noiseless_equalised_symbols_come_back(method):
     x = fading.to_complex(torch.randn(4, 64, generator=generator))
     h = fading.draw_coefficients(fading.LinkChannel("rayleigh"), 4, 32, generator)
     assert torch.allclose(fading.equalise(h * x, h, math.inf, method), x, atol=1e-5)
+
+
+def test_zf_on_a_unit_channel_is_awgn_bit_for_bit():
+    """What makes ZF the AWGN-trained decoder's match: with h = 1 the receiver gets awgn's output exactly."""
+    z = torch.randn(4, 768, generator=torch.Generator().manual_seed(0))
+    h = torch.ones(4, 384, dtype=torch.complex64)
+    y = fading.fade(fading.to_complex(z), h, 5.0, torch.Generator().manual_seed(1))
+    assert torch.equal(fading.to_real(fading.equalise(y, h, 5.0, "zf"), 768),
+                       awgn(z, 5.0, torch.Generator().manual_seed(1)))
+    # MMSE is not: it shrinks by |h|^2 / (|h|^2 + 1/SNR), here 1 / (1 + 10^-0.5)
+    shrunk = fading.to_real(fading.equalise(y, h, 5.0, "mmse"), 768)
+    assert torch.allclose(shrunk, awgn(z, 5.0, torch.Generator().manual_seed(1)) / (1 + 10 ** -0.5), atol=1e-6)
 
 
 def ls_error(pilot_symbols: int, snr_db: float, blocks: int = 20_000) -> float:
