@@ -180,8 +180,9 @@ def link_channel_options(func):
     :func:`shared.fading.link_channel`."""
     options = (
         click.option("--channel", type=click.Choice(CHANNEL_KINDS), default="awgn", show_default=True,
-                     help="awgn: today's channel; rayleigh, rician: block fading (complex I/Q pairs of the latent's "
-                          "real symbols, E|h|^2 = 1, so --snr-db is the average SNR), equalised at the receiver."),
+                     help="awgn: white Gaussian noise only (shared.channel.awgn); rayleigh, rician: block fading "
+                          "(complex I/Q pairs of the latent's real symbols, E|h|^2 = 1, so --snr-db is the average "
+                          "SNR), equalised at the receiver."),
         click.option("--k-db", type=float, default=None, help="rician: K factor (LOS / scattered power) in dB."),
         click.option("--fading-block", type=click.IntRange(min=1), default=None,
                      help="Complex symbols per fading coefficient (default: one coefficient per frame)."),

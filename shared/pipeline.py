@@ -48,7 +48,7 @@ class Pipeline:
     link_mode: str = "adaptive"
     # Which classifier checkpoint was loaded: "classifier" (the receiver's) or "classifier_at" (PGD-trained).
     classifier_kind: str = "classifier"
-    # What the channel does besides AWGN (shared.fading): the default is AWGN alone, today's channel bit for bit.
+    # What the channel does besides AWGN (shared.fading); the default is shared.channel.awgn alone, bit for bit.
     link_channel: LinkChannel = AWGN
 
     @classmethod
