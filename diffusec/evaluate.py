@@ -12,17 +12,19 @@ import math
 import click
 
 from shared.attacks.options import build_source_attack, source_attack_options
-from shared.cli_options import (fail, fail_on, in_process_options, json_option, preset_option, sampler_option,
-                                seed_option, set_threads, show_progress, steps_option, t_d_option, t_plus_option)
+from shared.cli_options import (fail, fail_on, in_process_options, json_option, link_channel_options,
+                                preset_option, sampler_option, seed_option, set_threads, show_progress, steps_option,
+                                t_d_option, t_plus_option)
 from shared.presets import NUM_TIMESTEPS
 
 SYSTEMS = ("classifier", "vit", "plain", "diffusec", "table", "jpeg-ldpc", "jpeg-ldpc-at")
 ADAPTIVE_SYSTEMS = ("diffusec", "table")   # the step policy chooses t_D and t_plus
 # The fields the text output shows, in order (the JSON has them all).
-SHOWN_FIELDS = ("accuracy", "ssim", "snr_db", "t_d", "t_plus", "sampler", "sampler_steps", "link_mode",
-                "decode_failure_rate", "bandwidth_ratio", "channel_symbols", "n", "wall_time_s", "images_per_s", "grid",
-                "attack_success_rate")
-SHOWN_ADAPTIVE_FIELDS = ("accuracy", "ssim", "snr_db", "policy", "policy_steps", "mean_t_d", "mean_t_plus", "sampler",
+SHOWN_FIELDS = ("accuracy", "ssim", "snr_db", "channel", "k_db", "fading_block", "csi", "pilot_symbols", "equaliser",
+                "t_d", "t_plus", "sampler", "sampler_steps", "link_mode", "decode_failure_rate", "bandwidth_ratio",
+                "channel_symbols", "n", "wall_time_s", "images_per_s", "grid", "attack_success_rate")
+SHOWN_ADAPTIVE_FIELDS = ("accuracy", "ssim", "snr_db", "channel", "k_db", "fading_block", "csi", "pilot_symbols",
+                         "equaliser", "policy", "policy_steps", "mean_t_d", "mean_t_plus", "sampler",
                          "n", "wall_time_s", "attack_success_rate")
 
 
@@ -98,6 +100,25 @@ def _attacks(system: str, link_mode: str, source: dict, channel: dict):
     return attack, wireless
 
 
+def _link_channel(system: str, kind: str, k_db: float | None, fading_block: int | None, csi: str | None,
+                  pilot_symbols: int | None, equaliser: str | None):
+    """The shared.fading.LinkChannel of --channel and its options; fails where ``system`` has no such link."""
+    from shared.fading import link_channel
+    from shared.pipeline import DIGITAL_SYSTEMS
+
+    with fail_on(ValueError):
+        chosen = link_channel(kind, k_db, fading_block, csi, pilot_symbols, equaliser)
+    if chosen.kind != "awgn" and (system == "classifier" or system in DIGITAL_SYSTEMS):
+        fail(f"--channel {chosen.kind}: {system} has no fading link here (vit, plain, diffusec, table do)")
+    return chosen
+
+
+def channel_fields(chosen) -> dict:
+    """The JSON fields a fading channel adds (channel, k_db, fading_block, csi, pilot_symbols, equaliser);
+    none for AWGN, whose JSON stays as it always was."""
+    return {} if chosen.kind == "awgn" else chosen.to_dict()
+
+
 def _load(system: str, preset: str, checkpoints: str | None, device: str, link_mode: str, data_root: str | None,
           image_set: str, n: int, seed: int, target: int | None):
     """(pipeline with the parts ``system`` needs, the ``n`` test images); fails on what is missing."""
@@ -169,7 +190,9 @@ def _print_adaptive(system: str, payload: dict) -> None:
               help="jpeg-ldpc(-at) only: 'adaptive' (the highest-throughput mode whose measured frame error rate at the "
                    "SNR is below 10%) or a fixed MODULATION-RATE, modulation qpsk|16qam|64qam, rate 1/2|2/3|3/4|5/6, "
                    "e.g. 16qam-3/4.")
-@click.option("--snr-db", type=float, default=15.0, show_default=True, help="AWGN channel SNR in dB.")
+@click.option("--snr-db", type=float, default=15.0, show_default=True,
+              help="Channel SNR in dB (per real symbol; the average SNR under fading).")
+@link_channel_options
 @click.option("--n", "n", type=click.IntRange(min=1), default=1000, show_default=True, help="Number of test images.")
 @t_d_option("Diffusing timesteps t_D at the sender (plain).")
 @t_plus_option("Plus steps: the receiver denoises from t_P = t_D + t_plus (plain).")
@@ -194,9 +217,9 @@ def _print_adaptive(system: str, payload: dict) -> None:
               help="Adversarial channel attack: one fast gradient step (fgm, the attack paper's) or PGD "
                    "with --attack-steps.")
 @click.pass_context
-def eval_command(ctx, preset, system, link_mode, snr_db, n, t_d, t_plus, sampler, steps, seed, noise_seed, image_set,
-                 data_root, checkpoints, batch, threads, device, grid, as_json, channel_attack, pnr_db,
-                 channel_attack_method, **source_options) -> None:
+def eval_command(ctx, preset, system, link_mode, snr_db, channel, k_db, fading_block, csi, pilot_symbols, equaliser, n,
+                 t_d, t_plus, sampler, steps, seed, noise_seed, image_set, data_root, checkpoints, batch, threads,
+                 device, grid, as_json, channel_attack, pnr_db, channel_attack_method, **source_options) -> None:
     """Measure accuracy and SSIM of SYSTEM on the test split, in one process.
 
     SSIM is between each original test image and what the receiver ends with (after purification
@@ -211,6 +234,9 @@ def eval_command(ctx, preset, system, link_mode, snr_db, n, t_d, t_plus, sampler
     image), link_mode and link (policy, frame plan, failure counts, mean JPEG quality). It takes
     non-adaptive source attacks; channel attacks and --adaptive are refused.
 
+    Under fading (--channel rayleigh|rician) the JSON adds channel, k_db, fading_block, csi,
+    pilot_symbols and equaliser (shared/fading.py; docs/fading.md).
+
     `diffusec eval attacks` sweeps the attacks and plots them (see `diffusec eval attacks --help`).
     """
     if ctx.invoked_subcommand is not None:
@@ -219,28 +245,29 @@ def eval_command(ctx, preset, system, link_mode, snr_db, n, t_d, t_plus, sampler
 
     noise = seed if noise_seed is None else noise_seed
     check_eval_args(threads, snr_db, t_d, t_plus)
+    fading = _link_channel(system, channel, k_db, fading_block, csi, pilot_symbols, equaliser)
     attack, wireless = _attacks(system, link_mode, source_options,
                                 {"kind": channel_attack, "pnr_db": pnr_db, "method": channel_attack_method})
     pipeline, data = _load(system, preset, checkpoints, device, link_mode, data_root, image_set, n, seed,
                            source_options["target"])
+    pipeline.link_channel = fading
     progress = show_progress(as_json)
     if system in ADAPTIVE_SYSTEMS:
         payload = _adaptive_payload(system, preset, checkpoints, pipeline, data, snr_db, noise, batch, sampler, steps,
                                     progress, attack, wireless)
-        if as_json:
-            click.echo(json.dumps(payload))
-        else:
-            _print_adaptive(system, payload)
-        return
-    with wireless_module_required():
-        result = evaluate(pipeline, data, system, snr_db, t_d, t_plus, noise, batch, sampler, steps,
-                          progress=progress, source_attack=attack, channel_attack=wireless)
-    payload = result.to_dict()
-    payload["image_seed"] = seed  # "seed" is the noise seed (the same unless --noise-seed)
-    if grid:
-        payload["grid"] = save_received_grid(pipeline, data, system, snr_db, t_d, t_plus, sampler, steps, noise, grid,
-                                             attack, wireless, result.link_mode)
+    else:
+        with wireless_module_required():
+            result = evaluate(pipeline, data, system, snr_db, t_d, t_plus, noise, batch, sampler, steps,
+                              progress=progress, source_attack=attack, channel_attack=wireless)
+        payload = result.to_dict()
+        payload["image_seed"] = seed  # "seed" is the noise seed (the same unless --noise-seed)
+        if grid:
+            payload["grid"] = save_received_grid(pipeline, data, system, snr_db, t_d, t_plus, sampler, steps, noise,
+                                                 grid, attack, wireless, result.link_mode)
+    payload.update(channel_fields(fading))
     if as_json:
         click.echo(json.dumps(payload))
+    elif system in ADAPTIVE_SYSTEMS:
+        _print_adaptive(system, payload)
     else:
         _print_result(system, payload)

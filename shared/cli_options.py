@@ -167,6 +167,39 @@ def batch_option(default: int = 250):
     return click.option("--batch", type=click.IntRange(min=1), default=default, show_default=True)
 
 
+# shared.fading's CHANNEL_KINDS, CSI_MODES and EQUALISERS, copied: this module stays torch-free (tests check they agree)
+CHANNEL_KINDS = ("awgn", "rayleigh", "rician")
+CSI_MODES = ("perfect", "pilot")
+EQUALISERS = ("mmse", "zf")
+
+
+def link_channel_options(func):
+    """--channel, --k-db, --fading-block, --csi, --pilot-symbols, --equaliser: the channel besides AWGN
+    (shared.fading), passed as channel, k_db, fading_block, csi, pilot_symbols, equaliser (None when not given);
+    build it with
+    :func:`shared.fading.link_channel`."""
+    options = (
+        click.option("--channel", type=click.Choice(CHANNEL_KINDS), default="awgn", show_default=True,
+                     help="awgn: white Gaussian noise only (shared.channel.awgn); rayleigh, rician: block fading "
+                          "(complex I/Q pairs of the latent's real symbols, E|h|^2 = 1, so --snr-db is the average "
+                          "SNR), equalised at the receiver."),
+        click.option("--k-db", type=float, default=None, help="rician: K factor (LOS / scattered power) in dB."),
+        click.option("--fading-block", type=click.IntRange(min=1), default=None,
+                     help="Complex symbols per fading coefficient (default: one coefficient per frame)."),
+        click.option("--csi", type=click.Choice(CSI_MODES), default=None,
+                     help="What the receiver's equaliser knows: perfect (h and the SNR) or pilot (least-squares h "
+                          "and the SNR estimated from known pilots through the same h; default perfect)."),
+        click.option("--pilot-symbols", type=click.IntRange(min=2), default=None,
+                     help="--csi pilot: known complex pilot symbols per fading block, sent besides the latent "
+                          "(default 8)."),
+        click.option("--equaliser", type=click.Choice(EQUALISERS), default=None,
+                     help="zf: y / h, the AWGN-trained decoder's match (default); mmse: conj(h) y / (|h|^2 + 1/SNR)."),
+    )
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def in_process_options(image_set_help: str | None = None, batch: int = 250):
     """What an in-process measurement runs on and with, in this order: --data, --data-root,
     --checkpoints, --batch, --threads, --device (their default helps; ``image_set_help`` for --data)."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .channel import awgn
+from .fading import AWGN, LinkChannel, transmit
 from .checkpoints import default_checkpoint_dir, load_checkpoint
 from .diffusion import (Schedule, as_timesteps, denoise_ddim, denoise_ddpm, linear_beta_schedule,
                         q_sample, to_model_space, to_pixels)
@@ -48,6 +48,8 @@ class Pipeline:
     link_mode: str = "adaptive"
     # Which classifier checkpoint was loaded: "classifier" (the receiver's) or "classifier_at" (PGD-trained).
     classifier_kind: str = "classifier"
+    # What the channel does besides AWGN (shared.fading); the default is shared.channel.awgn alone, bit for bit.
+    link_channel: LinkChannel = AWGN
 
     @classmethod
     def load(cls, preset_name: str, checkpoint_dir: str | Path | None = None,
@@ -88,10 +90,11 @@ class Pipeline:
         return self.codec.encode(x_model)
 
     # --- channel -----------------------------------------------------------------------------
-    @staticmethod
-    def channel(z: torch.Tensor, snr_db: float | torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """AWGN at ``snr_db`` (eq. 5)."""
-        return awgn(z, snr_db, generator)
+    def channel(self, z: torch.Tensor, snr_db: float | torch.Tensor,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """z [B, L] -> z_hat [B, L] through ``self.link_channel`` at ``snr_db`` (dB): AWGN (eq. 5) by default,
+        or block fading with the receiver's equaliser (:func:`shared.fading.transmit`)."""
+        return transmit(z, snr_db, self.link_channel, generator)
 
     # --- receiver side -----------------------------------------------------------------------
     @torch.no_grad()
@@ -132,15 +135,18 @@ class Pipeline:
             link_tally: LinkTally | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """One batch through ``system`` -> (received image in [0,1] [B,C,H,W], logits [B, classes]).
 
-        classifier: the classifier on the clean image (no link); vit: encode -> AWGN -> decode,
+        classifier: the classifier on the clean image (no link); vit: encode -> channel -> decode,
         no diffusion (the paper's "ViT-based"); plain: DiffuSeC with fixed t_D and t_P = t_D + t_plus;
         jpeg-ldpc: JPEG + LDPC + QAM over the same AWGN channel and budget (``self.link_mode``;
         undelivered images are mid-grey, counted in ``link_tally``, a
         :class:`shared.baselines.jpeg_ldpc.LinkTally`), then the receiver classifier; jpeg-ldpc-at:
         the same, classified by the adversarially trained classifier (loaded as ``classifier_at``).
+        The channel is ``self.link_channel`` (AWGN unless set); the digital systems run AWGN only.
         Inputs may live on the CPU; the outputs come back on the CPU.
         """
         if system in DIGITAL_SYSTEMS:
+            if self.link_channel.kind != "awgn":
+                raise ValueError(f"{system} runs over AWGN only, not {self.link_channel.kind} fading")
             from .baselines import jpeg_ldpc
 
             wanted = classifier_kind_for(system)
