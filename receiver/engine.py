@@ -151,6 +151,7 @@ class Receiver:
             validation.check_session(frame.session)
             epoch = self.sessions.epoch(frame.session, frame.epoch)
             validation.check_t_d(frame.t_d, epoch.t_plus, self.num_timesteps)
+            validation.check_epoch_t_d(frame.t_d, epoch.number, epoch.t_d)
             validation.check_label(frame.label, self.preset.num_classes)
             z_hat = validation.parse_latent(frame.latent, frame.shape, frame.dtype, self.latent_length,
                                             self.max_latent_bytes, self.preset.name)

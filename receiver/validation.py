@@ -96,6 +96,16 @@ def check_t_d(t_d: int, t_plus: int, num_timesteps: int) -> int:
     return t_d
 
 
+def check_epoch_t_d(t_d: int, epoch_number: int, epoch_t_d: int) -> int:
+    """The frame's t_D is the t_D its epoch's SyncReply chose: the sender diffuses under the epoch it
+    names, so any other t_D was set by someone else (an on-path relay rewriting frames to t_D = 1
+    keeps SSIM high and lets a source perturbation through undetected, issue 17)."""
+    if t_d != epoch_t_d:
+        raise invalid("TIMESTEP_MISMATCH", f"frame t_d = {t_d} is not the t_D = {epoch_t_d} of epoch {epoch_number} "
+                                           f"it names; stamp each frame with the t_D and epoch of one SyncReply")
+    return t_d
+
+
 def check_label(label: int | None, num_classes: int) -> int | None:
     if label is not None and not 0 <= label < num_classes:
         raise out_of_range("BAD_LABEL", f"label {label} is outside 0..{num_classes - 1}; omit the label outside "

@@ -98,6 +98,7 @@ FRAME_CASES = {
     "negative t_d": (dict(t_d=-1), OUT_OF_RANGE, "BAD_TIMESTEP", "outside 0..1000"),
     "t_d beyond T": (dict(t_d=1001), OUT_OF_RANGE, "BAD_TIMESTEP", "outside 0..1000"),
     "t_P beyond T": (dict(t_d=999), OUT_OF_RANGE, "BAD_TIMESTEP", "exceeds T = 1000"),
+    "t_d not its epoch's t_D": (dict(t_d=2), INVALID, "TIMESTEP_MISMATCH", "is not the t_D = 1 of epoch"),
     "label out of range": (dict(label=10), OUT_OF_RANGE, "BAD_LABEL", "outside 0..9"),
     "oversized latent": (dict(latent=b"\0" * (2 << 20), shape=[1 << 19]), INVALID, "TOO_LARGE",
                          "exceeds the receiver's limit"),
@@ -128,14 +129,15 @@ def test_bad_frame_after_good_ones_and_resend(stub):
     assert again[0].duplicate and again[0].predicted_class == next(a for a in acks if a.frame_id == 0).predicted_class
 
 
-def test_old_epoch_frames_keep_their_t_d(stub):
+def test_old_epoch_frames_decode_under_their_epoch(stub):
+    """A frame still in flight after a re-sync names the epoch (and so the t_D) it was diffused under."""
     first = sync(stub, "epochs")
     second = sync(stub, "epochs", sequence=1)
     assert second.epoch == first.epoch + 1
-    acks = transmit(stub, [frame(first, 0, "epochs", t_d=4), frame(second, 1, "epochs", t_d=2)])
+    acks = transmit(stub, [frame(first, 0, "epochs"), frame(second, 1, "epochs")])
     by_id = {a.frame_id: a for a in acks}
-    assert (by_id[0].t_p, by_id[0].epoch) == (4 + T_PLUS, first.epoch)
-    assert (by_id[1].t_p, by_id[1].epoch) == (2 + T_PLUS, second.epoch)
+    assert (by_id[0].t_p, by_id[0].epoch) == (first.t_d + T_PLUS, first.epoch)
+    assert (by_id[1].t_p, by_id[1].epoch) == (second.t_d + T_PLUS, second.epoch)
 
 
 def test_message_beyond_the_transport_cap(stub):

@@ -257,11 +257,14 @@ def test_engine_matches_the_in_process_pipeline(pipeline):
     """Same latents, same seed: the receiver's batch (mixed t_D) equals decode -> purify -> classify."""
     receiver = Receiver(pipeline, FixedPolicy(3, 1), max_batch=4, max_wait_ms=50, seed=7)
     try:
-        epoch = receiver.sync("s", 0, symbols_to_bytes(pilot_sequence("s", 0, 256)))
+        t_ds = [3, 0, 5]  # frames diffused under three epochs' t_D share one batch
+        epochs = []
+        for sequence, t_d in enumerate(t_ds):
+            receiver.policy.decision = Decision(t_d, 1)
+            epochs.append(receiver.sync("s", sequence, symbols_to_bytes(pilot_sequence("s", sequence, 256))))
         z = pipeline.encode(pipeline.diffuse(torch.rand(3, 3, 32, 32), 3, torch.Generator().manual_seed(0)))
-        t_ds = [3, 0, 5]  # frames diffused under different (older) t_D share one batch
-        futures = [receiver.submit(FrameIn(i, "s", epoch.number, t_ds[i], symbols_to_bytes(z[i]), (768,), "float32", 1))[0]
-                   for i in range(3)]
+        futures = [receiver.submit(FrameIn(i, "s", epochs[i].number, t_ds[i], symbols_to_bytes(z[i]), (768,),
+                                           "float32", 1))[0] for i in range(3)]
         acks = [f.result(60) for f in futures]
     finally:
         receiver.close()
