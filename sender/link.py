@@ -47,6 +47,15 @@ class LinkFailed(RuntimeError):
     """The link could not deliver: a fatal status from the peer, or unreachable for too long."""
 
 
+def _check_timesteps(t_d: int, t_plus: int, num_timesteps: int) -> None:
+    """A SyncReply's (t_D, t_plus) must satisfy 0 <= t_D, 0 <= t_plus, t_D + t_plus <= T; anything else
+    came from a broken receiver or an on-path relay, and diffusing with it would crash (t_D > T) or
+    hang the sender (issue 17). LinkFailed, naming the values."""
+    if t_d < 0 or t_plus < 0 or t_d + t_plus > num_timesteps:
+        raise LinkFailed(f"the SyncReply's (t_D, t_plus) = ({t_d}, {t_plus}) is outside 0 <= t_D + t_plus <= "
+                         f"T = {num_timesteps}; the receiver or something on the path sent it. Not sending with it")
+
+
 class LinkSender:
     """Sends a set of images over the link to ``address`` (a receiver or a channel proxy).
 
@@ -96,6 +105,7 @@ class LinkSender:
         if reply.latent_length and reply.latent_length != expected:
             raise LinkFailed(f"the receiver expects {reply.latent_length} symbols per frame but preset "
                              f"{self.opt.preset} sends {expected}; use the receiver's preset ({reply.preset})")
+        _check_timesteps(reply.t_d, reply.t_plus, self.pipeline.schedule.num_timesteps)
         self._sync = Sync(reply.epoch, reply.t_d, reply.t_plus, reply.snr_db, latency_ms, start - self._run_started)
         return self._sync
 

@@ -1,6 +1,8 @@
 """The sender's window without sockets: chunked refill, ack bookkeeping, fast retransmit, timeouts."""
 from __future__ import annotations
 
+import pytest
+
 from protos.diffusec.link.v1 import link_pb2
 from sender.result import LinkResult
 from sender.window import FAST_RETRANSMIT_AFTER, FIRST_ACK_TIMEOUT_S, SendWindow
@@ -97,3 +99,27 @@ def test_the_timeout_waits_for_the_first_ack_then_follows_the_ack_rate():
     window.refill(FakeStream(), encode)
     ack(window, 0)
     assert 0.5 <= window.timeout_s(3) < FIRST_ACK_TIMEOUT_S
+
+
+class _ReplyingStub:
+    """A Link stub whose Sync answers ``reply`` (what a tampering relay could send back)."""
+
+    def __init__(self, reply):
+        self.reply = reply
+
+    def Sync(self, request, timeout=None):
+        return self.reply
+
+
+@pytest.mark.parametrize("t_d, t_plus", [(5000, 0), (990, 20), (-1, 0)])
+def test_sender_refuses_a_sync_reply_outside_the_schedule(untrained_checkpoints, t_d, t_plus):
+    from sender.link import LinkFailed, LinkSender, SenderOptions
+    from shared.pipeline import Pipeline
+
+    pipeline = Pipeline.load("cifar10", untrained_checkpoints, ("codec",))
+    with LinkSender(pipeline, "127.0.0.1:1", SenderOptions()) as sender:
+        sender._stub = _ReplyingStub(link_pb2.SyncReply(epoch=1, t_d=t_d, t_plus=t_plus, snr_db=10.0))
+        with pytest.raises(LinkFailed, match=rf"\({t_d}, {t_plus}\) is outside"):
+            sender.sync()
+        sender._stub = _ReplyingStub(link_pb2.SyncReply(epoch=2, t_d=20, t_plus=0, snr_db=10.0))
+        assert sender.sync().t_d == 20
