@@ -50,6 +50,21 @@ def _relay_error(context: grpc.ServicerContext, err: grpc.RpcError) -> None:
     context.abort(code, details)
 
 
+# A Sync the client gave no deadline still gets one upstream: the receiver answers in milliseconds,
+# and a frozen receiver must not hold the proxy's worker forever.
+MAX_UPSTREAM_SYNC_S = 60.0
+
+
+def upstream_timeout_s(remaining_s: float | None) -> float:
+    """The deadline to forward upstream: the client's time remaining, at most MAX_UPSTREAM_SYNC_S.
+
+    A client without a deadline has about 9e18 s remaining; passed on as is, gRPC's deadline
+    arithmetic overflows and the upstream call fails at once with DEADLINE_EXCEEDED (issue 17)."""
+    if remaining_s is None:
+        return MAX_UPSTREAM_SYNC_S
+    return max(0.0, min(remaining_s, MAX_UPSTREAM_SYNC_S))
+
+
 class LinkForwarder(link_pb2_grpc.LinkServicer):
     def __init__(self, state: ChannelState, upstream: grpc.Channel, sync_seconds=None):
         """``sync_seconds``: a histogram that observes each relayed Sync (seconds), for --metrics."""
@@ -68,7 +83,7 @@ class LinkForwarder(link_pb2_grpc.LinkServicer):
         out.pilot = pilot
         own = time.perf_counter() - start
         try:
-            reply = self.upstream.Sync(out, timeout=context.time_remaining())
+            reply = self.upstream.Sync(out, timeout=upstream_timeout_s(context.time_remaining()))
         except grpc.RpcError as err:
             _relay_error(context, err)
         self.state.count(syncs_forwarded=1)

@@ -213,3 +213,10 @@ def test_receiver_restart_mid_run_loses_no_frame(clean):
     assert out["frames_acked"] == out["frames_sent"] == n
     assert out["reconnects"] >= 1 and out["sync_count"] >= 2
     clean.receiver.wait_healthy(f"127.0.0.1:{clean.receiver_port}")
+
+
+def test_sync_without_a_deadline_goes_through_the_proxy(clean):
+    """A client that sets no deadline: the proxy must not forward its 'time remaining' (about 9e18 s)."""
+    pilot = symbols_to_bytes(pilot_sequence("no-deadline", 0, 256))
+    reply = clean.link.Sync(link_pb2.SyncRequest(session="no-deadline", pilot=pilot))
+    assert reply.epoch == 1
