@@ -22,7 +22,7 @@ from concurrent import futures
 import grpc
 
 from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
-from protos.serving import SERVER_OPTIONS, add_health, bind, set_serving
+from protos.serving import SERVER_OPTIONS, add_health, bind, set_serving, upstream_timeout_s
 from protos.wire import GRPC_OPTIONS
 from shared.checkpoints import CheckpointError
 
@@ -48,21 +48,6 @@ def _relay_error(context: grpc.ServicerContext, err: grpc.RpcError) -> None:
     if code == grpc.StatusCode.UNAVAILABLE:
         details = f"receiver unavailable behind the channel proxy: {details}"
     context.abort(code, details)
-
-
-# A Sync the client gave no deadline still gets one upstream: the receiver answers in milliseconds,
-# and a frozen receiver must not hold the proxy's worker forever.
-MAX_UPSTREAM_SYNC_S = 60.0
-
-
-def upstream_timeout_s(remaining_s: float | None) -> float:
-    """The deadline to forward upstream: the client's time remaining, at most MAX_UPSTREAM_SYNC_S.
-
-    A client without a deadline has about 9e18 s remaining; passed on as is, gRPC's deadline
-    arithmetic overflows and the upstream call fails at once with DEADLINE_EXCEEDED (issue 17)."""
-    if remaining_s is None:
-        return MAX_UPSTREAM_SYNC_S
-    return max(0.0, min(remaining_s, MAX_UPSTREAM_SYNC_S))
 
 
 class LinkForwarder(link_pb2_grpc.LinkServicer):

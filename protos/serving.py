@@ -78,3 +78,18 @@ def set_serving(servicer: health.HealthServicer, services: tuple[str, ...], serv
     status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
     for name in ("", *services):
         servicer.set(name, status)
+
+
+# A Sync the client gave no deadline still gets one upstream: the receiver answers in milliseconds,
+# and a frozen receiver must not hold a relay's worker forever (the proxy, the bench's echo relay).
+MAX_UPSTREAM_SYNC_S = 60.0
+
+
+def upstream_timeout_s(remaining_s: float | None) -> float:
+    """The deadline to forward upstream: the client's time remaining, at most MAX_UPSTREAM_SYNC_S.
+
+    A client without a deadline has about 9e18 s remaining; passed on as is, gRPC's deadline
+    arithmetic overflows and the upstream call fails at once with DEADLINE_EXCEEDED (issue 17)."""
+    if remaining_s is None:
+        return MAX_UPSTREAM_SYNC_S
+    return max(0.0, min(remaining_s, MAX_UPSTREAM_SYNC_S))

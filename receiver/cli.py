@@ -9,14 +9,14 @@ import threading
 import click
 
 from link.metrics import check_option as check_metrics_option
-from shared.cli_options import (checkpoints_option, device_option, fail, preset_option, sampler_option, seed_option,
-                                steps_option, t_d_option, t_plus_option, threads_option)
+from shared.cli_options import (COMMAND_CONTEXT, checkpoints_option, device_option, fail, preset_option, sampler_option,
+                                seed_option, set_threads, steps_option, t_d_option, t_plus_option, threads_option)
 
 from .batcher import MAX_BATCH, MAX_WAIT_MS
 from .policy import EPISODE_CHANGE_DB, EPISODE_STEPS, POLICIES
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(context_settings=COMMAND_CONTEXT)
 def main() -> None:
     """DiffuSeC Link receiver: serves the Link gRPC service (Sync + Transmit) and gRPC health.
 
@@ -83,8 +83,6 @@ def serve(listen, preset, checkpoints, policy, t_d, t_plus, episode_steps, episo
           max_latent_bytes, seed, threads, device, log_level, metrics_address) -> None:
     """Load the models and serve Link and health on LISTEN until SIGINT/SIGTERM."""
     _log_off_the_request_path(log_level)
-    import torch
-
     from shared.checkpoints import CheckpointError
     from shared.pipeline import Pipeline
 
@@ -92,8 +90,7 @@ def serve(listen, preset, checkpoints, policy, t_d, t_plus, episode_steps, episo
     from .policy import make_policy
     from .service import build_server
 
-    if threads:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     try:
         pipeline = Pipeline.load(preset, checkpoints, ("codec", "denoiser", "classifier"), device)
         chosen = make_policy(policy, t_d, t_plus, pipeline.schedule.num_timesteps, checkpoints, preset,

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -12,8 +11,9 @@ import click
 from link.metrics import check_option as check_metrics_option
 from protos.limits import MAX_PILOT_SYMBOLS, MIN_PILOT_SYMBOLS
 from shared.attacks.options import source_attack_options
-from shared.cli_options import (checkpoints_option, data_root_option, device_option, fail, image_set_option,
-                                json_option, preset_option, seed_option, threads_option)
+from shared.cli_options import (COMMAND_CONTEXT, checkpoints_option, data_root_option, device_option, fail, fail_on,
+                                image_set_option, json_option, preset_option, seed_option, set_threads,
+                                show_progress, threads_option)
 from shared.presets import NUM_TIMESTEPS
 
 from .options import SenderOptions
@@ -21,7 +21,7 @@ from .options import SenderOptions
 DEFAULTS = SenderOptions()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(context_settings=COMMAND_CONTEXT)
 def main() -> None:
     """DiffuSeC Link sender: the transmitting end of the link (a gRPC client of Link)."""
 
@@ -102,8 +102,7 @@ def run(address, preset, n, images_dir, image_set, data_root, checkpoints, sync_
 
     from .report import failure_report, run_report, text_lines
 
-    if threads:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     attack = _source_attack(preset, source_attack, eps, attack_steps, step_size, target, adaptive, eot_samples)
     # The attacker holds the receiver's classifier (white-box); --adaptive also the denoiser.
     parts = ("codec",) if attack is None else ("codec", "classifier") + (("denoiser",) if adaptive else ())
@@ -154,15 +153,13 @@ def _load(preset, checkpoints, parts, device, images_dir, image_set, data_root, 
 
     from .images import load_folder
 
-    try:
+    with fail_on(CheckpointError, DataNotFoundError, FileNotFoundError, ValueError):
         pipeline = Pipeline.load(preset, checkpoints, parts, device)
         if images_dir is not None:
             cfg = pipeline.preset.codec
             images, names = load_folder(images_dir, cfg.image_size, cfg.channels, n)
             return pipeline, images, None, f"{len(names)} images from {images_dir}", names
         data = load_eval_data(preset, data_root, image_set, n, seed)
-    except (CheckpointError, DataNotFoundError, FileNotFoundError, ValueError) as err:
-        fail(str(err))
     return pipeline, data.images, data.labels, data.description, None
 
 
@@ -174,7 +171,7 @@ def _send(pipeline, address, options, images, labels, progress, metrics_address)
     from .link import LinkFailed, LinkSender
 
     if progress is None:
-        progress = sys.stderr.isatty() and not os.environ.get("DIFFUSEC_NO_PROGRESS")
+        progress = show_progress()
     bar = tqdm(total=len(images), desc="sent+acked", unit="img", disable=not progress, dynamic_ncols=True)
     sender = LinkSender(pipeline, address, options, on_ack=bar.update)
     if metrics_address:

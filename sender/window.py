@@ -50,7 +50,6 @@ class InFlight:
 
     index: int                 # position in the image set = frame id
     message: link_pb2.Frame
-    sent_at: float
     first_sent_at: float
     order: int = 0                 # position in the order of (re)transmissions
     resent: bool = False           # sent more than once: its ack says nothing about order (Karn)
@@ -136,7 +135,7 @@ class SendWindow:
         now = time.perf_counter()
         with self._cond:
             for frame in frames:
-                self._pending[frame.frame_id] = InFlight(frame.frame_id, frame, now, now, next(self._order),
+                self._pending[frame.frame_id] = InFlight(frame.frame_id, frame, now, next(self._order),
                                                          waiting_since=now)
             if self._first_send_at is None:
                 self._first_send_at = now
@@ -195,7 +194,7 @@ class SendWindow:
 
     def _mark_sent(self, item: InFlight, now: float) -> None:
         """``item`` goes out again at ``now``: last in the order, and its ack no longer tells the order (Karn)."""
-        item.sent_at, item.order, item.resent, item.later_acked = now, next(self._order), True, 0
+        item.order, item.resent, item.later_acked = next(self._order), True, 0
         item.waiting_since = now
 
     def timeout_s(self, unacked: int) -> float:

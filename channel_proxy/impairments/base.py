@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar, Self
+from typing import TYPE_CHECKING, ClassVar
 
 from protos.diffusec.link.v1 import link_pb2
 
 from .params import Parameter, parameters
 
 if TYPE_CHECKING:
+    from typing import Self   # Python >= 3.11; annotations only (pyproject allows 3.10)
     from ..adversary import LatentAttack, Surrogates
 
 # The fields of the ``kind`` oneof of link.proto's Impairment message, by name: one per impairment kind.

@@ -18,7 +18,7 @@ from concurrent import futures
 import grpc
 
 from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
-from protos.serving import SERVER_OPTIONS, add_health, bind, set_serving
+from protos.serving import SERVER_OPTIONS, add_health, bind, set_serving, upstream_timeout_s
 from protos.wire import GRPC_OPTIONS
 
 LINK_SERVICE = link_pb2.DESCRIPTOR.services_by_name["Link"].full_name
@@ -41,7 +41,7 @@ class RelayServicer(link_pb2_grpc.LinkServicer):
 
     def Sync(self, request, context):
         try:
-            reply = self.upstream.Sync(request, timeout=context.time_remaining())
+            reply = self.upstream.Sync(request, timeout=upstream_timeout_s(context.time_remaining()))
         except grpc.RpcError as err:
             context.abort(err.code(), err.details())
         reply.timing.proxy_us = 1.0
