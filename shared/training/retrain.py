@@ -88,7 +88,9 @@ def retrain_classifier(pc: PhaseContext) -> dict:
     pipeline = Pipeline.load(pc.preset.name, pc.out_dir, ("codec", "denoiser"), ctx.device)
     model = build_classifier(pc.preset)
     model.load_state_dict(load_checkpoint(Path(pc.out_dir), "classifier", pc.preset.name))
-    start_weights = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+    averaging = check_weight_average(cfg.retrain_weight_average) < 1.0   # checked before the fine-tuning
+    if averaging:   # the starting weights are kept only when used
+        start_weights = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
 
     pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(pc.seed + 99))
     pick = pick[:min(cfg.retrain_images, len(train))]
@@ -127,7 +129,7 @@ def retrain_classifier(pc: PhaseContext) -> dict:
     state = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
     run_loop("retrain", total, step_fn, state, Path(pc.out_dir) / "classifier-retrain.resume.pt", ctx)
     module = unwrap(net)
-    if cfg.retrain_weight_average < 1.0:
+    if averaging:
         module.load_state_dict(interpolate_weights(start_weights, module.state_dict(), cfg.retrain_weight_average))
     acc_rx = mean_across(classifier_accuracy(module, val_rx, val.labels[:1000]), ctx)
     acc_clean = mean_across(classifier_accuracy(module, val.as_float(), val.labels), ctx)
@@ -148,10 +150,16 @@ def interpolate_weights(start: dict[str, torch.Tensor], tuned: dict[str, torch.T
 
     Fine-tuning on receiver outputs costs clean accuracy; a point between the two networks keeps
     most of both when they share their starting point, as here."""
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"the weight-average coefficient must lie in [0, 1], got {alpha!r}")
+    check_weight_average(alpha)
     return {name: ((1 - alpha) * start[name].to(t.dtype) + alpha * t) if t.is_floating_point() else t
             for name, t in tuned.items()}
+
+
+def check_weight_average(alpha: float) -> float:
+    """``alpha`` if it lies in [0, 1]; ValueError otherwise."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"the weight-average coefficient must lie in [0, 1], got {alpha!r}")
+    return alpha
 
 
 def _save_retrained(pc: PhaseContext, module, train, metrics: dict) -> None:
