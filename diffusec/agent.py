@@ -101,10 +101,10 @@ def train_agent_command(preset, checkpoints, data_root, image_set, grid_only, gr
     """
     from shared.agent.grid import GRID_FILE, GridAxes, Measure
     from shared.agent.train import matching_grid, train_agent
-    from shared.checkpoints import default_checkpoint_dir
+    from shared.checkpoints import resolve_checkpoint_dir
 
     set_threads(threads)
-    directory = Path(checkpoints) if checkpoints else default_checkpoint_dir(preset)
+    directory = resolve_checkpoint_dir(preset, checkpoints)
     path = Path(grid_path) if grid_path else directory / GRID_FILE
     with fail_on(ValueError, TypeError):
         axes = GridAxes(grid_t_d, grid_t_plus, grid_snr)
@@ -160,7 +160,7 @@ def eval_adaptation_command(preset, out_dir, n, quick, snrs, systems, sampler, s
     from shared.agent.evaluate import run_adaptation
     from shared.agent.policy import load_step_policy
     from shared.attacks.source import SourceAttack
-    from shared.checkpoints import CheckpointError, default_checkpoint_dir
+    from shared.checkpoints import CheckpointError, resolve_checkpoint_dir
     from shared.data import DataNotFoundError, load_eval_data
     from shared.pipeline import Pipeline
     from shared.report.outputs import write_adaptation
@@ -171,7 +171,7 @@ def eval_adaptation_command(preset, out_dir, n, quick, snrs, systems, sampler, s
         snrs = tuple(s for s in snrs if (s + 6) % 6 == 0) or snrs
         attack_steps = min(attack_steps, 3)
         sampler = sampler or "ddim"
-    directory = Path(checkpoints) if checkpoints else default_checkpoint_dir(preset)
+    directory = resolve_checkpoint_dir(preset, checkpoints)
     with fail_on(CheckpointError, DataNotFoundError, FileNotFoundError, ValueError):
         policies = {s: load_step_policy("ddpg" if s == "diffusec" else "table", directory, preset)
                     for s in chosen if s != "plain"}

@@ -145,9 +145,9 @@ def _adaptive_payload(system: str, preset: str, checkpoints: str | None, pipelin
 
     from shared.agent.evaluate import evaluate_adaptive
     from shared.agent.policy import load_step_policy
-    from shared.checkpoints import CheckpointError, default_checkpoint_dir
+    from shared.checkpoints import CheckpointError, resolve_checkpoint_dir
 
-    directory = Path(checkpoints) if checkpoints else default_checkpoint_dir(preset)
+    directory = resolve_checkpoint_dir(preset, checkpoints)
     with fail_on(CheckpointError, FileNotFoundError):
         policy = load_step_policy("ddpg" if system == "diffusec" else "table", directory, preset)
         return evaluate_adaptive(pipeline, data, system, policy, snr_db, seed, batch, sampler, steps, progress,

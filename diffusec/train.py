@@ -68,7 +68,7 @@ def train(phase: str, preset: str, data_root: str | None, checkpoints: str | Non
     Runs resume from `<phase>.resume.pt` in the checkpoint folder after an interruption.
     Scale out with `torchrun --nproc-per-node N -m diffusec train ...` (gloo on CPU, nccl on GPU).
     """
-    from shared.checkpoints import CheckpointError, default_checkpoint_dir
+    from shared.checkpoints import CheckpointError, resolve_checkpoint_dir
     from shared.data import DataNotFoundError
     from shared.presets import get_preset
     from shared.training import run_phase
@@ -83,7 +83,7 @@ def train(phase: str, preset: str, data_root: str | None, checkpoints: str | Non
     ctx = init_distributed()
     phases = phases_to_run(phase, adversarial)
     chosen = get_preset(preset) if epochs is None else get_preset(preset).with_epochs(phases[0], epochs)
-    out_dir = Path(checkpoints) if checkpoints else default_checkpoint_dir(preset)
+    out_dir = resolve_checkpoint_dir(preset, checkpoints)
     pc = PhaseContext(chosen, out_dir, ctx, seed, data_root, max_steps)
     try:
         with fail_on(DataNotFoundError, CheckpointError):   # e.g. `train denoiser` before the codec exists

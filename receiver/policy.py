@@ -140,9 +140,9 @@ def make_policy(name: str, t_d: int, t_plus: int, num_timesteps: int = 1000, che
         return FixedPolicy(t_d, t_plus, num_timesteps)
     if name in ("ddpg", "table"):
         from shared.agent.policy import load_step_policy
-        from shared.checkpoints import default_checkpoint_dir
+        from shared.checkpoints import resolve_checkpoint_dir
 
-        directory = Path(checkpoint_dir) if checkpoint_dir else default_checkpoint_dir(preset)
+        directory = resolve_checkpoint_dir(preset, checkpoint_dir)
         # The table is a function of the SNR alone: looking it up at every Sync is its own episode.
         steps = episode_steps if name == "ddpg" else 0
         return StepPolicy(load_step_policy(name, directory, preset), Decision(t_d, t_plus), steps, episode_change_db)

@@ -28,6 +28,11 @@ def default_checkpoint_dir(preset: str) -> Path:
     return Path(root) / preset if root else REPO_ROOT / "checkpoints" / preset
 
 
+def resolve_checkpoint_dir(preset: str, given: str | Path | None = None) -> Path:
+    """The checkpoint folder a command uses: ``given`` (--checkpoints) if set, else the preset's default."""
+    return Path(given) if given else default_checkpoint_dir(preset)
+
+
 def git_commit() -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,

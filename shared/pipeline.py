@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from .fading import AWGN, LinkChannel, transmit
-from .checkpoints import default_checkpoint_dir, load_checkpoint
+from .checkpoints import load_checkpoint, resolve_checkpoint_dir
 from .diffusion import (Schedule, as_timesteps, denoise_ddim, denoise_ddpm, linear_beta_schedule,
                         q_sample, to_model_space, to_pixels)
 from .models.classifier import Classifier
@@ -60,7 +60,7 @@ class Pipeline:
         ``classifier_kind="classifier_at"`` loads the adversarially trained classifier (jpeg-ldpc-at).
         """
         preset = get_preset(preset_name)
-        directory = Path(checkpoint_dir) if checkpoint_dir else default_checkpoint_dir(preset_name)
+        directory = resolve_checkpoint_dir(preset_name, checkpoint_dir)
         codec = denoiser = classifier = None
         if "codec" in parts:
             codec = Codec(preset.codec)

@@ -97,12 +97,12 @@ class Models:
 
 def load_models(config: ReportConfig, checkpoints: str | Path | None, device: str = "cpu") -> Models:
     """Load what ``config.systems`` need; CheckpointError naming the command that makes a missing file."""
-    from ..checkpoints import default_checkpoint_dir
+    from ..checkpoints import resolve_checkpoint_dir
     from ..pipeline import Pipeline, classifier_kind_for
 
     link = any(s in config.systems for s in ("vit", "plain", "diffusec"))
     parts = ("codec", "denoiser", "classifier") if link else ("classifier",)
-    directory = Path(checkpoints) if checkpoints else default_checkpoint_dir(config.preset)
+    directory = resolve_checkpoint_dir(config.preset, checkpoints)
     models = Models(Pipeline.load(config.preset, checkpoints, parts, device))
     for name in ("codec.pt", "denoiser.pt", "classifier.pt", "classifier_at.pt", "agent.pt"):
         if (directory / name).exists():
