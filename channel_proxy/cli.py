@@ -23,6 +23,7 @@ from shared.cli_options import checkpoints_option, fail, json_option, preset_opt
 
 from .impairments import Impairment, ImpairmentSpec, kind_class, kind_classes, shared_parameters
 from .impairments import names as kind_names
+from .impairments.base import kind_of_field
 from .impairments.params import flag
 
 DEFAULT_CONTROL = "127.0.0.1:50053"
@@ -262,9 +263,9 @@ def attack_add(ctx, kind, name, **values) -> None:
 
 
 def _impairment_dict(message) -> dict:
-    kind = message.WhichOneof("kind")
-    params = getattr(message, kind)
-    return {"name": message.name, "kind": kind,
+    field = message.WhichOneof("kind")
+    params = getattr(message, field)
+    return {"name": message.name, "kind": kind_of_field(field),
             **{f.name: None if _unset(params, f) else getattr(params, f.name) for f in params.DESCRIPTOR.fields}}
 
 

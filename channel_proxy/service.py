@@ -72,6 +72,7 @@ class LinkForwarder(link_pb2_grpc.LinkServicer):
         except grpc.RpcError as err:
             _relay_error(context, err)
         self.state.count(syncs_forwarded=1)
+        self.state.tamper_sync_reply(request.session, reply)
         if self.sync_seconds is not None:
             self.sync_seconds.observe(time.perf_counter() - start)
         reply.timing.proxy_us = own * 1e6
@@ -79,7 +80,8 @@ class LinkForwarder(link_pb2_grpc.LinkServicer):
 
     def Transmit(self, request_iterator, context):
         outbound = Outbound(self.state)
-        threading.Thread(target=self._read, args=(request_iterator, outbound), name="proxy-reader",
+        session = [""]   # the stream's session, from its frames (acks do not name it)
+        threading.Thread(target=self._read, args=(request_iterator, outbound, session), name="proxy-reader",
                          daemon=True).start()
         call = self.upstream.Transmit(iter(outbound))
         context.add_callback(call.cancel)
@@ -87,22 +89,26 @@ class LinkForwarder(link_pb2_grpc.LinkServicer):
         try:
             for ack in call:
                 self.state.count(acks_returned=1)
+                self.state.tamper_ack(session[0], ack)
                 yield ack
         except grpc.RpcError as err:
             outbound.cancel()
             if err.code() != grpc.StatusCode.CANCELLED or context.is_active():
                 _relay_error(context, err)
 
-    def _read(self, request_iterator, outbound: Outbound) -> None:
-        """The sender's frames through the channel into ``outbound``, until the sender's stream ends."""
+    def _read(self, request_iterator, outbound: Outbound, session: list[str]) -> None:
+        """The sender's frames through the channel into ``outbound``, until the sender's stream ends;
+        ``session[0]``: the session of the latest frame."""
         try:
             for frame in request_iterator:
+                session[0] = frame.session
                 fate = self.state.forward(frame.latent)
                 if fate.dropped:
                     continue
                 out = link_pb2.Frame()
                 out.CopyFrom(frame)
                 out.latent = fate.latent
+                self.state.tamper_frame(out)
                 outbound.put(out, fate)
         except Exception as err:
             log.debug("downstream stream ended: %r", err)

@@ -20,8 +20,12 @@ import torch
 from protos.wire import array_to_bytes, bytes_to_array, is_symbol_bytes
 
 from . import noise, snr
+from protos.diffusec.link.v1 import link_pb2
+from shared.presets import get_preset
+
 from .adversary import LatentAttack, Surrogates, attack_batch
 from .impairments import MAX_NAME_CHARS, Impairment, ImpairmentSpec, check_name
+from .tamper import MessageTamper
 
 
 @dataclass
@@ -33,6 +37,9 @@ class Counters:
     frames_attacked: int = 0
     syncs_forwarded: int = 0
     acks_returned: int = 0
+    syncs_tampered: int = 0
+    frames_tampered: int = 0
+    acks_forged: int = 0
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,8 @@ class ChannelState:
         self._lock = threading.Lock()
         self.surrogates = Surrogates(preset, checkpoints)
         self._attacks: dict[str, LatentAttack] = {}  # impairment name -> its latent attack, models loaded
+        self._tampers: dict[str, MessageTamper] = {}  # impairment name -> its rewriter of control messages
+        self.num_classes = get_preset(preset).num_classes
         self._attack_ratio_sum = 0.0                 # sum over attacked frames of delta power / noise power
         self._snr_db = snr.check_snr_db(snr_db)
         self._schedule: tuple[list[tuple[float, float]], float, float] | None = None  # points, period, start
@@ -98,6 +107,7 @@ class ChannelState:
         spec.check()
         check_name(name)
         attack = spec.latent_attack(self.surrogates)
+        tamper = spec.message_tamper(self.num_classes)
         with self._lock:
             name = name or self._free_name(spec.kind)
             if name in self._impairments:
@@ -105,6 +115,8 @@ class ChannelState:
             item = self._impairments[name] = Impairment(name, spec)
             if attack is not None:
                 self._attacks[name] = attack
+            if tamper is not None:
+                self._tampers[name] = tamper
             return item
 
     def _free_name(self, kind: str) -> str:
@@ -119,6 +131,7 @@ class ChannelState:
         with self._lock:
             try:
                 self._attacks.pop(name, None)
+                self._tampers.pop(name, None)
                 return self._impairments.pop(name)
             except KeyError:
                 names = ", ".join(self._impairments) or "none"
@@ -129,6 +142,7 @@ class ChannelState:
             n = len(self._impairments)
             self._impairments.clear()
             self._attacks.clear()
+            self._tampers.clear()
             return n
 
     def list(self) -> list[Impairment]:
@@ -200,6 +214,31 @@ class ChannelState:
             self.counters.frames_attacked += len(ratios)
             self._attack_ratio_sum += float(ratios.sum())
         return attacked
+
+    # --- control messages (the tampering kinds) ------------------------------------------------
+    def _tamper(self, hook: str, counter: str, *message) -> bool:
+        """Every rewriter's ``hook`` on ``message``, in order (seeded draws); counts a changed message."""
+        with self._lock:
+            changed = False
+            for name in self._impairments:
+                tamper = self._tampers.get(name)
+                if tamper is not None:
+                    changed |= getattr(tamper, hook)(*message, self._random.random)
+            if changed:
+                setattr(self.counters, counter, getattr(self.counters, counter) + 1)
+            return changed
+
+    def tamper_sync_reply(self, session: str, reply: link_pb2.SyncReply) -> bool:
+        """The SyncReply of ``session``'s Sync, on its way to the sender, in place -> changed?"""
+        return self._tamper("sync_reply", "syncs_tampered", session, reply)
+
+    def tamper_frame(self, frame: link_pb2.Frame) -> bool:
+        """A frame on its way to the receiver, in place -> changed?"""
+        return self._tamper("frame", "frames_tampered", frame)
+
+    def tamper_ack(self, session: str, ack: link_pb2.Ack) -> bool:
+        """An ack of ``session`` on its way to the sender, in place -> changed (forged)?"""
+        return self._tamper("ack", "acks_forged", session, ack)
 
     def frame_fate(self) -> tuple[bool, float]:
         """(dropped?, forwarding delay in s) for one frame: every impairment may drop it, then each adds its delay."""

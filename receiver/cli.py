@@ -9,6 +9,7 @@ import threading
 import click
 
 from link.metrics import check_option as check_metrics_option
+from link.keys import link_auth, link_key_option, log_key_state
 from shared.cli_options import (COMMAND_CONTEXT, checkpoints_option, device_option, fail, preset_option, sampler_option,
                                 seed_option, set_threads, steps_option, t_d_option, t_plus_option, threads_option)
 
@@ -72,6 +73,10 @@ def _log_off_the_request_path(level: str) -> None:
                    "(each arrival restarts the wait, so a burst waits up to max-batch x this).")
 @click.option("--max-latent-bytes", type=click.IntRange(min=1), default=1 << 20, show_default=True,
               help="Refuse larger latents with INVALID_ARGUMENT.")
+@click.option("--max-t-p", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Refuse frames whose t_P = t_D + t_plus exceeds this (OUT_OF_RANGE): the reverse chain costs "
+                   "t_P network calls per frame. The default is the agent's range (t_D, t_plus <= 50).")
+@link_key_option()
 @seed_option(help="Seeds the purification noise.")
 @threads_option()
 @device_option()
@@ -79,18 +84,23 @@ def _log_off_the_request_path(level: str) -> None:
 @click.option("--metrics", "metrics_address", default=None, callback=check_metrics_option,
               help="host:port to serve Prometheus metrics on (GET /metrics): frames received, acked, duplicate "
                    "and rejected, stage and Sync seconds, the measured SNR. Default: none.")
-def serve(listen, preset, checkpoints, policy, t_d, t_plus, episode_steps, episode_change_db, sampler, steps, max_batch, batch_wait_ms,
-          max_latent_bytes, seed, threads, device, log_level, metrics_address) -> None:
+def serve(listen, preset, checkpoints, policy, t_d, t_plus, episode_steps, episode_change_db, sampler, steps, max_batch,
+          batch_wait_ms, max_latent_bytes, max_t_p, link_key_file, seed, threads, device, log_level,
+          metrics_address) -> None:
     """Load the models and serve Link and health on LISTEN until SIGINT/SIGTERM."""
     _log_off_the_request_path(log_level)
     from shared.checkpoints import CheckpointError
     from shared.pipeline import Pipeline
 
     from .engine import Receiver
+    from .guard import LinkGuard
     from .policy import make_policy
     from .service import build_server
 
     set_threads(threads)
+    if policy == "fixed" and t_d + t_plus > max_t_p:
+        fail(f"--t-d {t_d} + --t-plus {t_plus} exceeds --max-t-p {max_t_p}: every frame would be refused")
+    guard = LinkGuard(link_auth(link_key_file))
     try:
         pipeline = Pipeline.load(preset, checkpoints, ("codec", "denoiser", "classifier"), device)
         chosen = make_policy(policy, t_d, t_plus, pipeline.schedule.num_timesteps, checkpoints, preset,
@@ -98,9 +108,10 @@ def serve(listen, preset, checkpoints, policy, t_d, t_plus, episode_steps, episo
     except (CheckpointError, ValueError) as err:
         fail(str(err))
     receiver = Receiver(pipeline, chosen, max_batch=max_batch, max_wait_ms=batch_wait_ms, sampler=sampler,
-                        steps=steps, seed=seed, max_latent_bytes=max_latent_bytes, batch_thread=False)
+                        steps=steps, seed=seed, max_latent_bytes=max_latent_bytes, max_t_p=max_t_p,
+                        batch_thread=False)
     try:
-        server, port = build_server(receiver, listen)
+        server, port = build_server(receiver, listen, guard=guard)
     except (OSError, RuntimeError) as err:
         fail(f"cannot serve on {listen}: {err}")
     if metrics_address:
@@ -123,6 +134,7 @@ def serve(listen, preset, checkpoints, policy, t_d, t_plus, episode_steps, episo
     logging.getLogger("diffusec.receiver").info(
         "serving Link on %s (port %d): preset %s, %d symbols/frame, policy %s, %s sampler, max batch %d",
         listen, port, preset, receiver.latent_length, getattr(chosen, "describe", lambda: policy)(), sampler, max_batch)
+    log_key_state(logging.getLogger("diffusec.receiver"), guard.keyed)
     # The models run here, on the main thread, which owns torch's thread pool (see receiver.batcher).
     receiver.run_batches()
     logging.getLogger("diffusec.receiver").info("stopped after %d frames (%d duplicates, %d batches)",

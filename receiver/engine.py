@@ -77,13 +77,15 @@ class Receiver:
 
     def __init__(self, pipeline: Pipeline, policy: Policy, *, max_batch: int = MAX_BATCH,
                  max_wait_ms: float = MAX_WAIT_MS, sampler: str = "ddpm", steps: int = 5, seed: int = 0,
-                 max_latent_bytes: int = 1 << 20,
+                 max_latent_bytes: int = 1 << 20, max_t_p: int = 100,
                  sessions: SessionTable | None = None, batch_thread: bool = True):
+        """``max_t_p``: frames whose t_P = t_D + t_plus exceeds it are refused (the agent's range is 1..100)."""
         self.pipeline, self.policy = pipeline, policy
         self.preset = pipeline.preset
         self.latent_length = self.preset.codec.channel_symbols
         self.num_timesteps = pipeline.schedule.num_timesteps
         self.sampler, self.steps, self.max_latent_bytes = sampler, steps, max_latent_bytes
+        self.max_t_p = max_t_p
         self.sessions = sessions or SessionTable()
         self.pilots = PilotCache()
         # Only the batcher thread draws from it, so purification noise is reproducible per order.
@@ -152,6 +154,7 @@ class Receiver:
             epoch = self.sessions.epoch(frame.session, frame.epoch)
             validation.check_t_d(frame.t_d, epoch.t_plus, self.num_timesteps)
             validation.check_epoch_t_d(frame.t_d, epoch.number, epoch.t_d)
+            validation.check_t_p(frame.t_d + epoch.t_plus, self.max_t_p)
             validation.check_label(frame.label, self.preset.num_classes)
             z_hat = validation.parse_latent(frame.latent, frame.shape, frame.dtype, self.latent_length,
                                             self.max_latent_bytes, self.preset.name)

@@ -100,7 +100,8 @@ class SessionTable:
             state = self._sessions[session]
             self._sessions.move_to_end(session)
             known = state.results.get(frame_id)
-            if known is not None and not (known.done() and known.exception() is not None):
+            # A frame that failed, or was dropped with a stream whose client went away, is processed afresh.
+            if known is not None and not known.cancelled() and not (known.done() and known.exception() is not None):
                 return epoch, known, True
             future: Future = Future()
             state.results[frame_id] = future

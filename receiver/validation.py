@@ -96,6 +96,15 @@ def check_t_d(t_d: int, t_plus: int, num_timesteps: int) -> int:
     return t_d
 
 
+def check_t_p(t_p: int, max_t_p: int) -> int:
+    """t_P = t_D + t_plus at most the receiver's ``--max-t-p``: the reverse chain costs t_P network calls
+    per frame, so an unbounded t_P lets any client keep the models busy (issue 17)."""
+    if t_p > max_t_p:
+        raise out_of_range("T_P_TOO_LARGE", f"t_P = {t_p} exceeds this receiver's maximum of {max_t_p} (--max-t-p); "
+                                            f"the policy's t_D and t_plus must stay within it")
+    return t_p
+
+
 def check_epoch_t_d(t_d: int, epoch_number: int, epoch_t_d: int) -> int:
     """The frame's t_D is the t_D its epoch's SyncReply chose: the sender diffuses under the epoch it
     names, so any other t_D was set by someone else (an on-path relay rewriting frames to t_D = 1

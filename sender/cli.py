@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from link.keys import link_auth, link_key_option, log_key_state
 from link.metrics import check_option as check_metrics_option
 from protos.limits import MAX_PILOT_SYMBOLS, MIN_PILOT_SYMBOLS
 from shared.attacks.options import source_attack_options
@@ -76,6 +77,7 @@ def link_options(func):
                    "acked and resent, Sync seconds, the measured SNR. Default: none.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
+@link_key_option()
 @source_attack_options
 @click.option("--attack-snr-db", type=float, default=15.0, show_default=True,
               help="--adaptive: the channel SNR (dB) the attacker assumes when it differentiates the chain.")
@@ -83,7 +85,7 @@ def link_options(func):
               help="--adaptive: the t_D (and t_P) the attacker assumes.")
 def run(address, preset, n, images_dir, image_set, data_root, checkpoints, sync_every, pilot_length, window, batch,
         ack_timeout, sync_timeout, retry_timeout, evaluation, session, seed, threads, device, as_json,
-        metrics_address, progress, source_attack, eps, attack_steps, step_size, target, adaptive, eot_samples,
+        metrics_address, progress, link_key_file, source_attack, eps, attack_steps, step_size, target, adaptive, eot_samples,
         attack_snr_db, attack_t_d) -> None:
     """Sync with the receiver, then diffuse with its t_D, encode and stream N images; print the scores.
 
@@ -103,6 +105,8 @@ def run(address, preset, n, images_dir, image_set, data_root, checkpoints, sync_
     from .report import failure_report, run_report, text_lines
 
     set_threads(threads)
+    auth = link_auth(link_key_file)
+    log_key_state(logging.getLogger("diffusec.sender"), auth is not None)
     attack = _source_attack(preset, source_attack, eps, attack_steps, step_size, target, adaptive, eot_samples)
     # The attacker holds the receiver's classifier (white-box); --adaptive also the denoiser.
     parts = ("codec",) if attack is None else ("codec", "classifier") + (("denoiser",) if adaptive else ())
@@ -117,10 +121,10 @@ def run(address, preset, n, images_dir, image_set, data_root, checkpoints, sync_
     options = SenderOptions(preset=preset, session=session, sync_every=sync_every, pilot_length=pilot_length,
                             window=window, batch=batch, ack_timeout_s=ack_timeout, sync_timeout_s=sync_timeout,
                             retry_timeout_s=retry_timeout, evaluation=evaluation, seed=seed)
-    session, result, error = _send(pipeline, address, options, sent, labels, progress, metrics_address)
-    if result is None:
+    session, result, error = _send(pipeline, address, options, sent, labels, progress, metrics_address, auth)
+    if error is not None:
         if as_json:
-            click.echo(json.dumps(failure_report(address, preset, len(images), session, error)))
+            click.echo(json.dumps(failure_report(address, preset, len(images), session, error, result)))
         fail(error, 1)
     report = run_report(address, preset, session, description, evaluation, result, images, labels, attack, names)
     click.echo(json.dumps(report) if as_json else "\n".join(text_lines(report)))
@@ -163,9 +167,9 @@ def _load(preset, checkpoints, parts, device, images_dir, image_set, data_root, 
     return pipeline, data.images, data.labels, data.description, None
 
 
-def _send(pipeline, address, options, images, labels, progress, metrics_address):
+def _send(pipeline, address, options, images, labels, progress, metrics_address, auth=None):
     """One LinkSender run with a progress bar (and the metrics endpoint with ``metrics_address``)
-    -> (session id, LinkResult or None, the LinkFailed message or None)."""
+    -> (session id, its LinkResult (what was acked, when it failed), the LinkFailed message or None)."""
     from tqdm import tqdm
 
     from .link import LinkFailed, LinkSender
@@ -173,13 +177,13 @@ def _send(pipeline, address, options, images, labels, progress, metrics_address)
     if progress is None:
         progress = show_progress()
     bar = tqdm(total=len(images), desc="sent+acked", unit="img", disable=not progress, dynamic_ncols=True)
-    sender = LinkSender(pipeline, address, options, on_ack=bar.update)
+    sender = LinkSender(pipeline, address, options, on_ack=bar.update, auth=auth)
     if metrics_address:
         _serve_metrics(metrics_address, sender)
     try:
         return sender.session, sender.run(images, labels), None
     except LinkFailed as err:
-        return sender.session, None, str(err)
+        return sender.session, sender.result, str(err)
     finally:
         bar.close()
         sender.close()

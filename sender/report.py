@@ -37,6 +37,7 @@ def summarize(result: LinkResult, images_u8: torch.Tensor, labels: torch.Tensor 
         "frames_resent": result.frames_resent,
         "duplicate_acks": result.duplicate_acks,
         "reconnects": result.reconnects,
+        "refused": dict(sorted(result.refusals.items())),
         "accuracy": rounded(accuracy),
         "ssim": rounded(ssim),
         "sync_count": len(result.syncs),
@@ -87,10 +88,16 @@ def run_report(address: str, preset: str, session: str, description: str, evalua
     return report
 
 
-def failure_report(address: str, preset: str, n: int, session: str, error: str) -> dict:
-    """The JSON object of a run whose link failed (nothing counted)."""
-    return {"to": address, "preset": preset, "n": n, "session": session, "error": error,
-            "frames_sent": 0, "frames_acked": 0}
+def failure_report(address: str, preset: str, n: int, session: str, error: str,
+                   result: LinkResult | None = None) -> dict:
+    """The JSON object of a run whose link failed: the error and what was delivered before it
+    (``result``, the failed run's record; None: nothing was)."""
+    delivered = {"frames_sent": 0, "frames_acked": 0, "frames_resent": 0, "reconnects": 0, "refused": {}}
+    if result is not None:
+        delivered = {"frames_sent": result.frames_sent, "frames_acked": sum(a is not None for a in result.acks),
+                     "frames_resent": result.frames_resent, "reconnects": result.reconnects,
+                     "refused": dict(sorted(result.refusals.items()))}
+    return {"to": address, "preset": preset, "n": n, "session": session, "error": error, **delivered}
 
 
 TEXT_FIELDS = ("frames_acked", "frames_resent", "reconnects", "accuracy", "ssim", "sync_count", "t_d", "t_plus",

@@ -30,3 +30,4 @@ class LinkResult:
     wall_time_s: float = 0.0
     started_at: float = 0.0             # time.perf_counter() when run() started (Sync.at_s counts from it)
     error: str | None = None
+    refusals: dict = field(default_factory=dict)   # reason -> acks that completed nothing (FrameError, bad MAC)

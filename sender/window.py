@@ -44,6 +44,17 @@ FAST_RETRANSMIT_AFTER = 3
 FIRST_ACK_TIMEOUT_S = 30.0
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """An ack that completed nothing: the receiver's refusal of a frame (its FrameError), or an ack that
+    failed the sender's own check (reason BAD_ACK_MAC)."""
+
+    frame_id: int
+    code: str        # grpc.StatusCode name
+    reason: str
+    message: str
+
+
 @dataclass
 class InFlight:
     """One sent, unacknowledged frame."""
@@ -73,6 +84,7 @@ class SendWindow:
         self._on_ack_count = on_ack_count
         self._first_send_at: float | None = None
         self._last_ack_at = 0.0
+        self._refusals: list[Refusal] = []
 
     # --- the stream's reader thread -------------------------------------------------------------
     def on_ack(self, ack: link_pb2.Ack) -> None:
@@ -101,12 +113,26 @@ class SendWindow:
             elif not item.resent:
                 other.later_acked += 1             # sent before it, still unacked: lost?
 
+    def refuse(self, refusal: Refusal) -> None:
+        """Record an ack that completes nothing: the receiver refused the frame, or the ack failed its check.
+        The frame stays in flight; the sender's thread takes the refusals (:meth:`take_refusals`) and acts."""
+        with self._cond:
+            self._refusals.append(refusal)
+            self.result.refusals[refusal.reason] = self.result.refusals.get(refusal.reason, 0) + 1
+            self._cond.notify_all()
+
     def wake(self) -> None:
         """Wake the sender from its wait for acks (the stream ended)."""
         with self._cond:
             self._cond.notify_all()
 
     # --- the sender's thread --------------------------------------------------------------------
+    def take_refusals(self) -> list[Refusal]:
+        """The refusals since the last call, whose frames are still unacked."""
+        with self._cond:
+            refusals, self._refusals = self._refusals, []
+            return [r for r in refusals if r.frame_id in self._pending]
+
     def complete(self) -> bool:
         """Every image acked."""
         with self._cond:
@@ -120,6 +146,12 @@ class SendWindow:
         """Frame ids sent and not acked, in the order they were first sent."""
         with self._cond:
             return list(self._pending)
+
+    def message(self, frame_id: int) -> link_pb2.Frame | None:
+        """The last copy sent of frame ``frame_id``; None when it is no longer in flight."""
+        with self._cond:
+            item = self._pending.get(frame_id)
+            return None if item is None else item.message
 
     def refill(self, stream: TransmitStream, encode: Callable[[list[int]], list[link_pb2.Frame]],
                limit: int | None = None) -> int:

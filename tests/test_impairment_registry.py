@@ -34,7 +34,8 @@ from link_support import REPO_ROOT, free_port
 from protos.diffusec.link.v1 import link_pb2
 
 KINDS = names()
-ONEOF = [f.name for f in link_pb2.Impairment.DESCRIPTOR.oneofs_by_name["kind"].fields]
+# the kinds' names are the oneof's field names with '-' for '_' ("sync_tamper" -> "sync-tamper")
+ONEOF = [f.name.replace("_", "-") for f in link_pb2.Impairment.DESCRIPTOR.oneofs_by_name["kind"].fields]
 PROXY_CORE = ("state.py", "service.py", "cli.py", "outbound.py", "metrics.py")
 
 
@@ -184,7 +185,7 @@ def test_proto_round_trip(kind):
         assert isinstance(message, message_class(kind)) and spec_class.from_message(message) == spec
         item = Impairment(f"{kind}-{end}", spec)
         assert Impairment.from_message(item.to_message()) == item
-        assert item.to_message().WhichOneof("kind") == kind
+        assert item.to_message().WhichOneof("kind") == kind.replace("-", "_")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -307,7 +308,8 @@ def test_the_docs_worked_example_is_a_proto_message_and_one_module(tmp_path):
     proto = tmp_path / "protos" / "diffusec" / "link" / "v1" / "link.proto"
     entry = next(line for line in oneof.splitlines() if "spike" in line)
     text = proto.read_text().replace("message Impairment {", message + "\nmessage Impairment {", 1)
-    proto.write_text(text.replace("    Adversarial adversarial = 5;\n", f"    Adversarial adversarial = 5;\n{entry}\n", 1))
+    end_of_oneof = text.index("\n  }", text.index("oneof kind {"))   # the entry goes last
+    proto.write_text(f"{text[:end_of_oneof]}\n{entry}{text[end_of_oneof:]}")
     (tmp_path / "channel_proxy" / "impairments" / "kinds" / "spike.py").write_text(module)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO_ROOT)])}  # the copies first
     for args in (["-m", "protos.generate"], ["-c", DOC_EXAMPLE_CHECK]):

@@ -1,6 +1,7 @@
 """Bad requests to a real receiver (gRPC server on a loopback socket, untrained models):
-each gets INVALID_ARGUMENT or OUT_OF_RANGE with a message naming the problem, and the
-service keeps serving."""
+each gets INVALID_ARGUMENT or OUT_OF_RANGE with a message naming the problem (a bad Sync as
+the call's status, a bad frame as its ack's error, the stream going on), and the service keeps
+serving."""
 from __future__ import annotations
 
 import grpc
@@ -109,24 +110,39 @@ FRAME_CASES = {
 def test_bad_frame(stub, case):
     overrides, code, reason, text = FRAME_CASES[case]
     reply = sync(stub)
-    with pytest.raises(grpc.RpcError) as err:
-        transmit(stub, [frame(reply, **overrides)])
-    assert err.value.code() == code, err.value.details()
-    assert error_reason(err.value) == reason and text in err.value.details()
+    [ack] = transmit(stub, [frame(reply, frame_id=7, **overrides)])
+    assert ack.HasField("error") and ack.frame_id == 7 and ack.error.code == code.name, ack.error
+    assert ack.error.reason == reason and text in ack.error.message
+    assert not ack.image and ack.t_p == 0
     still_serving(stub)
 
 
-def test_bad_frame_after_good_ones_and_resend(stub):
-    """A bad frame ends its stream; resending the good frames on a new stream is idempotent."""
+def test_a_bad_frame_among_good_ones_gets_its_own_error_and_the_stream_goes_on(stub):
+    """One ack per frame, the bad one's saying why; resending the good frames is idempotent."""
     reply = sync(stub, "mixed")
     good = [frame(reply, i, "mixed") for i in range(3)]
-    with pytest.raises(grpc.RpcError) as err:
-        transmit(stub, [*good, frame(reply, 3, "mixed", shape=[5])])
-    assert err.value.code() == INVALID
-    acks = transmit(stub, good)
-    assert sorted(a.frame_id for a in acks) == [0, 1, 2]
+    acks = transmit(stub, [good[0], frame(reply, 3, "mixed", shape=[5]), *good[1:]])
+    by_id = {a.frame_id: a for a in acks}
+    assert sorted(by_id) == [0, 1, 2, 3]
+    assert by_id[3].error.reason == "BAD_SHAPE" and not any(by_id[i].HasField("error") for i in range(3))
     again = transmit(stub, good[:1])
-    assert again[0].duplicate and again[0].predicted_class == next(a for a in acks if a.frame_id == 0).predicted_class
+    assert again[0].duplicate and again[0].predicted_class == by_id[0].predicted_class
+
+
+def test_t_p_above_the_receivers_maximum(tmp_path):
+    """--max-t-p bounds the work a frame can ask for (t_P network calls)."""
+    pipeline = Pipeline.load("cifar10", make_untrained_checkpoints(tmp_path))
+    receiver = Receiver(pipeline, FixedPolicy(1, T_PLUS), max_batch=8, max_wait_ms=1, max_t_p=T_PLUS)
+    server, port = build_server(receiver, "127.0.0.1:0")
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = link_pb2_grpc.LinkStub(channel)
+            [ack] = transmit(stub, [frame(sync(stub))])
+        assert ack.error.code == "OUT_OF_RANGE" and ack.error.reason == "T_P_TOO_LARGE"
+        assert "t_P = 6 exceeds this receiver's maximum of 5" in ack.error.message
+    finally:
+        server.stop(0).wait()
+        receiver.close()
 
 
 def test_old_epoch_frames_decode_under_their_epoch(stub):

@@ -9,7 +9,10 @@ every impairment, in the order they were added, through these hooks:
 - :meth:`ImpairmentSpec.drops_frame`: whether a frame is lost (``drop``);
 - :meth:`ImpairmentSpec.added_delay_s`: seconds added before a frame or a sync goes on (``delay``);
 - :meth:`ImpairmentSpec.latent_attack`: a perturbation of latent frames, with its models loaded
-  (``adversarial``, through :mod:`channel_proxy.adversary`).
+  (``adversarial``, through :mod:`channel_proxy.adversary`);
+- :meth:`ImpairmentSpec.message_tamper`: rewrites of the link's control fields (SyncReply, frame
+  headers, acks), with any memory it needs (``sync-tamper``, ``frame-tamper``, ``ack-forge``, through
+  :mod:`channel_proxy.tamper`).
 
 ``drops_frame`` and ``added_delay_s`` get ``draw``, the state's seeded uniform generator in
 [0, 1); a kind calls it only when it needs a number, so the draws of a seeded run repeat.
@@ -27,9 +30,22 @@ from .params import Parameter, parameters
 if TYPE_CHECKING:
     from typing import Self   # Python >= 3.11; annotations only (pyproject allows 3.10)
     from ..adversary import LatentAttack, Surrogates
+    from ..tamper import MessageTamper
 
-# The fields of the ``kind`` oneof of link.proto's Impairment message, by name: one per impairment kind.
-KIND_FIELDS = {field.name: field for field in link_pb2.Impairment.DESCRIPTOR.oneofs_by_name["kind"].fields}
+# The fields of the ``kind`` oneof of link.proto's Impairment message, one per impairment kind, by the
+# kind's name: the field's name with '-' for '_' ("sync_tamper" -> "sync-tamper"), as the CLI spells it.
+KIND_FIELDS = {field.name.replace("_", "-"): field
+               for field in link_pb2.Impairment.DESCRIPTOR.oneofs_by_name["kind"].fields}
+
+
+def field_name(kind: str) -> str:
+    """The Impairment oneof field of ``kind``: "sync-tamper" -> "sync_tamper"."""
+    return KIND_FIELDS[kind].name
+
+
+def kind_of_field(name: str) -> str:
+    """The kind of an Impairment oneof field: "sync_tamper" -> "sync-tamper"."""
+    return name.replace("_", "-")
 
 
 class ImpairmentSpec:
@@ -78,6 +94,11 @@ class ImpairmentSpec:
     def latent_attack(self, surrogates: Surrogates) -> LatentAttack | None:
         """The attack this mounts on latent frames, its models loaded from ``surrogates`` (called once,
         when the impairment is added; may raise CheckpointError or ValueError). None: no attack."""
+        return None
+
+    def message_tamper(self, num_classes: int) -> MessageTamper | None:
+        """The rewriter of control messages this mounts (called once, when the impairment is added; may raise
+        ValueError; ``num_classes``: the proxy's preset's). None: it leaves them alone."""
         return None
 
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from protos.diffusec.link.v1 import link_pb2
 
-from .base import ImpairmentSpec
+from .base import ImpairmentSpec, field_name, kind_of_field
 from .registry import kind_class, names
 
 MAX_NAME_CHARS = 64
@@ -21,15 +21,15 @@ class Impairment:
         return self.spec.kind
 
     def to_message(self) -> link_pb2.Impairment:
-        return link_pb2.Impairment(name=self.name, **{self.kind: self.spec.to_message()})
+        return link_pb2.Impairment(name=self.name, **{field_name(self.kind): self.spec.to_message()})
 
     @classmethod
     def from_message(cls, message: link_pb2.Impairment) -> Impairment:
         """Name and spec of ``message`` (unchecked); ValueError when it sets no kind."""
-        kind = message.WhichOneof("kind")
-        if kind is None:
+        field = message.WhichOneof("kind")
+        if field is None:
             raise ValueError(f"the impairment has no kind; set one of: {', '.join(names())}")
-        return cls(message.name, kind_class(kind).from_message(getattr(message, kind)))
+        return cls(message.name, kind_class(kind_of_field(field)).from_message(getattr(message, field)))
 
 
 def check_name(name: str) -> str:

@@ -23,6 +23,11 @@ METHODS = ("fgm", "pgd")   # shared.attacks.wireless.METHODS, without importing 
 MAX_STEPS = 1000
 
 
+def target_param(help: str = "a class to push every frame towards (default: non-targeted)."):
+    """A class, optional (the kinds that take one share the --target flag)."""
+    return param(help, metavar="C", low=0, default=None)
+
+
 @register
 @dataclass(frozen=True)
 class Adversarial(ImpairmentSpec):
@@ -36,8 +41,7 @@ class Adversarial(ImpairmentSpec):
     pnr_db: float = pnr_db_param()
     method: str = param("fast gradient method or projected gradient descent.", choices=METHODS, default="fgm")
     steps: int = param("PGD iterations.", metavar="N", low=1, high=MAX_STEPS, default=10)
-    target: int | None = param("a class to push every frame towards (default: non-targeted).", metavar="C", low=0,
-                               default=None)
+    target: int | None = target_param()
     surrogate: str = param("checkpoint folder, on the proxy's machine, of the surrogate decoder and classifier "
                            "(default: the proxy's --checkpoints).", metavar="DIR", default="")
 

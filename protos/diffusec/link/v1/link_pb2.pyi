@@ -7,19 +7,21 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SyncRequest(_message.Message):
-    __slots__ = ("session", "sequence", "pilot", "preset")
+    __slots__ = ("session", "sequence", "pilot", "preset", "mac")
     SESSION_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     PILOT_FIELD_NUMBER: _ClassVar[int]
     PRESET_FIELD_NUMBER: _ClassVar[int]
+    MAC_FIELD_NUMBER: _ClassVar[int]
     session: str
     sequence: int
     pilot: bytes
     preset: str
-    def __init__(self, session: _Optional[str] = ..., sequence: _Optional[int] = ..., pilot: _Optional[bytes] = ..., preset: _Optional[str] = ...) -> None: ...
+    mac: bytes
+    def __init__(self, session: _Optional[str] = ..., sequence: _Optional[int] = ..., pilot: _Optional[bytes] = ..., preset: _Optional[str] = ..., mac: _Optional[bytes] = ...) -> None: ...
 
 class SyncReply(_message.Message):
-    __slots__ = ("epoch", "t_d", "t_plus", "snr_db", "policy", "preset", "latent_length", "num_timesteps", "timing")
+    __slots__ = ("epoch", "t_d", "t_plus", "snr_db", "policy", "preset", "latent_length", "num_timesteps", "timing", "mac")
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     T_D_FIELD_NUMBER: _ClassVar[int]
     T_PLUS_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +31,7 @@ class SyncReply(_message.Message):
     LATENT_LENGTH_FIELD_NUMBER: _ClassVar[int]
     NUM_TIMESTEPS_FIELD_NUMBER: _ClassVar[int]
     TIMING_FIELD_NUMBER: _ClassVar[int]
+    MAC_FIELD_NUMBER: _ClassVar[int]
     epoch: int
     t_d: int
     t_plus: int
@@ -38,7 +41,8 @@ class SyncReply(_message.Message):
     latent_length: int
     num_timesteps: int
     timing: SyncTiming
-    def __init__(self, epoch: _Optional[int] = ..., t_d: _Optional[int] = ..., t_plus: _Optional[int] = ..., snr_db: _Optional[float] = ..., policy: _Optional[str] = ..., preset: _Optional[str] = ..., latent_length: _Optional[int] = ..., num_timesteps: _Optional[int] = ..., timing: _Optional[_Union[SyncTiming, _Mapping]] = ...) -> None: ...
+    mac: bytes
+    def __init__(self, epoch: _Optional[int] = ..., t_d: _Optional[int] = ..., t_plus: _Optional[int] = ..., snr_db: _Optional[float] = ..., policy: _Optional[str] = ..., preset: _Optional[str] = ..., latent_length: _Optional[int] = ..., num_timesteps: _Optional[int] = ..., timing: _Optional[_Union[SyncTiming, _Mapping]] = ..., mac: _Optional[bytes] = ...) -> None: ...
 
 class SyncTiming(_message.Message):
     __slots__ = ("receiver_us", "snr_estimate_us", "policy_us", "proxy_us")
@@ -53,7 +57,7 @@ class SyncTiming(_message.Message):
     def __init__(self, receiver_us: _Optional[float] = ..., snr_estimate_us: _Optional[float] = ..., policy_us: _Optional[float] = ..., proxy_us: _Optional[float] = ...) -> None: ...
 
 class Frame(_message.Message):
-    __slots__ = ("frame_id", "session", "epoch", "t_d", "latent", "shape", "dtype", "label", "return_image")
+    __slots__ = ("frame_id", "session", "epoch", "t_d", "latent", "shape", "dtype", "label", "return_image", "mac")
     FRAME_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +67,7 @@ class Frame(_message.Message):
     DTYPE_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     RETURN_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    MAC_FIELD_NUMBER: _ClassVar[int]
     frame_id: int
     session: str
     epoch: int
@@ -72,10 +77,11 @@ class Frame(_message.Message):
     dtype: str
     label: int
     return_image: bool
-    def __init__(self, frame_id: _Optional[int] = ..., session: _Optional[str] = ..., epoch: _Optional[int] = ..., t_d: _Optional[int] = ..., latent: _Optional[bytes] = ..., shape: _Optional[_Iterable[int]] = ..., dtype: _Optional[str] = ..., label: _Optional[int] = ..., return_image: _Optional[bool] = ...) -> None: ...
+    mac: bytes
+    def __init__(self, frame_id: _Optional[int] = ..., session: _Optional[str] = ..., epoch: _Optional[int] = ..., t_d: _Optional[int] = ..., latent: _Optional[bytes] = ..., shape: _Optional[_Iterable[int]] = ..., dtype: _Optional[str] = ..., label: _Optional[int] = ..., return_image: _Optional[bool] = ..., mac: _Optional[bytes] = ...) -> None: ...
 
 class Ack(_message.Message):
-    __slots__ = ("frame_id", "predicted_class", "t_p", "epoch", "t_d", "image", "image_shape", "duplicate")
+    __slots__ = ("frame_id", "predicted_class", "t_p", "epoch", "t_d", "image", "image_shape", "duplicate", "mac", "error")
     FRAME_ID_FIELD_NUMBER: _ClassVar[int]
     PREDICTED_CLASS_FIELD_NUMBER: _ClassVar[int]
     T_P_FIELD_NUMBER: _ClassVar[int]
@@ -84,6 +90,8 @@ class Ack(_message.Message):
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     IMAGE_SHAPE_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    MAC_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     frame_id: int
     predicted_class: int
     t_p: int
@@ -92,7 +100,19 @@ class Ack(_message.Message):
     image: bytes
     image_shape: _containers.RepeatedScalarFieldContainer[int]
     duplicate: bool
-    def __init__(self, frame_id: _Optional[int] = ..., predicted_class: _Optional[int] = ..., t_p: _Optional[int] = ..., epoch: _Optional[int] = ..., t_d: _Optional[int] = ..., image: _Optional[bytes] = ..., image_shape: _Optional[_Iterable[int]] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+    mac: bytes
+    error: FrameError
+    def __init__(self, frame_id: _Optional[int] = ..., predicted_class: _Optional[int] = ..., t_p: _Optional[int] = ..., epoch: _Optional[int] = ..., t_d: _Optional[int] = ..., image: _Optional[bytes] = ..., image_shape: _Optional[_Iterable[int]] = ..., duplicate: _Optional[bool] = ..., mac: _Optional[bytes] = ..., error: _Optional[_Union[FrameError, _Mapping]] = ...) -> None: ...
+
+class FrameError(_message.Message):
+    __slots__ = ("code", "reason", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    reason: str
+    message: str
+    def __init__(self, code: _Optional[str] = ..., reason: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Jamming(_message.Message):
     __slots__ = ("pnr_db",)
@@ -128,19 +148,51 @@ class Adversarial(_message.Message):
     surrogate: str
     def __init__(self, pnr_db: _Optional[float] = ..., method: _Optional[str] = ..., steps: _Optional[int] = ..., target: _Optional[int] = ..., surrogate: _Optional[str] = ...) -> None: ...
 
+class SyncTamper(_message.Message):
+    __slots__ = ("t_d", "t_plus", "rate")
+    T_D_FIELD_NUMBER: _ClassVar[int]
+    T_PLUS_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    t_d: int
+    t_plus: int
+    rate: float
+    def __init__(self, t_d: _Optional[int] = ..., t_plus: _Optional[int] = ..., rate: _Optional[float] = ...) -> None: ...
+
+class FrameTamper(_message.Message):
+    __slots__ = ("t_d", "rate")
+    T_D_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    t_d: int
+    rate: float
+    def __init__(self, t_d: _Optional[int] = ..., rate: _Optional[float] = ...) -> None: ...
+
+class AckForge(_message.Message):
+    __slots__ = ("target", "rate")
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    RATE_FIELD_NUMBER: _ClassVar[int]
+    target: int
+    rate: float
+    def __init__(self, target: _Optional[int] = ..., rate: _Optional[float] = ...) -> None: ...
+
 class Impairment(_message.Message):
-    __slots__ = ("name", "jamming", "drop", "delay", "adversarial")
+    __slots__ = ("name", "jamming", "drop", "delay", "adversarial", "sync_tamper", "frame_tamper", "ack_forge")
     NAME_FIELD_NUMBER: _ClassVar[int]
     JAMMING_FIELD_NUMBER: _ClassVar[int]
     DROP_FIELD_NUMBER: _ClassVar[int]
     DELAY_FIELD_NUMBER: _ClassVar[int]
     ADVERSARIAL_FIELD_NUMBER: _ClassVar[int]
+    SYNC_TAMPER_FIELD_NUMBER: _ClassVar[int]
+    FRAME_TAMPER_FIELD_NUMBER: _ClassVar[int]
+    ACK_FORGE_FIELD_NUMBER: _ClassVar[int]
     name: str
     jamming: Jamming
     drop: Drop
     delay: Delay
     adversarial: Adversarial
-    def __init__(self, name: _Optional[str] = ..., jamming: _Optional[_Union[Jamming, _Mapping]] = ..., drop: _Optional[_Union[Drop, _Mapping]] = ..., delay: _Optional[_Union[Delay, _Mapping]] = ..., adversarial: _Optional[_Union[Adversarial, _Mapping]] = ...) -> None: ...
+    sync_tamper: SyncTamper
+    frame_tamper: FrameTamper
+    ack_forge: AckForge
+    def __init__(self, name: _Optional[str] = ..., jamming: _Optional[_Union[Jamming, _Mapping]] = ..., drop: _Optional[_Union[Drop, _Mapping]] = ..., delay: _Optional[_Union[Delay, _Mapping]] = ..., adversarial: _Optional[_Union[Adversarial, _Mapping]] = ..., sync_tamper: _Optional[_Union[SyncTamper, _Mapping]] = ..., frame_tamper: _Optional[_Union[FrameTamper, _Mapping]] = ..., ack_forge: _Optional[_Union[AckForge, _Mapping]] = ...) -> None: ...
 
 class ListImpairmentsRequest(_message.Message):
     __slots__ = ()
@@ -207,7 +259,7 @@ class StatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class StatsReply(_message.Message):
-    __slots__ = ("frames_in", "frames_forwarded", "frames_dropped", "frames_jammed", "syncs_forwarded", "acks_returned", "snr_db", "effective_snr_db", "snr_scheduled", "impairments", "uptime_s", "upstream", "frames_attacked", "attack_pnr_db")
+    __slots__ = ("frames_in", "frames_forwarded", "frames_dropped", "frames_jammed", "syncs_forwarded", "acks_returned", "snr_db", "effective_snr_db", "snr_scheduled", "impairments", "uptime_s", "upstream", "frames_attacked", "attack_pnr_db", "syncs_tampered", "frames_tampered", "acks_forged")
     FRAMES_IN_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FORWARDED_FIELD_NUMBER: _ClassVar[int]
     FRAMES_DROPPED_FIELD_NUMBER: _ClassVar[int]
@@ -222,6 +274,9 @@ class StatsReply(_message.Message):
     UPSTREAM_FIELD_NUMBER: _ClassVar[int]
     FRAMES_ATTACKED_FIELD_NUMBER: _ClassVar[int]
     ATTACK_PNR_DB_FIELD_NUMBER: _ClassVar[int]
+    SYNCS_TAMPERED_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_TAMPERED_FIELD_NUMBER: _ClassVar[int]
+    ACKS_FORGED_FIELD_NUMBER: _ClassVar[int]
     frames_in: int
     frames_forwarded: int
     frames_dropped: int
@@ -236,4 +291,7 @@ class StatsReply(_message.Message):
     upstream: str
     frames_attacked: int
     attack_pnr_db: float
-    def __init__(self, frames_in: _Optional[int] = ..., frames_forwarded: _Optional[int] = ..., frames_dropped: _Optional[int] = ..., frames_jammed: _Optional[int] = ..., syncs_forwarded: _Optional[int] = ..., acks_returned: _Optional[int] = ..., snr_db: _Optional[float] = ..., effective_snr_db: _Optional[float] = ..., snr_scheduled: _Optional[bool] = ..., impairments: _Optional[int] = ..., uptime_s: _Optional[float] = ..., upstream: _Optional[str] = ..., frames_attacked: _Optional[int] = ..., attack_pnr_db: _Optional[float] = ...) -> None: ...
+    syncs_tampered: int
+    frames_tampered: int
+    acks_forged: int
+    def __init__(self, frames_in: _Optional[int] = ..., frames_forwarded: _Optional[int] = ..., frames_dropped: _Optional[int] = ..., frames_jammed: _Optional[int] = ..., syncs_forwarded: _Optional[int] = ..., acks_returned: _Optional[int] = ..., snr_db: _Optional[float] = ..., effective_snr_db: _Optional[float] = ..., snr_scheduled: _Optional[bool] = ..., impairments: _Optional[int] = ..., uptime_s: _Optional[float] = ..., upstream: _Optional[str] = ..., frames_attacked: _Optional[int] = ..., attack_pnr_db: _Optional[float] = ..., syncs_tampered: _Optional[int] = ..., frames_tampered: _Optional[int] = ..., acks_forged: _Optional[int] = ...) -> None: ...
