@@ -14,6 +14,7 @@ import time
 
 import click
 
+from link.keys import link_key_option
 from protos.limits import MAX_PILOT_SYMBOLS, MIN_PILOT_SYMBOLS
 from shared.cli_options import (checkpoints_option, data_root_option, fail, fail_on, image_set_option, json_option,
                                 note, preset_option, seed_option, set_threads, t_d_option, t_plus_option,
@@ -140,9 +141,10 @@ def _policy_args(policy: str) -> tuple[str, ...]:
 @click.option("--control", "control_addr", default=None, help="host:port of the proxy's ChannelControl (default: free port).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info", show_default=True)
 @POLICY
+@link_key_option()
 @JSON
 def up(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_addr, proxy_addr, control_addr, log_level,
-       policy, as_json) -> None:
+       policy, link_key_file, as_json) -> None:
     """Run the receiver and the channel proxy locally until Ctrl-C or SIGTERM.
 
     Both start as child processes on loopback ports; once each answers its gRPC health check with
@@ -151,13 +153,17 @@ def up(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_addr, p
     images with `diffusec-sender run --to PROXY`; change the channel with `diffusec-proxy --control
     CONTROL snr set DB | attack add ...`. Ctrl-C or SIGTERM stops both (SIGTERM, then SIGKILL after
     10 s); if either exits on its own, the other is stopped and the exit status is 1.
+
+    With --link-key-file the receiver signs and checks the link's messages; give senders the same
+    key (`diffusec-sender run --link-key-file F`). The proxy never gets it.
     """
     from link.procs import stderr_sink
     from link.stack import LinkStack, StackError
 
+    key_args = ("--link-key-file", str(link_key_file)) if link_key_file else ()
     config = _stack_config(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver=receiver_addr,
                            proxy=proxy_addr, control=control_addr, log_level=log_level,
-                           receiver_args=_policy_args(policy))
+                           receiver_args=_policy_args(policy) + key_args)
     stack = LinkStack(config, sink=stderr_sink)
 
     def stop(signum, frame):

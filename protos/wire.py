@@ -25,6 +25,16 @@ GRPC_OPTIONS = [
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
     ("grpc.enable_retries", 0),
+    # Keepalive: an HTTP/2 ping every 10 s, answered within 5 s, or the connection is dropped and the
+    # call fails UNAVAILABLE; a frozen peer (SIGSTOP, a hung host) is noticed though TCP stays up.
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+    # ... and servers accept those pings (by default they answer pings more often than every 5 min
+    # with GOAWAY "too_many_pings").
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 5_000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
 ]
 
 # Channel symbols have unit average power. The proxy's noisiest channel (SNR -60 dB with a 60 dB

@@ -48,7 +48,7 @@ __all__ = ["LinkFailed", "LinkResult", "LinkSender", "SenderOptions", "Sync"]
 
 log = logging.getLogger("diffusec.sender")
 
-RETRYABLE_CODES = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "ABORTED")
+RETRYABLE_CODES = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "ABORTED")   # transient: try again
 RESYNC_REASONS = ("UNKNOWN_SESSION", "UNKNOWN_EPOCH", "EXPIRED_EPOCH")
 # Refusals a correct sender cannot cause (something on the path changed the frame or the Sync it
 # answered): re-sync, re-encode and send again.
@@ -69,6 +69,7 @@ class Failure:
     code: str
     reason: str
     details: str
+    lasted_s: float = 0.0     # how long it had gone on when noticed (a stall): the outage starts that much earlier
 
     @classmethod
     def of_rpc(cls, err: grpc.RpcError) -> Failure:
@@ -122,6 +123,7 @@ class LinkSender:
         self._outage_started: float | None = None  # time.monotonic() of the current outage's first failure
         self._outage_acked = 0                     # acks when it started: a new ack ends it
         self._attempts = 0
+        self._connected_at = 0.0                   # time.perf_counter() of the last (re)connect
         self.result: LinkResult | None = None      # the current (or last) run's, for --metrics
         self.sync_seconds = sync_histogram()       # Sync round trips, observed always (cheap), served with --metrics
 
@@ -202,7 +204,7 @@ class LinkSender:
                     ended, stream = stream, None
                     self._after_stream_end(ended.error)
                     continue
-                failure = self._resync_if_due() or self._answer_refusals(stream, encode)
+                failure = self._stalled() or self._resync_if_due() or self._answer_refusals(stream, encode)
                 if failure is not None:
                     stream.cancel()
                     stream = None
@@ -253,6 +255,7 @@ class LinkSender:
             self.result.syncs.append(self.sync())
             self._since_sync = 0
             stream = self._open_stream()
+            self._connected_at = time.perf_counter()
             unacked = self._window.unacked()
             if unacked:
                 self._window.resend(encode(unacked), stream)
@@ -271,6 +274,16 @@ class LinkSender:
         log.info("the peer ended the stream with %d frames unacknowledged; reconnecting", len(self._window.unacked()))
         self.result.reconnects += 1
         time.sleep(0.1)
+
+    def _stalled(self) -> Failure | None:
+        """A Failure when frames are in flight and no ack has come for a third of ``retry_timeout_s`` (at
+        least 1 s) since the last ack or (re)connect: the peer or the path may be frozen with the
+        connection still open. The caller reconnects; the outage counts from the last progress."""
+        idle_s = self._window.idle_s(self._connected_at)
+        if idle_s is None or idle_s < max(1.0, self.opt.retry_timeout_s / 3):
+            return None
+        return Failure("DEADLINE_EXCEEDED", "NO_ACKS", f"no ack for {idle_s:.1f} s with {len(self._window.unacked())} "
+                                                       f"frames in flight", lasted_s=idle_s)
 
     def _resync_if_due(self) -> Failure | None:
         """The periodic Sync, once ``sync_every`` new frames went out under the last one (and more are
@@ -325,7 +338,7 @@ class LinkSender:
         now = time.monotonic()
         acked = self._window.acked if self._window else 0
         if self._outage_started is None or acked > self._outage_acked:
-            self._outage_started, self._outage_acked, self._attempts = now, acked, 0
+            self._outage_started, self._outage_acked, self._attempts = now - failure.lasted_s, acked, 0
         outage_started = self._outage_started
         if now - outage_started > self.opt.retry_timeout_s:
             raise LinkFailed(f"no progress with {self.address} for {now - outage_started:.0f} s (last: {failure.code}"

@@ -138,6 +138,14 @@ class SendWindow:
         with self._cond:
             return self.acked == len(self.result.acks)
 
+    def idle_s(self, since: float) -> float | None:
+        """Seconds without an ack while frames are in flight, counted from the last ack or ``since``
+        (a perf_counter time, e.g. the last reconnect), whichever is later; None when none is in flight."""
+        with self._cond:
+            if not self._pending:
+                return None
+            return time.perf_counter() - max(self._last_ack_at, since)
+
     def all_sent(self) -> bool:
         """Every image has gone out at least once."""
         return self.next_index >= len(self.result.acks)
