@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from link.metrics import check_option as check_metrics_option
+from link.security_options import tls_files, tls_options
 from shared.cli_options import checkpoints_option, fail, json_option, preset_option, seed_option, threads_option
 
 from .impairments import Impairment, ImpairmentSpec, kind_class, kind_classes, shared_parameters
@@ -42,9 +43,10 @@ MAIN_HELP = """DiffuSeC Link channel proxy: AWGN plus stackable impairments betw
 @click.option("--control", "control", default=lambda: os.environ.get("DIFFUSEC_PROXY_CONTROL", DEFAULT_CONTROL),
               show_default=f"$DIFFUSEC_PROXY_CONTROL or {DEFAULT_CONTROL}",
               help="host:port of the proxy's ChannelControl service (the verbs talk to it; serve listens on it).")
+@tls_options("proxy")
 @click.pass_context
-def main(ctx: click.Context, control: str) -> None:
-    ctx.obj = {"control": control}
+def main(ctx: click.Context, control: str, tls_cert, tls_key, tls_ca, tls_server_name) -> None:
+    ctx.obj = {"control": control, "tls": tls_files(tls_cert, tls_key, tls_ca, tls_server_name)}
 
 
 # --- serve --------------------------------------------------------------------------------------
@@ -83,8 +85,9 @@ def serve(ctx, listen, upstream, control, snr_db, seed, preset, checkpoints, thr
     sync_seconds = sync_histogram()
     try:
         state = ChannelState(snr_db, seed, upstream, preset, checkpoints)
-        link, ctl, channel, _, _ = build_servers(state, listen, control, upstream, sync_seconds=sync_seconds)
-    except (ValueError, OSError, RuntimeError) as err:
+        link, ctl, channel, _, _ = build_servers(state, listen, control, upstream, sync_seconds=sync_seconds,
+                                                 tls=ctx.obj["tls"])
+    except (ValueError, OSError, RuntimeError) as err:   # TlsError is a ValueError
         fail(str(err))
     if metrics_address:
         try:
@@ -98,7 +101,8 @@ def serve(ctx, listen, upstream, control, snr_db, seed, preset, checkpoints, thr
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     log = logging.getLogger("diffusec.proxy")
-    log.info("relaying Link %s -> %s at %.1f dB; ChannelControl on %s", listen, upstream, snr_db, control)
+    log.info("relaying Link %s -> %s at %.1f dB; ChannelControl on %s%s", listen, upstream, snr_db, control,
+             " (TLS)" if ctx.obj["tls"].enabled else "")
     stop.wait()
     link.stop(grace=1.0).wait()
     ctl.stop(grace=0.5).wait()
@@ -113,8 +117,14 @@ def _call(ctx: click.Context, method: str, request, timeout_s: float = 10.0):
 
     from protos.diffusec.link.v1 import link_pb2_grpc
 
+    from protos.tls import open_channel
+
     address = ctx.obj["control"]
-    with grpc.insecure_channel(address) as channel:
+    try:
+        channel = open_channel(address, ctx.obj["tls"], [])
+    except ValueError as err:   # TlsError: an unreadable PEM file
+        fail(str(err))
+    with channel:
         try:
             return getattr(link_pb2_grpc.ChannelControlStub(channel), method)(request, timeout=timeout_s)
         except grpc.RpcError as err:

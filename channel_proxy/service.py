@@ -23,6 +23,7 @@ import grpc
 
 from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
 from protos.serving import SERVER_OPTIONS, add_health, bind, set_serving, upstream_timeout_s
+from protos.tls import PLAINTEXT, TlsFiles, is_loopback, open_channel
 from protos.wire import GRPC_OPTIONS
 from shared.checkpoints import CheckpointError
 
@@ -162,10 +163,12 @@ class ChannelControlServicer(link_pb2_grpc.ChannelControlServicer):
 
 
 def build_servers(state: ChannelState, listen: str, control: str, upstream: str, max_workers: int = 32,
-                  sync_seconds=None) -> tuple[grpc.Server, grpc.Server, grpc.Channel, int, int]:
+                  sync_seconds=None, tls: TlsFiles = PLAINTEXT) -> tuple[grpc.Server, grpc.Server, grpc.Channel, int, int]:
     """Link forwarder on ``listen`` and ChannelControl on ``control``, both with health; started.
-    ``sync_seconds``: a histogram of relayed Sync seconds (channel_proxy.metrics)."""
-    channel = grpc.insecure_channel(upstream, options=GRPC_OPTIONS)
+    ``sync_seconds``: a histogram of relayed Sync seconds (channel_proxy.metrics); ``tls``: TLS on both
+    servers and towards the upstream receiver (mutual with a CA)."""
+    channel = open_channel(upstream, tls, GRPC_OPTIONS)
+    credentials = tls.server_credentials() if tls.enabled else None
     link = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="proxy"),
                        options=SERVER_OPTIONS)
     link_pb2_grpc.add_LinkServicer_to_server(LinkForwarder(state, channel, sync_seconds), link)
@@ -173,7 +176,10 @@ def build_servers(state: ChannelState, listen: str, control: str, upstream: str,
     ctl = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="control"), options=SERVER_OPTIONS)
     link_pb2_grpc.add_ChannelControlServicer_to_server(ChannelControlServicer(state), ctl)
     ctl_health = add_health(ctl, (CONTROL_SERVICE,))
-    link_port, ctl_port = bind(link, listen), bind(ctl, control)
+    link_port, ctl_port = bind(link, listen, credentials), bind(ctl, control, credentials)
+    if credentials is None and not is_loopback(control):
+        log.warning("ChannelControl listens on %s without TLS: anyone who reaches it can change the channel; "
+                    "give --tls-cert/--tls-key/--tls-ca (`diffusec certs DIR`) or listen on 127.0.0.1", control)
     link.start()
     ctl.start()
     set_serving(link_health, (LINK_SERVICE,))

@@ -11,6 +11,7 @@ from shared.cli_options import COMMAND_CONTEXT
 
 from .agent import eval_adaptation_command
 from .attacks import eval_attacks
+from .certs import certs_command
 from .data import data
 from .evaluate import eval_command
 from .purification import eval_purification
@@ -34,3 +35,4 @@ for _experiment in (eval_attacks, eval_purification, eval_adaptation_command):
 main.add_command(data)
 register_link_commands(main)
 main.add_command(report_command)
+main.add_command(certs_command)

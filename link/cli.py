@@ -14,7 +14,7 @@ import time
 
 import click
 
-from link.keys import link_key_option
+from link.security_options import link_auth, link_key_option
 from protos.limits import MAX_PILOT_SYMBOLS, MIN_PILOT_SYMBOLS
 from shared.cli_options import (checkpoints_option, data_root_option, fail, fail_on, image_set_option, json_option,
                                 note, preset_option, seed_option, set_threads, t_d_option, t_plus_option,
@@ -24,6 +24,9 @@ PRESET = preset_option("Model preset of the receiver (and of the sender in demo/
 CHECKPOINTS = checkpoints_option()
 JSON = json_option()
 VERBOSE = click.option("--verbose", "-v", is_flag=True, help="Show the services' logs, prefixed [receiver]/[proxy].")
+TLS_DIR = click.option("--tls-dir", type=click.Path(exists=True, file_okay=False), default=None,
+                       help="A `diffusec certs` folder: mutual TLS on every hop (the services use server.pem, "
+                            "clients client.pem; both trust ca.pem).")
 DATA_ROOT = data_root_option("Folder holding the dataset.")
 
 
@@ -142,9 +145,10 @@ def _policy_args(policy: str) -> tuple[str, ...]:
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info", show_default=True)
 @POLICY
 @link_key_option()
+@TLS_DIR
 @JSON
 def up(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_addr, proxy_addr, control_addr, log_level,
-       policy, link_key_file, as_json) -> None:
+       policy, link_key_file, tls_dir, as_json) -> None:
     """Run the receiver and the channel proxy locally until Ctrl-C or SIGTERM.
 
     Both start as child processes on loopback ports; once each answers its gRPC health check with
@@ -155,15 +159,15 @@ def up(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_addr, p
     10 s); if either exits on its own, the other is stopped and the exit status is 1.
 
     With --link-key-file the receiver signs and checks the link's messages; give senders the same
-    key (`diffusec-sender run --link-key-file F`). The proxy never gets it.
+    key (`diffusec-sender run --link-key-file F`). The proxy never gets it. With --tls-dir every hop
+    speaks mutual TLS; senders and the proxy CLI then need DIR's client.pem, client-key.pem, ca.pem.
     """
     from link.procs import stderr_sink
     from link.stack import LinkStack, StackError
 
-    key_args = ("--link-key-file", str(link_key_file)) if link_key_file else ()
     config = _stack_config(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver=receiver_addr,
                            proxy=proxy_addr, control=control_addr, log_level=log_level,
-                           receiver_args=_policy_args(policy) + key_args)
+                           receiver_args=_policy_args(policy), link_key_file=link_key_file, tls_dir=tls_dir)
     stack = LinkStack(config, sink=stderr_sink)
 
     def stop(signum, frame):
@@ -172,19 +176,7 @@ def up(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_addr, p
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     code = 0
     try:
-        addresses = stack.start()
-        info = {**addresses.to_dict(), "preset": preset, "t_d": t_d, "t_plus": t_plus, "snr_db": snr_db}
-        if as_json:
-            click.echo(json.dumps(info))
-        else:
-            click.echo(f"link up: preset {preset}, fixed t_D = {t_d}, t_plus = {t_plus}, {snr_db:g} dB\n"
-                       f"  receiver  {addresses.receiver}  (pid {addresses.pids['receiver']})\n"
-                       f"  proxy     {addresses.proxy}  (pid {addresses.pids['proxy']})  "
-                       f"send: diffusec-sender run --to {addresses.proxy} --n 100\n"
-                       f"  control   {addresses.control}  "
-                       f"e.g. diffusec-proxy --control {addresses.control} attack add jamming --pnr-db 6\n"
-                       f"Ctrl-C stops both.")
-        sys.stdout.flush()
+        _announce(config, stack.start(), as_json)
         while True:
             death = stack.dead()
             if death:
@@ -206,6 +198,29 @@ def up(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_addr, p
         if codes:
             note("[up] stopped: " + ", ".join(f"{name} exit {status}" for name, status in codes.items()))
     sys.exit(code)
+
+
+def _announce(config, addresses, as_json: bool) -> None:
+    """Print where the link is up and how to use it (one JSON line with --json)."""
+    info = {**addresses.to_dict(), "preset": config.preset, "t_d": config.t_d, "t_plus": config.t_plus,
+            "snr_db": config.snr_db, "link_key": bool(config.link_key_file), "tls": bool(config.tls_dir)}
+    if as_json:
+        click.echo(json.dumps(info))
+        sys.stdout.flush()
+        return
+    tls = config.client_tls()
+    client_args = "".join(f" --{flag} {path}" for flag, path in (("tls-cert", tls.cert), ("tls-key", tls.key),
+                                                                  ("tls-ca", tls.ca)) if path)
+    key_args = f" --link-key-file {config.link_key_file}" if config.link_key_file else ""
+    click.echo(f"link up: preset {config.preset}, fixed t_D = {config.t_d}, t_plus = {config.t_plus}, "
+               f"{config.snr_db:g} dB{', link key' if key_args else ''}{', mutual TLS' if client_args else ''}\n"
+               f"  receiver  {addresses.receiver}  (pid {addresses.pids['receiver']})\n"
+               f"  proxy     {addresses.proxy}  (pid {addresses.pids['proxy']})  "
+               f"send: diffusec-sender run --to {addresses.proxy} --n 100{key_args}{client_args}\n"
+               f"  control   {addresses.control}  "
+               f"e.g. diffusec-proxy{client_args} --control {addresses.control} attack add jamming --pnr-db 6\n"
+               f"Ctrl-C stops both.")
+    sys.stdout.flush()
 
 
 # --- demo ---------------------------------------------------------------------------------------
@@ -424,24 +439,35 @@ ATTACH_CONTROL = click.option("--control", "attach_control", default=None,
 @_threads_option(1, "the sync path is single-threaded work")
 @POLICY
 @ATTACH_LINK
+@link_key_option()
+@TLS_DIR
 @VERBOSE
 @JSON
-def bench_sync(n, warmup, pilot_length, preset, checkpoints, threads, policy, attach_link, verbose, as_json) -> None:
+def bench_sync(n, warmup, pilot_length, preset, checkpoints, threads, policy, attach_link, link_key_file, tls_dir,
+               verbose, as_json) -> None:
     """Sync round trips sender -> proxy -> receiver vs a bare gRPC echo through a relay (same shape).
 
     Interleaved in one run. Prints sync_p50_ms, sync_p99_ms, echo_p50_ms, echo_p99_ms, ratio
     (sync p50 / echo p50; target <= 1.25), p99_ratio (target <= 1.5) and a breakdown in
     microseconds measured inside the servers (SyncReply.timing): the receiver's handler, its SNR
     estimate and policy, the proxy's own work, and the extra p50 over the echo.
+
+    With --link-key-file the syncs are signed and their replies checked, as the sender does; with
+    --tls-dir every hop of the sync path speaks mutual TLS. The echo stays plaintext and unsigned:
+    the ratio then includes what the protection costs.
     """
     from link.bench import sync
     from link.procs import stderr_sink
 
     set_threads(threads)
-    config = _stack_config(preset, checkpoints, threads=threads, receiver_args=_policy_args(policy))
+    auth = link_auth(link_key_file)
+    config = _stack_config(preset, checkpoints, threads=threads, receiver_args=_policy_args(policy),
+                           link_key_file=link_key_file, tls_dir=tls_dir)
     with _link(config, attach_link, None, verbose) as (proxy, _):
         note(f"timing {n} syncs and {n} echoes, interleaved ...")
-        report = sync.run(proxy, n, pilot_length, warmup, preset, sink=stderr_sink if verbose else None)
+        report = sync.run(proxy, n, pilot_length, warmup, preset, sink=stderr_sink if verbose else None,
+                          auth=auth, tls=config.client_tls())
+    report["link_key"], report["tls"] = auth is not None, "mutual" if tls_dir else "off"
     report["policy"] = policy if not attach_link else None  # attached: whatever the running receiver uses
     _emit(report, as_json, "bench sync (milliseconds; breakdown in microseconds)")
 

@@ -10,15 +10,18 @@ from typing import Callable
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from protos.tls import PLAINTEXT, TlsFiles, open_channel
+
 SERVING = "SERVING"
 
 
-def check(address: str, service: str = "", timeout_s: float = 2.0) -> str:
+def check(address: str, service: str = "", timeout_s: float = 2.0, tls: TlsFiles = PLAINTEXT) -> str:
     """One Check call -> the status name (SERVING, NOT_SERVING, ...) or the gRPC error code name.
 
     A server that is not listening gives "UNAVAILABLE"; a service it does not know, "NOT_FOUND".
+    ``tls``: for a server that serves TLS (mutual: with a client certificate).
     """
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address, tls, []) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service),
                                                                timeout=timeout_s)
@@ -28,7 +31,7 @@ def check(address: str, service: str = "", timeout_s: float = 2.0) -> str:
 
 
 def wait_serving(address: str, timeout_s: float = 120.0, service: str = "",
-                 alive: Callable[[], str | None] | None = None, poll_s: float = 0.1) -> float:
+                 alive: Callable[[], str | None] | None = None, poll_s: float = 0.1, tls: TlsFiles = PLAINTEXT) -> float:
     """Poll ``address`` until SERVING -> seconds waited.
 
     ``alive()`` is called between polls and returns None while the server's process lives, or a
@@ -37,7 +40,7 @@ def wait_serving(address: str, timeout_s: float = 120.0, service: str = "",
     """
     start = time.monotonic()
     last = "no answer"
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address, tls, []) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
             try:

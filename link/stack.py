@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from protos.serving import free_port
+from protos.tls import PLAINTEXT, TlsFiles
 from shared.presets import DEFAULT_PRESET
 
 from . import health
@@ -41,6 +43,22 @@ class StackConfig:
     proxy_args: tuple[str, ...] = ()      # more `diffusec-proxy serve` options
     log_level: str = "info"
     health_timeout_s: float = 180.0    # model loading on a busy 2-core machine can take a while
+    link_key_file: str | None = None   # the receiver's link key (senders need the same one)
+    tls_dir: str | None = None         # a `diffusec certs` folder: mutual TLS on every hop
+
+    def client_tls(self) -> TlsFiles:
+        """How a client (health checks, a sender, the proxy CLI) talks to these services."""
+        if self.tls_dir is None:
+            return PLAINTEXT
+        d = Path(self.tls_dir)
+        return TlsFiles(d / "client.pem", d / "client-key.pem", d / "ca.pem")
+
+    def service_tls_args(self) -> list[str]:
+        """The services' --tls-* options: the server certificate (also the proxy's client one)."""
+        if self.tls_dir is None:
+            return []
+        d = Path(self.tls_dir)
+        return ["--tls-cert", str(d / "server.pem"), "--tls-key", str(d / "server-key.pem"), "--tls-ca", str(d / "ca.pem")]
 
 
 @dataclass
@@ -71,9 +89,12 @@ class LinkStack:
                     "--seed", str(cfg.seed), "--log-level", cfg.log_level, *threads]
         if cfg.checkpoints:
             receiver += ["--checkpoints", str(cfg.checkpoints)]
+        if cfg.link_key_file:
+            receiver += ["--link-key-file", str(cfg.link_key_file)]
+        receiver += cfg.service_tls_args()
         # The proxy gets the receiver's preset and checkpoints: an `adversarial` impairment's default
         # surrogate is a copy of the receiver's models (the white-box threat model).
-        proxy = [sys.executable, "-m", "channel_proxy.cli", "serve", "--listen", addresses.proxy,
+        proxy = [sys.executable, "-m", "channel_proxy.cli", *cfg.service_tls_args(), "serve", "--listen", addresses.proxy,
                  "--upstream", addresses.receiver, "--control", addresses.control, "--snr-db", repr(float(cfg.snr_db)),
                  "--seed", str(cfg.seed), "--log-level", cfg.log_level, "--preset", cfg.preset, *threads]
         if cfg.checkpoints:
@@ -94,7 +115,7 @@ class LinkStack:
             for name, argv in self.commands(addresses).items():
                 self.group.spawn(name, argv, env=env)
             for address in (addresses.receiver, addresses.proxy, addresses.control):
-                health.wait_serving(address, cfg.health_timeout_s, alive=self.group.dead)
+                health.wait_serving(address, cfg.health_timeout_s, alive=self.group.dead, tls=cfg.client_tls())
             return addresses
 
         auto_ports = not (cfg.receiver and cfg.proxy and cfg.control)   # given addresses are not re-picked

@@ -22,8 +22,9 @@ SERVER_OPTIONS = [*GRPC_OPTIONS, ("grpc.so_reuseport", 0)]
 PORT_IN_USE = "the port is in use"
 
 
-def bind(server: grpc.Server, address: str) -> int:
-    """Bind ``server`` to ``address`` (host:port; port 0 picks a free one) -> the port bound.
+def bind(server: grpc.Server, address: str, credentials: grpc.ServerCredentials | None = None) -> int:
+    """Bind ``server`` to ``address`` (host:port; port 0 picks a free one) -> the port bound; TLS with
+    ``credentials`` (:meth:`protos.tls.TlsFiles.server_credentials`), else plaintext.
 
     OSError with what to do when the address is malformed, in use or not local.
     """
@@ -34,7 +35,8 @@ def bind(server: grpc.Server, address: str) -> int:
     if int(port):
         _refuse_if_taken(host, int(port), address)
     try:
-        bound = server.add_insecure_port(address)
+        bound = (server.add_insecure_port(address) if credentials is None
+                 else server.add_secure_port(address, credentials))
     except RuntimeError:  # newer grpcio raises where older ones return 0
         bound = 0
     if bound == 0:

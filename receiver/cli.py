@@ -9,7 +9,7 @@ import threading
 import click
 
 from link.metrics import check_option as check_metrics_option
-from link.keys import link_auth, link_key_option, log_key_state
+from link.security_options import link_auth, link_key_option, log_key_state, tls_files, tls_options
 from shared.cli_options import (COMMAND_CONTEXT, checkpoints_option, device_option, fail, preset_option, sampler_option,
                                 seed_option, set_threads, steps_option, t_d_option, t_plus_option, threads_option)
 
@@ -77,6 +77,7 @@ def _log_off_the_request_path(level: str) -> None:
               help="Refuse frames whose t_P = t_D + t_plus exceeds this (OUT_OF_RANGE): the reverse chain costs "
                    "t_P network calls per frame. The default is the agent's range (t_D, t_plus <= 50).")
 @link_key_option()
+@tls_options("server")
 @seed_option(help="Seeds the purification noise.")
 @threads_option()
 @device_option()
@@ -85,8 +86,8 @@ def _log_off_the_request_path(level: str) -> None:
               help="host:port to serve Prometheus metrics on (GET /metrics): frames received, acked, duplicate "
                    "and rejected, stage and Sync seconds, the measured SNR. Default: none.")
 def serve(listen, preset, checkpoints, policy, t_d, t_plus, episode_steps, episode_change_db, sampler, steps, max_batch,
-          batch_wait_ms, max_latent_bytes, max_t_p, link_key_file, seed, threads, device, log_level,
-          metrics_address) -> None:
+          batch_wait_ms, max_latent_bytes, max_t_p, link_key_file, tls_cert, tls_key, tls_ca, seed, threads, device,
+          log_level, metrics_address) -> None:
     """Load the models and serve Link and health on LISTEN until SIGINT/SIGTERM."""
     _log_off_the_request_path(log_level)
     from shared.checkpoints import CheckpointError
@@ -101,6 +102,7 @@ def serve(listen, preset, checkpoints, policy, t_d, t_plus, episode_steps, episo
     if policy == "fixed" and t_d + t_plus > max_t_p:
         fail(f"--t-d {t_d} + --t-plus {t_plus} exceeds --max-t-p {max_t_p}: every frame would be refused")
     guard = LinkGuard(link_auth(link_key_file))
+    tls = tls_files(tls_cert, tls_key, tls_ca)
     try:
         pipeline = Pipeline.load(preset, checkpoints, ("codec", "denoiser", "classifier"), device)
         chosen = make_policy(policy, t_d, t_plus, pipeline.schedule.num_timesteps, checkpoints, preset,
@@ -111,8 +113,8 @@ def serve(listen, preset, checkpoints, policy, t_d, t_plus, episode_steps, episo
                         steps=steps, seed=seed, max_latent_bytes=max_latent_bytes, max_t_p=max_t_p,
                         batch_thread=False)
     try:
-        server, port = build_server(receiver, listen, guard=guard)
-    except (OSError, RuntimeError) as err:
+        server, port = build_server(receiver, listen, guard=guard, tls=tls)
+    except (OSError, RuntimeError, ValueError) as err:   # TlsError is a ValueError
         fail(f"cannot serve on {listen}: {err}")
     if metrics_address:
         _serve_metrics(metrics_address, receiver, server)
@@ -135,6 +137,8 @@ def serve(listen, preset, checkpoints, policy, t_d, t_plus, episode_steps, episo
         "serving Link on %s (port %d): preset %s, %d symbols/frame, policy %s, %s sampler, max batch %d",
         listen, port, preset, receiver.latent_length, getattr(chosen, "describe", lambda: policy)(), sampler, max_batch)
     log_key_state(logging.getLogger("diffusec.receiver"), guard.keyed)
+    logging.getLogger("diffusec.receiver").info("TLS: %s", ("mutual (client certificates required)" if tls.ca else "on")
+                                                if tls.enabled else "off (plaintext)")
     # The models run here, on the main thread, which owns torch's thread pool (see receiver.batcher).
     receiver.run_batches()
     logging.getLogger("diffusec.receiver").info("stopped after %d frames (%d duplicates, %d batches)",

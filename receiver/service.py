@@ -16,6 +16,7 @@ import grpc
 
 from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
 from protos.serving import SERVER_OPTIONS, add_health, bind, set_serving
+from protos.tls import PLAINTEXT, TlsFiles
 from protos.wire import REASON_KEY
 
 from .engine import AckOut, FrameIn, Receiver
@@ -161,15 +162,15 @@ class LinkServicer(link_pb2_grpc.LinkServicer):
             lambda f, i=frame.frame_id, d=duplicate, s=frame.session: events.put((s, outcome_ack(i, f, d))))
 
 
-def build_server(receiver: Receiver, listen: str, max_workers: int = 32,
-                 guard: LinkGuard | None = None) -> tuple[grpc.Server, int]:
+def build_server(receiver: Receiver, listen: str, max_workers: int = 32, guard: LinkGuard | None = None,
+                 tls: TlsFiles = PLAINTEXT) -> tuple[grpc.Server, int]:
     """A gRPC server with Link + health on ``listen`` (host:port; port 0 picks one) -> (server, port).
-    ``guard``: checks and signs messages under a link key (None: no key)."""
+    ``guard``: checks and signs messages under a link key (None: no key); ``tls``: TLS (mutual with a CA)."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="link"),
                          options=SERVER_OPTIONS)
     link_pb2_grpc.add_LinkServicer_to_server(LinkServicer(receiver, guard), server)
     health = add_health(server, (LINK_SERVICE,))
-    port = bind(server, listen)
+    port = bind(server, listen, tls.server_credentials() if tls.enabled else None)
     server.start()
     set_serving(health, (LINK_SERVICE,))
     return server, port

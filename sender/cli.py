@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from link.keys import link_auth, link_key_option, log_key_state
+from link.security_options import link_auth, link_key_option, log_key_state, tls_files, tls_options
 from link.metrics import check_option as check_metrics_option
 from protos.limits import MAX_PILOT_SYMBOLS, MIN_PILOT_SYMBOLS
 from shared.attacks.options import source_attack_options
@@ -78,6 +78,7 @@ def link_options(func):
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
 @link_key_option()
+@tls_options("client")
 @source_attack_options
 @click.option("--attack-snr-db", type=float, default=15.0, show_default=True,
               help="--adaptive: the channel SNR (dB) the attacker assumes when it differentiates the chain.")
@@ -85,7 +86,7 @@ def link_options(func):
               help="--adaptive: the t_D (and t_P) the attacker assumes.")
 def run(address, preset, n, images_dir, image_set, data_root, checkpoints, sync_every, pilot_length, window, batch,
         ack_timeout, sync_timeout, retry_timeout, evaluation, session, seed, threads, device, as_json,
-        metrics_address, progress, link_key_file, source_attack, eps, attack_steps, step_size, target, adaptive, eot_samples,
+        metrics_address, progress, link_key_file, tls_cert, tls_key, tls_ca, tls_server_name, source_attack, eps, attack_steps, step_size, target, adaptive, eot_samples,
         attack_snr_db, attack_t_d) -> None:
     """Sync with the receiver, then diffuse with its t_D, encode and stream N images; print the scores.
 
@@ -106,6 +107,7 @@ def run(address, preset, n, images_dir, image_set, data_root, checkpoints, sync_
 
     set_threads(threads)
     auth = link_auth(link_key_file)
+    tls = tls_files(tls_cert, tls_key, tls_ca, tls_server_name)
     log_key_state(logging.getLogger("diffusec.sender"), auth is not None)
     attack = _source_attack(preset, source_attack, eps, attack_steps, step_size, target, adaptive, eot_samples)
     # The attacker holds the receiver's classifier (white-box); --adaptive also the denoiser.
@@ -121,7 +123,7 @@ def run(address, preset, n, images_dir, image_set, data_root, checkpoints, sync_
     options = SenderOptions(preset=preset, session=session, sync_every=sync_every, pilot_length=pilot_length,
                             window=window, batch=batch, ack_timeout_s=ack_timeout, sync_timeout_s=sync_timeout,
                             retry_timeout_s=retry_timeout, evaluation=evaluation, seed=seed)
-    session, result, error = _send(pipeline, address, options, sent, labels, progress, metrics_address, auth)
+    session, result, error = _send(pipeline, address, options, sent, labels, progress, metrics_address, auth, tls)
     if error is not None:
         if as_json:
             click.echo(json.dumps(failure_report(address, preset, len(images), session, error, result)))
@@ -167,7 +169,7 @@ def _load(preset, checkpoints, parts, device, images_dir, image_set, data_root, 
     return pipeline, data.images, data.labels, data.description, None
 
 
-def _send(pipeline, address, options, images, labels, progress, metrics_address, auth=None):
+def _send(pipeline, address, options, images, labels, progress, metrics_address, auth, tls):
     """One LinkSender run with a progress bar (and the metrics endpoint with ``metrics_address``)
     -> (session id, its LinkResult (what was acked, when it failed), the LinkFailed message or None)."""
     from tqdm import tqdm
@@ -177,7 +179,7 @@ def _send(pipeline, address, options, images, labels, progress, metrics_address,
     if progress is None:
         progress = show_progress()
     bar = tqdm(total=len(images), desc="sent+acked", unit="img", disable=not progress, dynamic_ncols=True)
-    sender = LinkSender(pipeline, address, options, on_ack=bar.update, auth=auth)
+    sender = LinkSender(pipeline, address, options, on_ack=bar.update, auth=auth, tls=tls)
     if metrics_address:
         _serve_metrics(metrics_address, sender)
     try:

@@ -34,6 +34,7 @@ import torch
 
 from protos.auth import LinkAuth
 from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
+from protos.tls import PLAINTEXT, TlsFiles, open_channel
 from protos.wire import GRPC_OPTIONS, error_reason, symbols_to_bytes
 from shared.channel import pilot_sequence
 from shared.pipeline import Pipeline
@@ -105,14 +106,16 @@ class LinkSender:
     """
 
     def __init__(self, pipeline: Pipeline, address: str, options: SenderOptions,
-                 on_ack: Callable[[int], None] | None = None, auth: LinkAuth | None = None):
-        """``auth``: signs syncs and frames and checks replies and acks under the link key (None: no key)."""
+                 on_ack: Callable[[int], None] | None = None, auth: LinkAuth | None = None,
+                 tls: TlsFiles = PLAINTEXT):
+        """``auth``: signs syncs and frames and checks replies and acks under the link key (None: no key);
+        ``tls``: TLS to ``address`` (mutual with a certificate)."""
         self.pipeline, self.address, self.opt = pipeline, address, options
         self.auth = auth
         self.session = options.session or f"sender-{uuid.uuid4().hex[:12]}"
         self.generator = torch.Generator().manual_seed(options.seed)
         self._jitter = random.Random(options.seed)
-        self._channel = grpc.insecure_channel(address, options=GRPC_OPTIONS)
+        self._channel = open_channel(address, tls, GRPC_OPTIONS)
         self._stub = link_pb2_grpc.LinkStub(self._channel)
         self._on_ack_count = on_ack or (lambda n: None)
         self._sync: Sync | None = None

@@ -17,7 +17,9 @@ import uuid
 
 import grpc
 
+from protos.auth import LinkAuth
 from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
+from protos.tls import PLAINTEXT, TlsFiles, open_channel
 from protos.wire import GRPC_OPTIONS, symbols_to_bytes
 from shared.channel import pilot_sequence
 from shared.stats import percentile, rounded
@@ -48,12 +50,15 @@ def start_echo(group: ProcessGroup, host: str = "127.0.0.1", timeout_s: float = 
 
 
 def measure(link: str, echo: str, n: int, pilot_length: int = 1024, warmup: int = 50, preset: str = "",
-            timeout_s: float = 10.0) -> dict:
-    """``n`` interleaved Sync round trips through ``link`` (a proxy) and ``echo`` (a relay) -> the report."""
+            timeout_s: float = 10.0, auth: LinkAuth | None = None, tls: TlsFiles = PLAINTEXT) -> dict:
+    """``n`` interleaved Sync round trips through ``link`` (a proxy) and ``echo`` (a relay) -> the report.
+
+    ``auth``: sign each request to ``link`` and check its reply (in the timed interval, as the sender
+    does); ``tls``: TLS to ``link``. The echo is always plaintext and unsigned."""
     session = f"bench-sync-{uuid.uuid4().hex[:8]}"
     sync_ms, echo_ms, timing = [], [], {"receiver_us": [], "snr_estimate_us": [], "policy_us": [], "proxy_us": []}
     snr = []
-    with grpc.insecure_channel(link, options=GRPC_OPTIONS) as a, grpc.insecure_channel(echo, options=GRPC_OPTIONS) as b:
+    with open_channel(link, tls, GRPC_OPTIONS) as a, grpc.insecure_channel(echo, options=GRPC_OPTIONS) as b:
         link_stub, echo_stub = link_pb2_grpc.LinkStub(a), link_pb2_grpc.LinkStub(b)
         for k in range(warmup + n):
             # The pilot is made before the clock starts, as in the sender (sender.link.LinkSender.sync).
@@ -62,7 +67,7 @@ def measure(link: str, echo: str, n: int, pilot_length: int = 1024, warmup: int 
             order = ((link_stub, sync_ms), (echo_stub, echo_ms))
             for stub, out in order if k % 2 == 0 else order[::-1]:
                 start = time.perf_counter()
-                reply = stub.Sync(request, timeout=timeout_s)
+                reply = _sync(stub, request, timeout_s, auth if stub is link_stub else None)
                 elapsed = (time.perf_counter() - start) * 1000.0
                 if k < warmup:
                     continue
@@ -86,13 +91,26 @@ def measure(link: str, echo: str, n: int, pilot_length: int = 1024, warmup: int 
     return report
 
 
+def _sync(stub, request: link_pb2.SyncRequest, timeout_s: float, auth: LinkAuth | None) -> link_pb2.SyncReply:
+    """One Sync; with ``auth`` signed first and its reply checked (RuntimeError when the check fails)."""
+    if auth is None:
+        return stub.Sync(request, timeout=timeout_s)
+    signed = link_pb2.SyncRequest()
+    signed.CopyFrom(request)
+    auth.sign_sync_request(signed)
+    reply = stub.Sync(signed, timeout=timeout_s)
+    if not auth.sync_reply_valid(request.session, request.sequence, reply):
+        raise RuntimeError("a SyncReply failed its MAC check: is the receiver using the same link key?")
+    return reply
+
+
 def run(link: str, n: int, pilot_length: int = 1024, warmup: int = 50, preset: str = "",
-        sink: Sink | None = None) -> dict:
+        sink: Sink | None = None, auth: LinkAuth | None = None, tls: TlsFiles = PLAINTEXT) -> dict:
     """Start the echo baseline, measure against the Link at ``link`` (a channel proxy), stop the baseline."""
     group = ProcessGroup(sink)
     try:
         echo = start_echo(group)
-        report = measure(link, echo, n, pilot_length, warmup, preset)
+        report = measure(link, echo, n, pilot_length, warmup, preset, auth=auth, tls=tls)
     finally:
         group.stop()
     return {**report, "link": link, "machine": machine()}
