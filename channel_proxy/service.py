@@ -63,7 +63,7 @@ class LinkForwarder(link_pb2_grpc.LinkServicer):
         if delay > 0:
             time.sleep(delay)
         start = time.perf_counter()
-        pilot, _ = self.state.add_noise(request.pilot)
+        pilot, _ = self.state.add_noise(request.pilot, ("pilot", request.sequence))
         out = link_pb2.SyncRequest()
         out.CopyFrom(request)
         out.pilot = pilot
@@ -103,7 +103,7 @@ class LinkForwarder(link_pb2_grpc.LinkServicer):
         try:
             for frame in request_iterator:
                 session[0] = frame.session
-                fate = self.state.forward(frame.latent)
+                fate = self.state.forward(frame.latent, frame.session, frame.frame_id)
                 if fate.dropped:
                     continue
                 out = link_pb2.Frame()

@@ -22,10 +22,14 @@ from protos.wire import array_to_bytes, bytes_to_array, is_symbol_bytes
 from . import noise, snr
 from protos.diffusec.link.v1 import link_pb2
 from shared.presets import get_preset
+from shared.row_noise import stream_seed
 
 from .adversary import LatentAttack, Surrogates, attack_batch
 from .impairments import MAX_NAME_CHARS, Impairment, ImpairmentSpec, check_name
 from .tamper import MessageTamper
+
+
+MAX_TRACKED_FRAMES = 1 << 16   # (session, frame id) transmission counts kept, oldest dropped first
 
 
 @dataclass
@@ -67,7 +71,9 @@ class ChannelState:
         self._snr_db = snr.check_snr_db(snr_db)
         self._schedule: tuple[list[tuple[float, float]], float, float] | None = None  # points, period, start
         self._impairments: OrderedDict[str, Impairment] = OrderedDict()
-        self._rng = np.random.default_rng(seed)      # the channel noise (add_noise)
+        # The channel noise: one stream per message, seeded from (seed, its key): a frame's noise does
+        # not depend on what else crossed the channel before it (runs repeat).
+        self._transmissions: OrderedDict[tuple, int] = OrderedDict()   # (session, frame id) -> times forwarded
         self._random = random.Random(seed)           # frame drops and delays
         self.counters = Counters()
         self.upstream = upstream
@@ -157,21 +163,36 @@ class ChannelState:
         """The PNR (dB) of every impairment that adds Gaussian noise, in order."""
         return [p for p in (spec.noise_pnr_db() for spec in self._specs()) if p is not None]
 
-    def forward(self, latent: bytes) -> FrameFate:
+    def forward(self, latent: bytes, session: str = "", frame_id: int = 0) -> FrameFate:
         """One frame through the channel, counted: its drops and delays draw first (seeded), then, unless
-        it is lost, its latent gets the noise; ``attack`` says whether a latent attack must perturb it."""
+        it is lost, its latent gets the noise (its own stream: the frame's id and how many times it has
+        crossed; not the session, which is random by default); ``attack`` says whether a latent
+        attack must perturb it."""
         self.count(frames_in=1)
         dropped, delay_s = self.frame_fate()
         if dropped:
             self.count(frames_dropped=1)
             return FrameFate(True, delay_s, latent, False)
-        latent, jammed = self.add_noise(latent)
+        latent, jammed = self.add_noise(latent, ("frame", frame_id, self._transmission(session, frame_id)))
         self.count(frames_forwarded=1, frames_jammed=int(jammed))
         return FrameFate(False, delay_s, latent, self.attack_latent_length() is not None)
 
-    def add_noise(self, data: bytes) -> tuple[bytes, bool]:
+    def _transmission(self, session: str, frame_id: int) -> int:
+        """How many times this frame crossed before (0 the first time): a resend gets fresh noise."""
+        key = (session, frame_id)
+        with self._lock:
+            n = self._transmissions.get(key, -1) + 1
+            self._transmissions[key] = n
+            self._transmissions.move_to_end(key)
+            while len(self._transmissions) > MAX_TRACKED_FRAMES:
+                self._transmissions.popitem(last=False)
+            return n
+
+    def add_noise(self, data: bytes, key: tuple = ()) -> tuple[bytes, bool]:
         """Float32 symbols through AWGN + every impairment's noise (one draw at the combined variance)
-        -> (bytes, any extra noise?). Malformed bytes pass unchanged: the receiver judges them.
+        -> (bytes, any extra noise?). The draw comes from a stream seeded with (seed, ``key``): a pilot's
+        ("pilot", sequence), a frame's (see :meth:`forward`). Malformed bytes pass unchanged:
+        the receiver judges them.
 
         Works on the wire format as a numpy view (no tensor round trip); :func:`noise.apply_channel`
         is the same channel term by term.
@@ -182,7 +203,7 @@ class ChannelState:
         with self._lock:
             pnrs = self._noise_pnrs_locked()
             std = noise.combined_noise_std(self._snr_locked(), pnrs)
-            draws = self._rng.standard_normal(symbols.shape[0], dtype=np.float32)
+        draws = np.random.default_rng(stream_seed(self.seed, *key)).standard_normal(symbols.shape[0], dtype=np.float32)
         draws *= np.float32(std)
         draws += symbols
         return array_to_bytes(draws), bool(pnrs)

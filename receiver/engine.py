@@ -18,6 +18,7 @@ import torch
 
 from protos.wire import image_to_bytes
 from shared.pipeline import Pipeline
+from shared.row_noise import RowNoise
 
 from . import validation
 from .batcher import MAX_BATCH, MAX_WAIT_MS, MicroBatcher
@@ -88,8 +89,10 @@ class Receiver:
         self.max_t_p = max_t_p
         self.sessions = sessions or SessionTable()
         self.pilots = PilotCache()
-        # Only the batcher thread draws from it, so purification noise is reproducible per order.
-        self.generator = torch.Generator().manual_seed(seed)
+        # Purification noise: one stream per frame, seeded from (seed, frame id), so a frame's noise does
+        # not depend on which micro-batch it landed in (shared.row_noise), nor on the session id (random
+        # by default): runs repeat. Sessions sending the same ids share noise draws, not images.
+        self.seed = seed
         # batch_thread=False: the owner runs the models with run_batches() on its own (main) thread.
         self.batcher: MicroBatcher[_Job, AckOut] = MicroBatcher(self._process, max_batch, max_wait_ms,
                                                                 start=batch_thread)
@@ -179,7 +182,8 @@ class Receiver:
         t_p = torch.tensor([job.t_p for job in jobs], dtype=torch.int64)
         x_hat = self.pipeline.decode(z_hat)
         t_decoded = time.perf_counter()
-        pixels = self.pipeline.purify(x_hat, t_p, self.sampler, self.steps, self.generator)
+        noise = RowNoise.for_keys([(self.seed, "purify", job.frame.frame_id) for job in jobs])
+        pixels = self.pipeline.purify(x_hat, t_p, self.sampler, self.steps, noise)
         t_purified = time.perf_counter()
         predicted = self.pipeline.classify(pixels).argmax(1).cpu()
         t_classified = time.perf_counter()

@@ -38,6 +38,7 @@ from protos.tls import PLAINTEXT, TlsFiles, open_channel
 from protos.wire import GRPC_OPTIONS, error_reason, symbols_to_bytes
 from shared.channel import pilot_sequence
 from shared.pipeline import Pipeline
+from shared.row_noise import RowNoise
 
 from .metrics import sync_histogram
 from .options import SenderOptions
@@ -113,7 +114,6 @@ class LinkSender:
         self.pipeline, self.address, self.opt = pipeline, address, options
         self.auth = auth
         self.session = options.session or f"sender-{uuid.uuid4().hex[:12]}"
-        self.generator = torch.Generator().manual_seed(options.seed)
         self._jitter = random.Random(options.seed)
         self._channel = open_channel(address, tls, GRPC_OPTIONS)
         self._stub = link_pb2_grpc.LinkStub(self._channel)
@@ -173,7 +173,10 @@ class LinkSender:
         """Diffuse (current t_D) and encode ``images_u8[indices]`` -> one Frame per image."""
         sync = self._sync
         pixels = images_u8[indices].float().div_(255.0).to(self.pipeline.device)
-        z = self.pipeline.encode(self.pipeline.diffuse(pixels, sync.t_d, self.generator)).cpu()
+        # One noise stream per image, seeded from (seed, image index): a frame re-encoded after a
+        # re-sync, or sent in another chunk, is diffused with the same noise (runs repeat).
+        noise = RowNoise.for_keys([(self.opt.seed, "diffuse", index) for index in indices])
+        z = self.pipeline.encode(self.pipeline.diffuse(pixels, sync.t_d, noise)).cpu()
         frames = []
         for row, index in enumerate(indices):
             frame = link_pb2.Frame(frame_id=index, session=self.session, epoch=sync.epoch, t_d=sync.t_d,

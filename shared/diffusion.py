@@ -17,6 +17,7 @@ from typing import Callable
 import torch
 
 from .presets import DiffusionConfig
+from .row_noise import RowNoise
 
 # predict_x0(x_t [B,C,H,W], t [B] int64) -> x0_hat [B,C,H,W]
 X0Predictor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -44,8 +45,14 @@ def _coef(values64: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return values64.to(dtype=like.dtype, device=like.device).view(-1, *([1] * (like.ndim - 1)))
 
 
-def _randn_like(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """Standard normal noise shaped like ``like``, drawn from ``generator`` (on its device)."""
+Noise = torch.Generator | RowNoise | None   # one stream for the batch, or one per row (shared.row_noise)
+
+
+def _randn_like(like: torch.Tensor, generator: Noise, active: torch.Tensor | None = None) -> torch.Tensor:
+    """Standard normal noise shaped like ``like``, drawn from ``generator`` (on its device); with per-row
+    streams, only ``active`` rows [B] draw (the others get zeros)."""
+    if isinstance(generator, RowNoise):
+        return generator.randn_like(like, active)
     device = generator.device if generator is not None else like.device
     return torch.randn(like.shape, generator=generator, dtype=like.dtype, device=device).to(like.device)
 
@@ -78,7 +85,7 @@ def as_timesteps(t: int | torch.Tensor, batch: int, schedule: Schedule) -> torch
 
 
 def q_sample(x0: torch.Tensor, t: int | torch.Tensor, schedule: Schedule,
-             noise: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+             noise: torch.Tensor | None = None, generator: Noise = None) -> torch.Tensor:
     """Diffusing module D(x; t_D), eq. 12: x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) n.  [B,C,H,W]."""
     t = as_timesteps(t, x0.shape[0], schedule).cpu()
     if noise is None:
@@ -105,17 +112,18 @@ def q_posterior(x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, schedule: 
 
 
 def p_sample(predict_x0: X0Predictor, x_t: torch.Tensor, t: torch.Tensor, schedule: Schedule,
-             generator: torch.Generator | None = None) -> torch.Tensor:
-    """One reverse step p(x_{t-1} | x_t) (eq. 20) with mean from the predicted x0; no noise at t = 1."""
+             generator: Noise = None, active: torch.Tensor | None = None) -> torch.Tensor:
+    """One reverse step p(x_{t-1} | x_t) (eq. 20) with mean from the predicted x0; no noise at t = 1.
+    ``active`` [B]: with per-row noise streams, the rows that take this step (the others draw nothing)."""
     x0_hat = predict_x0(x_t, t).clamp(-1.0, 1.0)
     mean, variance = q_posterior(x0_hat, x_t, t, schedule)
-    noise = _randn_like(x_t, generator)
+    noise = _randn_like(x_t, generator, active)
     keep_noise = _coef((t.cpu() > 1).double(), x_t)
     return mean + keep_noise * variance.sqrt() * noise
 
 
 def denoise_ddpm(predict_x0: X0Predictor, x_tp: torch.Tensor, t_p: int | torch.Tensor, schedule: Schedule,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+                 generator: Noise = None) -> torch.Tensor:
     """Asymmetric denoising (eqs. 21-23): treat ``x_tp`` as x_{t_P} and run the DDPM chain t_P -> 0.
 
     ``t_p`` may differ per sample ([B]): a sample joins the chain when the running t reaches its
@@ -126,7 +134,7 @@ def denoise_ddpm(predict_x0: X0Predictor, x_tp: torch.Tensor, t_p: int | torch.T
     for t in range(int(t_p.max().item()), 0, -1):
         active = t_p >= t
         t_now = torch.full_like(t_p, t)
-        stepped = p_sample(predict_x0, x, t_now, schedule, generator)
+        stepped = p_sample(predict_x0, x, t_now, schedule, generator, active)
         x = torch.where(active.to(x.device).view(-1, *([1] * (x.ndim - 1))), stepped, x)
     return x
 
@@ -138,7 +146,7 @@ def strided_timesteps(t_p: int, steps: int) -> list[int]:
 
 
 def denoise_ddim(predict_x0: X0Predictor, x_tp: torch.Tensor, t_p: int | torch.Tensor, schedule: Schedule,
-                 steps: int = 5, eta: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
+                 steps: int = 5, eta: float = 0.0, generator: Noise = None) -> torch.Tensor:
     """Strided DDIM-style sampler: the same t_P -> 0 purification in ``steps`` network calls.
 
     Per-sample t_P is handled by running each distinct t_P group separately.
@@ -148,6 +156,7 @@ def denoise_ddim(predict_x0: X0Predictor, x_tp: torch.Tensor, t_p: int | torch.T
     for value in t_p.unique().tolist():
         rows = (t_p == value).nonzero().flatten()
         x = x_tp[rows]
+        group_noise = generator.subset(rows) if isinstance(generator, RowNoise) else generator
         path = strided_timesteps(int(value), steps)
         for t, t_next in zip(path[:-1], path[1:]):
             t_vec = torch.full((len(rows),), t, dtype=torch.int64)
@@ -157,7 +166,7 @@ def denoise_ddim(predict_x0: X0Predictor, x_tp: torch.Tensor, t_p: int | torch.T
             eps = (x - abar ** 0.5 * x0_hat) / (1.0 - abar) ** 0.5
             sigma = eta * ((1 - abar_next) / (1 - abar) * (1 - abar / abar_next)) ** 0.5 if t_next > 0 else 0.0
             direction = max(0.0, 1.0 - abar_next - sigma ** 2) ** 0.5 * eps
-            noise = _randn_like(x, generator) if sigma > 0 else 0.0
+            noise = _randn_like(x, group_noise) if sigma > 0 else 0.0
             x = abar_next ** 0.5 * x0_hat + direction + sigma * noise
         out[rows] = x
     return out

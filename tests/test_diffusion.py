@@ -12,6 +12,7 @@ from shared.diffusion import (as_timesteps, denoise_ddim, denoise_ddpm, linear_b
                               predict_x0_from_eps, q_posterior, q_sample, strided_timesteps, to_model_space,
                               to_pixels)
 from shared.presets import DiffusionConfig
+from shared.row_noise import RowNoise
 
 S = linear_beta_schedule()
 
@@ -313,3 +314,29 @@ def test_denoise_ddim_per_sample_rows_match_single_calls():
         single = denoise_ddim(predictor, x[i:i + 1], int(t_p[i]), S, steps=4)
         assert torch.allclose(out[i], single[0], atol=1e-6)
     assert not torch.allclose(out[1], out[3]) or torch.equal(x[1], x[3])
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
+def test_per_row_noise_makes_a_row_independent_of_its_batch(sampler):
+    """With one noise stream per row (shared.row_noise), an image purifies to the same output whether it
+    runs alone or in a batch with other images and other t_P: the link's micro-batches no longer
+    decide the figures."""
+    schedule = linear_beta_schedule()
+    x = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    t_p = torch.tensor([30, 12, 30, 50])
+
+    def shrink(x_t, t):
+        return 0.7 * x_t   # any predictor that depends on its input
+
+    def purify(rows):
+        noise = RowNoise.for_keys([(5, "row", int(i)) for i in rows])
+        if sampler == "ddpm":
+            return denoise_ddpm(shrink, x[rows], t_p[rows], schedule, noise)
+        return denoise_ddim(shrink, x[rows], t_p[rows], schedule, steps=4, eta=1.0, generator=noise)
+
+    together = purify(list(range(4)))
+    for i in range(4):
+        assert torch.equal(purify([i])[0], together[i])
+    assert not torch.equal(together[0], together[2])   # same t_P, own streams: different noise
+    with pytest.raises(ValueError, match="3 noise streams for a batch of 4"):
+        RowNoise.for_keys([(0,)] * 3).randn_like(x)

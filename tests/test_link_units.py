@@ -28,6 +28,7 @@ from receiver.snr import NOISELESS_SNR_DB, measure_snr_db
 from receiver.validation import parse_latent, parse_pilot
 from shared.channel import pilot_sequence
 from shared.pipeline import Pipeline
+from shared.row_noise import RowNoise
 
 
 # --- impairments ---------------------------------------------------------------------------------
@@ -270,8 +271,8 @@ def test_engine_matches_the_in_process_pipeline(pipeline):
         receiver.close()
     assert receiver.batcher.largest == 3
     assert [a.t_p for a in acks] == [4, 1, 6]
-    g = torch.Generator().manual_seed(7)
-    expected = pipeline.purify(pipeline.decode(z), torch.tensor([4, 1, 6]), "ddpm", 5, g)
+    noise = RowNoise.for_keys([(7, "purify", i) for i in range(3)])   # per frame: seed, frame id
+    expected = pipeline.purify(pipeline.decode(z), torch.tensor([4, 1, 6]), "ddpm", 5, noise)
     classes = pipeline.classify(expected).argmax(1)
     for i, ack in enumerate(acks):
         assert ack.predicted_class == int(classes[i])
