@@ -149,16 +149,12 @@ def measure_hang_up(addrs, checkpoints, key) -> dict:
     return row
 
 
-def measure(n: int, checkpoints: str, key_file: str | None, only_honest: int = 0) -> list[dict]:
-    """Every row, without (``key_file`` None) or with a key; ``only_honest`` R > 0: the honest row R times
-    (how much the figures move from run to run: purification, channel and diffusion noise differ)."""
+def measure(n: int, checkpoints: str, key_file: str | None) -> list[dict]:
+    """Every row, without (``key_file`` None) or with a key."""
     config = StackConfig(checkpoints=checkpoints, t_d=20, snr_db=15.0, log_level="warning", link_key_file=key_file)
     rows = []
     with LinkStack(config, sink=None) as stack:
         addrs = stack.addresses
-        if only_honest:
-            return [measure_row(addrs, checkpoints, n, key_file, "honest", None, None, 200 + i)
-                    for i in range(only_honest)]
         for i, (name, tamper, also_full) in enumerate(ROWS):
             rate = 0.5 if key_file and tamper else None
             rows.append(measure_row(addrs, checkpoints, n, key_file, name, tamper, rate, i))
@@ -175,16 +171,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--checkpoints", default=str(REPO / "checkpoints" / "cifar10"))
     parser.add_argument("--out", default=str(REPO / "docs" / "security" / "measured.json"))
-    parser.add_argument("--honest-repeats", type=int, default=0,
-                        help="Only the honest row, this many times with a key (the run-to-run spread).")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         key = Path(tmp) / "link.key"
         key.write_text(os.urandom(32).hex())
-        if args.honest_repeats:
-            rows = measure(args.n, args.checkpoints, str(key), args.honest_repeats)
-        else:
-            rows = measure(args.n, args.checkpoints, None) + measure(args.n, args.checkpoints, str(key))
+        rows = measure(args.n, args.checkpoints, None) + measure(args.n, args.checkpoints, str(key))
     Path(args.out).write_text(json.dumps({"n": args.n, "data": "CIFAR-10 (JPEG q75 copy), test split, seed 0",
                                           "link": "fixed t_D = 20, t_plus = 0, 15 dB AWGN, PGD 8/255 x 10 at the sender",
                                           "rows": rows}, indent=1) + "\n")
