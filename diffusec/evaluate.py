@@ -141,7 +141,6 @@ def _load(system: str, preset: str, checkpoints: str | None, device: str, link_m
 def _adaptive_payload(system: str, preset: str, checkpoints: str | None, pipeline, data, snr_db: float, seed: int,
                       batch: int, sampler: str, steps: int, progress: bool, attack, wireless) -> dict:
     """`eval --system diffusec|table`: the trained actor or the grid oracle picks the steps (paper VI-C)."""
-    from pathlib import Path
 
     from shared.agent.evaluate import evaluate_adaptive
     from shared.agent.policy import load_step_policy

@@ -1,7 +1,6 @@
 """``diffusec train PHASE``: train one phase of the pipeline (or all), on one process or under torchrun."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import click
 

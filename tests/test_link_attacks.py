@@ -15,12 +15,10 @@ import sys
 import threading
 from pathlib import Path
 
-import grpc
 import pytest
 import torch
 
 from link_support import ENV, REPO_ROOT, free_port, proxy_service, receiver_service
-from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
 
 SHIPPED = REPO_ROOT / "checkpoints" / "cifar10"
 pytestmark = pytest.mark.skipif(not all((SHIPPED / f"{k}.pt").exists() for k in ("codec", "denoiser", "classifier")),
