@@ -35,3 +35,12 @@ def test_a_folder_lists_each_file_and_a_failure_counts_nothing():
     assert text_lines(report)[-2:] == ["  x.png: class 4", "  y.png: class None"]
     failed = failure_report("a:1", "cifar10", 2, "s", "down")
     assert failed["error"] == "down" and failed["frames_sent"] == failed["frames_acked"] == 0
+
+
+def test_a_run_that_gives_up_reports_what_was_delivered():
+    """Issue 17: the give-up JSON printed frames_sent 0, frames_acked 0 after delivering 32 frames."""
+    result = result_of([3, None, 1])
+    result.frames_resent, result.refusals = 4, {"BAD_ACK_MAC": 2}
+    failed = failure_report("a:1", "cifar10", 3, "s", "no progress", result)
+    assert (failed["frames_sent"], failed["frames_acked"], failed["frames_resent"]) == (3, 2, 4)
+    assert failed["refused"] == {"BAD_ACK_MAC": 2} and failed["error"] == "no progress"
