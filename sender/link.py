@@ -322,8 +322,7 @@ class LinkSender:
             raise LinkFailed(f"{first.code} ({first.reason}) from {self.address}: {first.message}")
         self._back_off(failure, reconnect=False)
         ids = sorted({r.frame_id for r in refusals})
-        if any(r.reason in RESYNC_REASONS + TAMPER_REASONS or r.code == "UNAUTHENTICATED" and r.reason != "BAD_ACK_MAC"
-               for r in refusals):
+        if any(r.reason in RESYNC_REASONS + TAMPER_REASONS for r in refusals):
             sync_failure = self._sync_now()
             if sync_failure is not None:
                 return sync_failure
