@@ -41,7 +41,7 @@ def phases_to_run(phase: str, adversarial: bool) -> list[str]:
 @click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Train the phase for this many epochs instead of the preset's (one phase, not `all`; the "
                    "manifest's preset_config records the value used). cifar10 defaults: semantic 1, jsc 0.5, "
-                   "joint 2, denoiser 2, classifier 18, retrain 6, --adversarial 3.")
+                   "joint 2, denoiser 16, classifier 18, retrain 6, --adversarial 3.")
 @threads_option("torch threads (default: all cores, split across ranks).")
 @click.option("--adversarial", is_flag=True,
               help="With `classifier`: PGD adversarial training (Madry et al.) into a separate classifier_at.pt "
