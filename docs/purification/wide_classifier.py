@@ -1,6 +1,7 @@
-"""`diffusec ...` with the cifar10 preset's receiver classifier widened to airbench widths 128/384/384
-(4.6 M parameters, against 2.0 M shipped) and, with --retrain-images N, N receiver outputs per
-retraining round. Used for rows G-J of docs/purification.md:
+"""`diffusec ...` with the cifar10 preset's receiver classifier at airbench widths 128/384/384 and, with
+--retrain-images N, N receiver outputs per retraining round. Used for rows G-I of docs/purification.md,
+made while the preset's classifier was 64/256/256 (2.0 M parameters); the preset is now 128/384/384
+itself (row I3 shipped), so without --retrain-images this is plain `diffusec`, kept for those rows:
 
     python docs/purification/wide_classifier.py train classifier --checkpoints W --epochs 15
     python docs/purification/wide_classifier.py train retrain --checkpoints W
