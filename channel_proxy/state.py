@@ -21,6 +21,7 @@ from protos.wire import array_to_bytes, bytes_to_array, is_symbol_bytes
 
 from . import noise, snr
 from protos.diffusec.link.v1 import link_pb2
+from shared.bounded import remember
 from shared.presets import get_preset
 from shared.row_noise import stream_seed
 
@@ -181,12 +182,7 @@ class ChannelState:
         """How many times this frame crossed before (0 the first time): a resend gets fresh noise."""
         key = (session, frame_id)
         with self._lock:
-            n = self._transmissions.get(key, -1) + 1
-            self._transmissions[key] = n
-            self._transmissions.move_to_end(key)
-            while len(self._transmissions) > MAX_TRACKED_FRAMES:
-                self._transmissions.popitem(last=False)
-            return n
+            return remember(self._transmissions, key, self._transmissions.get(key, -1) + 1, MAX_TRACKED_FRAMES)
 
     def add_noise(self, data: bytes, key: tuple = ()) -> tuple[bytes, bool]:
         """Float32 symbols through AWGN + every impairment's noise (one draw at the combined variance)

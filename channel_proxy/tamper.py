@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from protos.diffusec.link.v1 import link_pb2
+from shared.bounded import remember
 
 Draw = Callable[[], float]
 
@@ -38,13 +39,6 @@ def hit(rate: float | None, draw: Draw) -> bool:
     return rate is None or draw() < rate
 
 
-def _remember(memory: OrderedDict, key, value) -> None:
-    memory[key] = value
-    memory.move_to_end(key)
-    while len(memory) > MAX_REMEMBERED:
-        memory.popitem(last=False)
-
-
 class SyncRewriter(MessageTamper):
     """Tells the sender t_D = ``t_d`` (and t_plus) in place of the receiver's choice, and hides it: the
     frames of that epoch get the receiver's t_D back on their way in, their acks the forged one."""
@@ -56,7 +50,7 @@ class SyncRewriter(MessageTamper):
     def sync_reply(self, session, reply, draw) -> bool:
         if not hit(self.rate, draw):
             return False
-        _remember(self._epochs, (session, reply.epoch), reply.t_d)
+        remember(self._epochs, (session, reply.epoch), reply.t_d, MAX_REMEMBERED)
         reply.t_d = self.t_d
         if self.t_plus is not None:
             reply.t_plus = self.t_plus
@@ -86,7 +80,7 @@ class FrameRewriter(MessageTamper):
     def frame(self, frame, draw) -> bool:
         if frame.t_d == self.t_d or not hit(self.rate, draw):
             return False
-        _remember(self._frames, (frame.session, frame.frame_id), frame.t_d)
+        remember(self._frames, (frame.session, frame.frame_id), frame.t_d, MAX_REMEMBERED)
         frame.t_d = self.t_d
         return True
 

@@ -452,7 +452,7 @@ def bench_sync(n, warmup, pilot_length, preset, checkpoints, threads, policy, at
     microseconds measured inside the servers (SyncReply.timing): the receiver's handler, its SNR
     estimate and policy, the proxy's own work, and the extra p50 over the echo.
 
-    With --link-key-file the syncs are signed and their replies checked, as the sender does; with
+    With --link-key-file the syncs are signed and their replies checked inside the timed interval; with
     --tls-dir every hop of the sync path speaks mutual TLS. The echo stays plaintext and unsigned:
     the ratio then includes what the protection costs.
     """

@@ -18,8 +18,10 @@ import hmac
 import os
 import struct
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .diffusec.link.v1 import link_pb2
+if TYPE_CHECKING:   # annotations only: the CLIs read KEY_ENV and load keys without protobuf
+    from .diffusec.link.v1 import link_pb2
 
 KEY_ENV = "DIFFUSEC_LINK_KEY"
 MIN_KEY_BYTES = 16

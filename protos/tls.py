@@ -16,8 +16,10 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import grpc
+if TYPE_CHECKING:   # grpc is imported where credentials are made: the CLIs build TlsFiles at parse time
+    import grpc
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 
@@ -57,10 +59,14 @@ class TlsFiles:
             raise TlsError("a TLS server needs --tls-cert and --tls-key (--tls-ca alone only verifies servers)")
         ca = self._read(self.ca, "CA certificate")
         pair = (self._read(self.key, "private key"), self._read(self.cert, "certificate"))
+        import grpc
+
         return grpc.ssl_server_credentials([pair], root_certificates=ca, require_client_auth=ca is not None)
 
     def channel_credentials(self) -> grpc.ChannelCredentials:
         """TLS for a client: verify the server with the CA (the system's roots without one); present cert + key if given."""
+        import grpc
+
         return grpc.ssl_channel_credentials(root_certificates=self._read(self.ca, "CA certificate"),
                                             private_key=self._read(self.key, "private key"),
                                             certificate_chain=self._read(self.cert, "certificate"))
@@ -74,6 +80,8 @@ PLAINTEXT = TlsFiles()
 
 def open_channel(address: str, tls: TlsFiles, options: list) -> grpc.Channel:
     """A client channel to ``address``: TLS when ``tls`` is enabled, else plaintext."""
+    import grpc
+
     if not tls.enabled:
         return grpc.insecure_channel(address, options=options)
     return grpc.secure_channel(address, tls.channel_credentials(), options=[*options, *tls.channel_options()])

@@ -16,6 +16,7 @@ from collections import OrderedDict
 
 from protos.auth import LinkAuth
 from protos.diffusec.link.v1 import link_pb2
+from shared.bounded import remember
 
 from .errors import LinkError
 
@@ -52,14 +53,9 @@ class LinkGuard:
                                "or the request was changed on the way")
         with self._lock:
             last = self._last_sequence.get(request.session)
-            if last is not None and request.sequence <= last:
-                fresh = False
-            else:
-                fresh = True
-                self._last_sequence[request.session] = request.sequence
-                self._last_sequence.move_to_end(request.session)
-                while len(self._last_sequence) > MAX_TRACKED_SESSIONS:
-                    self._last_sequence.popitem(last=False)
+            fresh = last is None or request.sequence > last
+            if fresh:
+                remember(self._last_sequence, request.session, request.sequence, MAX_TRACKED_SESSIONS)
         if not fresh:
             raise self._refuse(request.session, "REPLAYED_SYNC",
                                f"SyncRequest sequence {request.sequence} of this session is not above the last one "
@@ -86,9 +82,7 @@ class LinkGuard:
             self.refused[reason] += 1
             first = session not in self._logged
             if first:
-                self._logged[session] = None
-                while len(self._logged) > MAX_TRACKED_SESSIONS:
-                    self._logged.popitem(last=False)
+                remember(self._logged, session, None, MAX_TRACKED_SESSIONS)
         if first:
             log.warning("session %.40r: %s (%s; further refusals of this session are counted, not logged)",
                         session, message, reason)

@@ -155,8 +155,7 @@ class LinkSender:
         self.sync_seconds.observe(latency_ms / 1000.0)
         if self.auth is not None and not self.auth.sync_reply_valid(self.session, request.sequence, reply):
             if self.result is not None:
-                refusals = self.result.refusals
-                refusals["BAD_SYNC_REPLY_MAC"] = refusals.get("BAD_SYNC_REPLY_MAC", 0) + 1
+                self.result.count_refusal("BAD_SYNC_REPLY_MAC")
             raise SyncRefused(Failure("UNAUTHENTICATED", "BAD_SYNC_REPLY_MAC",
                                       f"the SyncReply's MAC is missing or wrong (t_D = {reply.t_d} claimed): changed "
                                       f"on the way, or the receiver has no or another link key"))
@@ -257,20 +256,16 @@ class LinkSender:
 
         -> the stream; None when the peer failed (after backing off; LinkFailed when it is fatal).
         """
-        try:
-            self.result.syncs.append(self.sync())
-            self._since_sync = 0
-            stream = self._open_stream()
-            self._connected_at = time.perf_counter()
-            unacked = self._window.unacked()
-            if unacked:
-                self._window.resend(encode(unacked), stream)
-            return stream
-        except grpc.RpcError as err:
-            self._back_off(Failure.of_rpc(err))
-        except SyncRefused as err:
-            self._back_off(err.failure)
-        return None
+        failure = self._sync_now()
+        if failure is not None:
+            self._back_off(failure)
+            return None
+        stream = self._open_stream()
+        self._connected_at = time.perf_counter()
+        unacked = self._window.unacked()
+        if unacked:
+            self._window.resend(encode(unacked), stream)
+        return stream
 
     def _after_stream_end(self, error: grpc.RpcError | None) -> None:
         """The stream ended before every ack came: back off on an error, else reconnect shortly."""

@@ -30,4 +30,7 @@ class LinkResult:
     wall_time_s: float = 0.0
     started_at: float = 0.0             # time.perf_counter() when run() started (Sync.at_s counts from it)
     error: str | None = None
-    refusals: dict = field(default_factory=dict)   # reason -> acks that completed nothing (FrameError, bad MAC)
+    refusals: dict = field(default_factory=dict)   # reason -> refused messages (FrameError acks, bad MACs)
+
+    def count_refusal(self, reason: str) -> None:
+        self.refusals[reason] = self.refusals.get(reason, 0) + 1

@@ -118,7 +118,7 @@ class SendWindow:
         The frame stays in flight; the sender's thread takes the refusals (:meth:`take_refusals`) and acts."""
         with self._cond:
             self._refusals.append(refusal)
-            self.result.refusals[refusal.reason] = self.result.refusals.get(refusal.reason, 0) + 1
+            self.result.count_refusal(refusal.reason)
             self._cond.notify_all()
 
     def wake(self) -> None:

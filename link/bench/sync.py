@@ -53,8 +53,8 @@ def measure(link: str, echo: str, n: int, pilot_length: int = 1024, warmup: int 
             timeout_s: float = 10.0, auth: LinkAuth | None = None, tls: TlsFiles = PLAINTEXT) -> dict:
     """``n`` interleaved Sync round trips through ``link`` (a proxy) and ``echo`` (a relay) -> the report.
 
-    ``auth``: sign each request to ``link`` and check its reply (in the timed interval, as the sender
-    does); ``tls``: TLS to ``link``. The echo is always plaintext and unsigned."""
+    ``auth``: sign each request to ``link`` and check its reply, inside the timed interval (the sender
+    times the call alone, so this counts a little more); ``tls``: TLS to ``link``. The echo is always plaintext and unsigned."""
     session = f"bench-sync-{uuid.uuid4().hex[:8]}"
     sync_ms, echo_ms, timing = [], [], {"receiver_us": [], "snr_estimate_us": [], "policy_us": [], "proxy_us": []}
     snr = []
