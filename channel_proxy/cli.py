@@ -323,6 +323,47 @@ def attack_clear(ctx) -> None:
     click.echo(f"removed {reply.removed} impairment(s)")
 
 
+CHANNEL_IMPAIRMENT = "channel"   # the name `channel set` gives the fading impairment it adds
+
+
+def _fading_kinds() -> tuple[str, ...]:
+    """The registered kinds that fade the channel (they override ImpairmentSpec.fading)."""
+    return tuple(c.kind for c in kind_classes() if c.fading is not ImpairmentSpec.fading)
+
+
+@main.group()
+def channel() -> None:
+    """Choose the channel's fading model (AWGN alone, Rayleigh or Rician block fading)."""
+
+
+@channel.command("set", context_settings={"ignore_unknown_options": True})
+@click.argument("kind", type=click.Choice(("awgn", *_fading_kinds())))
+@click.option("--k-db", type=float, default=None, help="rician: K factor, dB (line-of-sight over scattered power).")
+@click.option("--block", type=click.IntRange(min=0), default=None,
+              help="Complex symbols per fading coefficient; 0 (the default): one per frame.")
+@click.pass_context
+def channel_set(ctx, kind: str, k_db: float | None, block: int | None) -> None:
+    """Make the channel KIND from now on: remove any fading impairment, then add KIND's (named "channel").
+
+    The SNR, the other impairments and their order stay. A coherent receiver (`diffusec-receiver
+    --equaliser zf`) equalises the fading; the AWGN receiver does not.
+    """
+    from protos.diffusec.link.v1 import link_pb2
+
+    values = {"k_db": k_db, "block": block}
+    spec = None if kind == "awgn" else _spec_from_flags(kind, values)
+    if kind == "awgn" and any(v is not None for v in values.values()):
+        fail("awgn takes neither --k-db nor --block")
+    listed = _call(ctx, "ListImpairments", link_pb2.ListImpairmentsRequest())
+    for message in listed.impairments:
+        if kind_of_field(message.WhichOneof("kind")) in _fading_kinds():
+            _call(ctx, "RemoveImpairment", link_pb2.RemoveImpairmentRequest(name=message.name))
+    if spec is not None:
+        request = link_pb2.AddImpairmentRequest(impairment=Impairment(CHANNEL_IMPAIRMENT, spec).to_message())
+        _call(ctx, "AddImpairment", request, timeout_s=spec.add_timeout_s)
+    click.echo(f"channel {_call(ctx, 'Stats', link_pb2.StatsRequest()).channel}")
+
+
 @main.command()
 @json_option(help="Print one JSON object.")
 @click.pass_context

@@ -63,7 +63,7 @@ class LinkForwarder(link_pb2_grpc.LinkServicer):
         if delay > 0:
             time.sleep(delay)
         start = time.perf_counter()
-        pilot, _ = self.state.add_noise(request.pilot, ("pilot", request.sequence))
+        pilot = self.state.pass_sync_pilot(request.pilot, request.sequence)
         out = link_pb2.SyncRequest()
         out.CopyFrom(request)
         out.pilot = pilot
@@ -103,12 +103,13 @@ class LinkForwarder(link_pb2_grpc.LinkServicer):
         try:
             for frame in request_iterator:
                 session[0] = frame.session
-                fate = self.state.forward(frame.latent, frame.session, frame.frame_id)
+                fate = self.state.forward(frame.latent, frame.session, frame.frame_id, frame.pilot, frame.pilot_blocks)
                 if fate.dropped:
                     continue
                 out = link_pb2.Frame()
                 out.CopyFrom(frame)
                 out.latent = fate.latent
+                out.pilot = fate.pilot
                 self.state.tamper_frame(out)
                 outbound.put(out, fate)
         except Exception as err:

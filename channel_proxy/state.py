@@ -40,6 +40,7 @@ class Counters:
     frames_dropped: int = 0
     frames_jammed: int = 0
     frames_attacked: int = 0
+    frames_faded: int = 0
     syncs_forwarded: int = 0
     acks_returned: int = 0
     syncs_tampered: int = 0
@@ -50,13 +51,15 @@ class Counters:
 @dataclass(frozen=True)
 class FrameFate:
     """What the channel does to one frame: lost, or forwarded after ``delay_s`` seconds with ``latent``
-    (float32 bytes after AWGN and any extra noise), and perturbed first when ``attack`` (a latent
+    (float32 bytes after any fading, AWGN and extra noise) and ``pilot`` (the frame's, the same way),
+    and perturbed first when ``attack`` (a latent
     attack is on: the Transmit stream's :class:`channel_proxy.adversary.AttackStage` does it)."""
 
     dropped: bool
     delay_s: float
     latent: bytes
     attack: bool
+    pilot: bytes = b""
 
 
 class ChannelState:
@@ -119,6 +122,10 @@ class ChannelState:
             name = name or self._free_name(spec.kind)
             if name in self._impairments:
                 raise KeyError(f"an impairment named {name!r} exists already; remove it first or pick another --name")
+            fading = self._fading_name_locked()
+            if spec.fading() is not None and fading is not None:
+                raise ValueError(f"the channel fades already ({fading!r}); one fading model at a time: remove it first, "
+                                 f"or use `diffusec-proxy channel set`")
             item = self._impairments[name] = Impairment(name, spec)
             if attack is not None:
                 self._attacks[name] = attack
@@ -160,23 +167,69 @@ class ChannelState:
     def _specs(self) -> list[ImpairmentSpec]:
         return [item.spec for item in self._impairments.values()]
 
+    def _fading_name_locked(self) -> str | None:
+        """The name of the impairment that fades the channel; None: no fading (AWGN)."""
+        return next((name for name, item in self._impairments.items() if item.spec.fading() is not None), None)
+
+    def _fading_locked(self):
+        """The channel's LinkChannel (shared.fading) when it fades; None for AWGN."""
+        name = self._fading_name_locked()
+        return None if name is None else self._impairments[name].spec.fading()
+
+    def channel_name(self) -> str:
+        """"awgn", "rayleigh" or "rician K=<k> dB", with ", block <N>" for fading per N complex symbols."""
+        with self._lock:
+            return self._channel_name_locked()
+
+    def _channel_name_locked(self) -> str:
+        channel = self._fading_locked()
+        return "awgn" if channel is None else channel.describe()
+
     def _noise_pnrs_locked(self) -> list[float]:
         """The PNR (dB) of every impairment that adds Gaussian noise, in order."""
         return [p for p in (spec.noise_pnr_db() for spec in self._specs()) if p is not None]
 
-    def forward(self, latent: bytes, session: str = "", frame_id: int = 0) -> FrameFate:
+    def forward(self, latent: bytes, session: str = "", frame_id: int = 0, pilot: bytes = b"",
+                pilot_blocks: int = 0) -> FrameFate:
         """One frame through the channel, counted: its drops and delays draw first (seeded), then, unless
-        it is lost, its latent gets the noise (its own stream: the frame's id and how many times it has
-        crossed; not the session, which is random by default); ``attack`` says whether a latent
-        attack must perturb it."""
+        it is lost, its latent and pilot get any fading and the noise (their own streams: the frame's id
+        and how many times it has crossed; not the session, which is random by default); ``attack`` says
+        whether a latent attack must perturb it."""
         self.count(frames_in=1)
         dropped, delay_s = self.frame_fate()
         if dropped:
             self.count(frames_dropped=1)
-            return FrameFate(True, delay_s, latent, False)
-        latent, jammed = self.add_noise(latent, ("frame", frame_id, self._transmission(session, frame_id)))
-        self.count(frames_forwarded=1, frames_jammed=int(jammed))
-        return FrameFate(False, delay_s, latent, self.attack_latent_length() is not None)
+            return FrameFate(True, delay_s, latent, False, pilot)
+        key = (frame_id, self._transmission(session, frame_id))
+        latent, pilot, faded = self.fade(latent, pilot, pilot_blocks, ("fade", *key))
+        latent, jammed = self.add_noise(latent, ("frame", *key))
+        if pilot:
+            pilot, _ = self.add_noise(pilot, ("frame-pilot", *key))
+        self.count(frames_forwarded=1, frames_jammed=int(jammed), frames_faded=int(faded))
+        return FrameFate(False, delay_s, latent, self.attack_latent_length() is not None, pilot)
+
+    def pass_sync_pilot(self, pilot: bytes, sequence: int) -> bytes:
+        """A Sync's pilot through the channel: any fading (one coefficient per pilot, or per block), then the noise."""
+        pilot, _, _ = self.fade(pilot, b"", 0, ("fade-pilot", sequence))
+        return self.add_noise(pilot, ("pilot", sequence))[0]
+
+    def fade(self, latent: bytes, pilot: bytes, pilot_blocks: int, key: tuple) -> tuple[bytes, bytes, bool]:
+        """h x on float32 symbols ``latent`` and their ``pilot`` in ``pilot_blocks`` blocks (shared.pilot_aided),
+        h drawn from a stream seeded with (seed, ``key``) -> (latent, pilot, faded?). Unchanged under AWGN,
+        and for bytes that are no even number of symbols, or a pilot that does not split into its blocks
+        (the receiver judges them)."""
+        with self._lock:
+            channel = self._fading_locked()
+        if channel is None or not is_symbol_bytes(latent) or (len(latent) // 4) % 2:
+            return latent, pilot, False
+        from shared.pilot_aided import fade_frame
+        pilot_ok = is_symbol_bytes(pilot) and pilot_blocks > 0 and (len(pilot) // 4) % (2 * pilot_blocks) == 0
+        symbols = torch.from_numpy(bytes_to_array(latent).copy())
+        pilot_symbols = torch.from_numpy(bytes_to_array(pilot).copy()) if pilot_ok else None
+        generator = torch.Generator().manual_seed(stream_seed(self.seed, *key))
+        faded, faded_pilot = fade_frame(symbols, pilot_symbols, pilot_blocks, channel, generator)
+        pilot = array_to_bytes(faded_pilot.numpy()) if faded_pilot is not None else pilot
+        return array_to_bytes(faded.numpy()), pilot, True
 
     def _transmission(self, session: str, frame_id: int) -> int:
         """How many times this frame crossed before (0 the first time): a resend gets fresh noise."""
@@ -285,4 +338,5 @@ class ChannelState:
                     "attack_pnr_db": 10.0 * math.log10(mean_ratio) if mean_ratio else None,
                     "effective_snr_db": noise.effective_snr_db(snr_db, self._noise_pnrs_locked()),
                     "snr_scheduled": self._schedule is not None, "impairments": len(self._impairments),
-                    "uptime_s": time.monotonic() - self.started, "upstream": self.upstream}
+                    "uptime_s": time.monotonic() - self.started, "upstream": self.upstream,
+                    "channel": self._channel_name_locked()}

@@ -472,6 +472,21 @@ def bench_sync(n, warmup, pilot_length, preset, checkpoints, threads, policy, at
     _emit(report, as_json, "bench sync (milliseconds; breakdown in microseconds)")
 
 
+def _fading_impairment(channel: str, k_db: float | None, block: int):
+    """The Impairment message of ``channel`` (None for awgn); exits on a K factor off rician or missing on it."""
+    from protos.diffusec.link.v1 import link_pb2
+
+    if (k_db is not None) != (channel == "rician"):
+        fail("--k-db goes with --channel rician, and rician needs it")
+    if channel == "awgn":
+        if block:
+            fail("--block goes with a fading --channel")
+        return None
+    if channel == "rayleigh":
+        return link_pb2.Impairment(rayleigh=link_pb2.Rayleigh(block=block))
+    return link_pb2.Impairment(rician=link_pb2.Rician(k_db=k_db, block=block))
+
+
 @bench.command("snr")
 @click.option("--low", "low_db", type=float, default=-6.0, show_default=True, help="Lowest SNR of the sweep (dB).")
 @click.option("--high", "high_db", type=float, default=18.0, show_default=True, help="Highest SNR (dB).")
@@ -482,26 +497,36 @@ def bench_sync(n, warmup, pilot_length, preset, checkpoints, threads, policy, at
 @PRESET
 @CHECKPOINTS
 @_threads_option(1, "the sync path is single-threaded work")
+@click.option("--channel", type=click.Choice(["awgn", "rayleigh", "rician"]), default="awgn", show_default=True,
+              help="Fading added at the proxy for the sweep; fading needs a coherent receiver (started here with "
+                   "--equaliser zf).")
+@click.option("--k-db", type=float, default=None, help="rician: K factor (dB).")
+@click.option("--block", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Fading: complex symbols per coefficient (0: one per Sync pilot).")
 @ATTACH_LINK
 @ATTACH_CONTROL
 @VERBOSE
 @JSON
-def bench_snr(low_db, high_db, step_db, repeats, pilot_length, preset, checkpoints, threads, attach_link,
-              attach_control, verbose, as_json) -> None:
+def bench_snr(low_db, high_db, step_db, repeats, pilot_length, preset, checkpoints, threads, channel, k_db, block,
+              attach_link, attach_control, verbose, as_json) -> None:
     """The receiver's pilot SNR estimate through the proxy, against the proxy's set SNR.
 
-    Sweeps LOW..HIGH dB; prints mean_abs_error_db (target <= 0.5), max_abs_error_db, the bias and
-    a per-SNR table. With --link/--control the proxy must have no impairments; its SNR is restored.
+    Sweeps LOW..HIGH dB; prints mean_abs_error_db (target <= 0.5 on AWGN, <= 1 under fading),
+    max_abs_error_db, the bias and a per-SNR table. With --link/--control the proxy must have no
+    impairments; its SNR is restored (and the fading removed).
     """
     from link.bench import snr
 
     if high_db < low_db:
         fail(f"--high ({high_db}) is below --low ({low_db})")
+    fading = _fading_impairment(channel, k_db, block)
     set_threads(threads)
-    with _link(_stack_config(preset, checkpoints, threads=threads), attach_link, attach_control, verbose,
-               need_control=True) as (proxy, control):
+    config = _stack_config(preset, checkpoints, threads=threads,
+                           receiver_args=() if fading is None else ("--equaliser", "zf"))
+    with _link(config, attach_link, attach_control, verbose, need_control=True) as (proxy, control):
         try:
-            report = snr.run(proxy, control, snr.sweep(low_db, high_db, step_db), repeats, pilot_length, preset)
+            report = snr.run(proxy, control, snr.sweep(low_db, high_db, step_db), repeats, pilot_length, preset,
+                             fading=fading)
         except snr.BenchError as err:
             fail(str(err), 1)
     _emit(report, as_json, "bench snr (dB)")

@@ -4,8 +4,9 @@ receiver share and the channel proxy (the untrusted channel) does not.
 What is covered (issue 17, docs/security.md): the SyncRequest (session, sequence, preset), the
 SyncReply (everything the sender acts on, and the request's session and sequence, so an old
 reply is useless), each Frame's header (session, id, epoch, t_d, shape, dtype, label,
-return_image) and each Ack (the session and every field, the image by its SHA-256). Not covered,
-by design: the pilot and the latent, which the channel perturbs (that is what it is for).
+return_image, pilot_blocks) and each Ack (the session and every field, the image by its SHA-256).
+Not covered, by design: the pilots (Sync and frame) and the latent, which the channel perturbs
+(that is what it is for).
 
 Each MAC is over a canonical encoding: a context string naming the message, then every field as
 ``type byte + 4-byte big-endian length + bytes`` (integers in decimal, floats as IEEE-754 doubles),
@@ -88,13 +89,14 @@ def sync_request_fields(request: link_pb2.SyncRequest) -> bytes:
 
 def sync_reply_fields(session: str, sequence: int, reply: link_pb2.SyncReply) -> bytes:
     return canonical("sync-reply", session, sequence, reply.epoch, reply.t_d, reply.t_plus, float(reply.snr_db),
-                     reply.policy, reply.preset, reply.latent_length, reply.num_timesteps)
+                     reply.policy, reply.preset, reply.latent_length, reply.num_timesteps, reply.frame_pilot_symbols,
+                     reply.frame_pilot_blocks)
 
 
 def frame_fields(frame: link_pb2.Frame) -> bytes:
     label = frame.label if frame.HasField("label") else None
     return canonical("frame", frame.session, frame.frame_id, frame.epoch, frame.t_d, list(frame.shape), frame.dtype,
-                     label, frame.return_image)
+                     label, frame.return_image, frame.pilot_blocks)
 
 
 def ack_fields(session: str, ack: link_pb2.Ack) -> bytes:

@@ -48,6 +48,13 @@ def _log_off_the_request_path(level: str) -> None:
     root.setLevel(level.upper())
 
 
+def _coherent(equaliser: str, pilot_symbols: int, pilot_blocks: int):
+    """The CoherentReception of the options; None for --equaliser none (the AWGN receiver)."""
+    from .coherent import CoherentReception
+
+    return None if equaliser == "none" else CoherentReception(equaliser, pilot_symbols, pilot_blocks)
+
+
 @main.command()
 @click.option("--listen", default="127.0.0.1:50051", show_default=True, help="host:port to serve Link on.")
 @preset_option(help="Model preset; the sender must use the same one.")
@@ -76,6 +83,14 @@ def _log_off_the_request_path(level: str) -> None:
 @click.option("--max-t-p", type=click.IntRange(min=1), default=100, show_default=True,
               help="Refuse frames whose t_P = t_D + t_plus exceeds this (OUT_OF_RANGE): the reverse chain costs "
                    "t_P network calls per frame. The default is the agent's range (t_D, t_plus <= 50).")
+@click.option("--equaliser", type=click.Choice(["none", "zf", "mmse"]), default="none", show_default=True,
+              help="none: the AWGN receiver. zf or mmse: a coherent receiver for fading channels (`diffusec-proxy "
+                   "channel set rayleigh`): it asks every frame for a pilot, equalises each block with its LS "
+                   "estimate, and measures the average SNR with one gain fitted per 16 complex pilot symbols.")
+@click.option("--frame-pilot-symbols", type=click.IntRange(2, 1024), default=8, show_default=True,
+              help="Coherent receiver: complex pilot symbols per block in every frame.")
+@click.option("--frame-pilot-blocks", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Coherent receiver: pilot blocks per frame, block k for the latent's k-th equal share.")
 @link_key_option()
 @tls_options("server")
 @seed_option(help="Seeds the purification noise.")
@@ -86,8 +101,8 @@ def _log_off_the_request_path(level: str) -> None:
               help="host:port to serve Prometheus metrics on (GET /metrics): frames received, acked, duplicate "
                    "and rejected, stage and Sync seconds, the measured SNR. Default: none.")
 def serve(listen, preset, checkpoints, policy, t_d, t_plus, episode_steps, episode_change_db, sampler, steps, max_batch,
-          batch_wait_ms, max_latent_bytes, max_t_p, link_key_file, tls_cert, tls_key, tls_ca, seed, threads, device,
-          log_level, metrics_address) -> None:
+          batch_wait_ms, max_latent_bytes, max_t_p, equaliser, frame_pilot_symbols, frame_pilot_blocks, link_key_file,
+          tls_cert, tls_key, tls_ca, seed, threads, device, log_level, metrics_address) -> None:
     """Load the models and serve Link and health on LISTEN until SIGINT/SIGTERM."""
     _log_off_the_request_path(log_level)
     from shared.checkpoints import CheckpointError
@@ -111,7 +126,7 @@ def serve(listen, preset, checkpoints, policy, t_d, t_plus, episode_steps, episo
         fail(str(err))
     receiver = Receiver(pipeline, chosen, max_batch=max_batch, max_wait_ms=batch_wait_ms, sampler=sampler,
                         steps=steps, seed=seed, max_latent_bytes=max_latent_bytes, max_t_p=max_t_p,
-                        batch_thread=False)
+                        batch_thread=False, coherent=_coherent(equaliser, frame_pilot_symbols, frame_pilot_blocks))
     try:
         server, port = build_server(receiver, listen, guard=guard, tls=tls)
     except (OSError, RuntimeError, ValueError) as err:   # TlsError is a ValueError

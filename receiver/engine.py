@@ -22,6 +22,7 @@ from shared.row_noise import RowNoise
 
 from . import validation
 from .batcher import MAX_BATCH, MAX_WAIT_MS, MicroBatcher
+from .coherent import CoherentReception
 from .errors import LinkError
 from .metrics import ReceiverTimings
 from .policy import Decision, Policy
@@ -44,6 +45,8 @@ class FrameIn:
     dtype: str
     label: int | None            # set in evaluation mode
     return_image: bool = False   # evaluation mode without a label
+    pilot: bytes = b""           # float32 LE, as arrived (a coherent receiver asked for it)
+    pilot_blocks: int = 0
 
 
 @dataclass(frozen=True)
@@ -79,14 +82,17 @@ class Receiver:
     def __init__(self, pipeline: Pipeline, policy: Policy, *, max_batch: int = MAX_BATCH,
                  max_wait_ms: float = MAX_WAIT_MS, sampler: str = "ddpm", steps: int = 5, seed: int = 0,
                  max_latent_bytes: int = 1 << 20, max_t_p: int = 100,
-                 sessions: SessionTable | None = None, batch_thread: bool = True):
-        """``max_t_p``: frames whose t_P = t_D + t_plus exceeds it are refused (the agent's range is 1..100)."""
+                 sessions: SessionTable | None = None, batch_thread: bool = True,
+                 coherent: CoherentReception | None = None):
+        """``max_t_p``: frames whose t_P = t_D + t_plus exceeds it are refused (the agent's range is 1..100).
+        ``coherent``: ask frames for pilots and equalise fading (None: the AWGN receiver)."""
         self.pipeline, self.policy = pipeline, policy
         self.preset = pipeline.preset
         self.latent_length = self.preset.codec.channel_symbols
         self.num_timesteps = pipeline.schedule.num_timesteps
         self.sampler, self.steps, self.max_latent_bytes = sampler, steps, max_latent_bytes
         self.max_t_p = max_t_p
+        self.coherent = coherent
         self.sessions = sessions or SessionTable()
         self.pilots = PilotCache()
         # Purification noise: one stream per frame, seeded from (seed, frame id), so a frame's noise does
@@ -118,7 +124,8 @@ class Receiver:
         validation.check_preset(preset, self.preset.name)
         received = validation.parse_pilot(pilot)
         t_snr = time.perf_counter()
-        snr_db = measure_snr_db(session, sequence, received, self.pilots)
+        snr_db = measure_snr_db(session, sequence, received, self.pilots,
+                                self.coherent.sync_snr_db if self.coherent else None)
         t_policy = time.perf_counter()
         epoch = self.sessions.sync(session, snr_db, self.policy)
         end = time.perf_counter()
@@ -161,6 +168,8 @@ class Receiver:
             validation.check_label(frame.label, self.preset.num_classes)
             z_hat = validation.parse_latent(frame.latent, frame.shape, frame.dtype, self.latent_length,
                                             self.max_latent_bytes, self.preset.name)
+            if self.coherent is not None:
+                z_hat = self.coherent.equalise(frame.frame_id, frame.pilot, frame.pilot_blocks, z_hat)
             epoch, future, duplicate = self.sessions.admit(frame.session, frame.epoch, frame.frame_id)
         except LinkError:
             with self._lock:

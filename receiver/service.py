@@ -59,7 +59,8 @@ def outcome_ack(frame_id: int, future: Future, duplicate: bool) -> link_pb2.Ack:
 
 def frame_in(frame: link_pb2.Frame) -> FrameIn:
     return FrameIn(frame.frame_id, frame.session, frame.epoch, frame.t_d, frame.latent, tuple(frame.shape),
-                   frame.dtype, frame.label if frame.HasField("label") else None, frame.return_image)
+                   frame.dtype, frame.label if frame.HasField("label") else None, frame.return_image, frame.pilot,
+                   frame.pilot_blocks)
 
 
 class _EndOfInput:
@@ -116,6 +117,9 @@ class LinkServicer(link_pb2_grpc.LinkServicer):
                                    policy=self.receiver.policy.name, preset=self.receiver.preset.name,
                                    latent_length=self.receiver.latent_length,
                                    num_timesteps=self.receiver.num_timesteps, timing=timing)
+        coherent = self.receiver.coherent
+        if coherent is not None:   # ask every frame of this epoch for a pilot
+            reply.frame_pilot_symbols, reply.frame_pilot_blocks = coherent.pilot_symbols, coherent.pilot_blocks
         self.guard.sign_reply(request.session, request.sequence, reply)
         return reply
 

@@ -54,13 +54,13 @@ class PilotCache:
 
 
 def measure_snr_db(session: str, sequence: int, received: torch.Tensor | np.ndarray,
-                   pilots: PilotCache | None = None) -> float:
+                   pilots: PilotCache | None = None, estimator=None) -> float:
     """SNR (dB) of the received pilot [N] against the pilot regenerated from (session, sequence).
 
-    :func:`shared.channel.snr_db_of` against the regenerated pilot; ``pilots`` may hold it already
-    (see :class:`PilotCache`).
+    ``estimator(sent, received)``, by default :func:`shared.channel.snr_db_of` (the AWGN receiver; a
+    coherent one passes its own); ``pilots`` may hold the regenerated pilot already (see :class:`PilotCache`).
     """
     length = int(np.prod(received.shape))
     sent = pilots.take(session, sequence, length) if pilots is not None else \
         pilot_sequence(session, sequence, length).numpy()
-    return snr_db_of(sent, received)
+    return (estimator or snr_db_of)(sent, received)

@@ -37,6 +37,7 @@ from protos.diffusec.link.v1 import link_pb2, link_pb2_grpc
 from protos.tls import PLAINTEXT, TlsFiles, open_channel
 from protos.wire import GRPC_OPTIONS, error_reason, symbols_to_bytes
 from shared.channel import pilot_sequence
+from shared.pilot_aided import check_frame_pilot, frame_pilot_real
 from shared.pipeline import Pipeline
 from shared.row_noise import RowNoise
 
@@ -98,6 +99,16 @@ def _check_timesteps(t_d: int, t_plus: int, num_timesteps: int) -> None:
     if t_d < 0 or t_plus < 0 or t_d + t_plus > num_timesteps:
         raise LinkFailed(f"the SyncReply's (t_D, t_plus) = ({t_d}, {t_plus}) is outside 0 <= t_D + t_plus <= "
                          f"T = {num_timesteps}; the receiver or something on the path sent it. Not sending with it")
+
+
+def _check_frame_pilot(symbols: int, blocks: int) -> None:
+    """A SyncReply's frame-pilot request: none (0, 0) or one in range; anything else is refused, not sent."""
+    if (symbols, blocks) == (0, 0):
+        return
+    try:
+        check_frame_pilot(symbols, blocks)
+    except ValueError as err:
+        raise LinkFailed(f"the SyncReply asks for {err}; the receiver or something on the path sent it") from None
 
 
 class LinkSender:
@@ -164,7 +175,9 @@ class LinkSender:
             raise LinkFailed(f"the receiver expects {reply.latent_length} symbols per frame but preset "
                              f"{self.opt.preset} sends {expected}; use the receiver's preset ({reply.preset})")
         _check_timesteps(reply.t_d, reply.t_plus, self.pipeline.schedule.num_timesteps)
-        self._sync = Sync(reply.epoch, reply.t_d, reply.t_plus, reply.snr_db, latency_ms, start - self._run_started)
+        _check_frame_pilot(reply.frame_pilot_symbols, reply.frame_pilot_blocks)
+        self._sync = Sync(reply.epoch, reply.t_d, reply.t_plus, reply.snr_db, latency_ms, start - self._run_started,
+                          reply.frame_pilot_symbols, reply.frame_pilot_blocks)
         return self._sync
 
     # --- frames ---------------------------------------------------------------------------------
@@ -183,6 +196,10 @@ class LinkSender:
                                    return_image=self.opt.evaluation)
             if labels is not None and self.opt.evaluation:
                 frame.label = int(labels[index])
+            if sync.frame_pilot_blocks:   # a coherent receiver asked for one
+                frame.pilot = symbols_to_bytes(frame_pilot_real(index, sync.frame_pilot_symbols,
+                                                                sync.frame_pilot_blocks))
+                frame.pilot_blocks = sync.frame_pilot_blocks
             if self.auth is not None:
                 self.auth.sign_frame(frame)
             frames.append(frame)

@@ -14,6 +14,8 @@ class Sync:
     snr_db: float
     latency_ms: float         # the round trip
     at_s: float = 0.0         # when the pilot was sent: seconds since the current run() started
+    frame_pilot_symbols: int = 0   # a coherent receiver's request: complex pilot symbols per block in every frame
+    frame_pilot_blocks: int = 0
 
 
 @dataclass

@@ -67,6 +67,11 @@ class LinkChannel:
             # two at least: the SNR estimate divides the residual by (pilots - 1) degrees of freedom
             raise ValueError(f"pilot_symbols must be >= 2, got {self.pilot_symbols}")
 
+    def describe(self) -> str:
+        """In words: "awgn", "rayleigh", "rician K=10 dB", with ", block N" when it fades per N complex symbols."""
+        name = f"rician K={self.k_db:g} dB" if self.kind == "rician" else self.kind
+        return name if self.block_symbols is None else f"{name}, block {self.block_symbols}"
+
     def to_dict(self) -> dict:
         """The JSON description (the K factor only for rician, pilots only for csi=pilot)."""
         return {"channel": self.kind, "k_db": self.k_db if self.kind == "rician" else None,

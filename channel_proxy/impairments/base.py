@@ -10,6 +10,8 @@ every impairment, in the order they were added, through these hooks:
 - :meth:`ImpairmentSpec.added_delay_s`: seconds added before a frame or a sync goes on (``delay``);
 - :meth:`ImpairmentSpec.latent_attack`: a perturbation of latent frames, with its models loaded
   (``adversarial``, through :mod:`channel_proxy.adversary`);
+- :meth:`ImpairmentSpec.fading`: the block-fading model of the channel (``rayleigh``, ``rician``; at
+  most one at a time), through :mod:`shared.pilot_aided`;
 - :meth:`ImpairmentSpec.message_tamper`: rewrites of the link's control fields (SyncReply, frame
   headers, acks), with any memory it needs (``sync-tamper``, ``frame-tamper``, ``ack-forge``, through
   :mod:`channel_proxy.tamper`).
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from typing import Self   # Python >= 3.11; annotations only (pyproject allows 3.10)
     from ..adversary import LatentAttack, Surrogates
     from ..tamper import MessageTamper
+    from shared.fading import LinkChannel
 
 # The fields of the ``kind`` oneof of link.proto's Impairment message, one per impairment kind, by the
 # kind's name: the field's name with '-' for '_' ("sync_tamper" -> "sync-tamper"), as the CLI spells it.
@@ -94,6 +97,10 @@ class ImpairmentSpec:
     def latent_attack(self, surrogates: Surrogates) -> LatentAttack | None:
         """The attack this mounts on latent frames, its models loaded from ``surrogates`` (called once,
         when the impairment is added; may raise CheckpointError or ValueError). None: no attack."""
+        return None
+
+    def fading(self) -> LinkChannel | None:
+        """The block fading this puts on frames and pilots (before the AWGN). None: none."""
         return None
 
     def message_tamper(self, num_classes: int) -> MessageTamper | None:

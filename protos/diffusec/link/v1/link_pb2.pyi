@@ -21,7 +21,7 @@ class SyncRequest(_message.Message):
     def __init__(self, session: _Optional[str] = ..., sequence: _Optional[int] = ..., pilot: _Optional[bytes] = ..., preset: _Optional[str] = ..., mac: _Optional[bytes] = ...) -> None: ...
 
 class SyncReply(_message.Message):
-    __slots__ = ("epoch", "t_d", "t_plus", "snr_db", "policy", "preset", "latent_length", "num_timesteps", "timing", "mac")
+    __slots__ = ("epoch", "t_d", "t_plus", "snr_db", "policy", "preset", "latent_length", "num_timesteps", "timing", "mac", "frame_pilot_symbols", "frame_pilot_blocks")
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     T_D_FIELD_NUMBER: _ClassVar[int]
     T_PLUS_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +32,8 @@ class SyncReply(_message.Message):
     NUM_TIMESTEPS_FIELD_NUMBER: _ClassVar[int]
     TIMING_FIELD_NUMBER: _ClassVar[int]
     MAC_FIELD_NUMBER: _ClassVar[int]
+    FRAME_PILOT_SYMBOLS_FIELD_NUMBER: _ClassVar[int]
+    FRAME_PILOT_BLOCKS_FIELD_NUMBER: _ClassVar[int]
     epoch: int
     t_d: int
     t_plus: int
@@ -42,7 +44,9 @@ class SyncReply(_message.Message):
     num_timesteps: int
     timing: SyncTiming
     mac: bytes
-    def __init__(self, epoch: _Optional[int] = ..., t_d: _Optional[int] = ..., t_plus: _Optional[int] = ..., snr_db: _Optional[float] = ..., policy: _Optional[str] = ..., preset: _Optional[str] = ..., latent_length: _Optional[int] = ..., num_timesteps: _Optional[int] = ..., timing: _Optional[_Union[SyncTiming, _Mapping]] = ..., mac: _Optional[bytes] = ...) -> None: ...
+    frame_pilot_symbols: int
+    frame_pilot_blocks: int
+    def __init__(self, epoch: _Optional[int] = ..., t_d: _Optional[int] = ..., t_plus: _Optional[int] = ..., snr_db: _Optional[float] = ..., policy: _Optional[str] = ..., preset: _Optional[str] = ..., latent_length: _Optional[int] = ..., num_timesteps: _Optional[int] = ..., timing: _Optional[_Union[SyncTiming, _Mapping]] = ..., mac: _Optional[bytes] = ..., frame_pilot_symbols: _Optional[int] = ..., frame_pilot_blocks: _Optional[int] = ...) -> None: ...
 
 class SyncTiming(_message.Message):
     __slots__ = ("receiver_us", "snr_estimate_us", "policy_us", "proxy_us")
@@ -57,7 +61,7 @@ class SyncTiming(_message.Message):
     def __init__(self, receiver_us: _Optional[float] = ..., snr_estimate_us: _Optional[float] = ..., policy_us: _Optional[float] = ..., proxy_us: _Optional[float] = ...) -> None: ...
 
 class Frame(_message.Message):
-    __slots__ = ("frame_id", "session", "epoch", "t_d", "latent", "shape", "dtype", "label", "return_image", "mac")
+    __slots__ = ("frame_id", "session", "epoch", "t_d", "latent", "shape", "dtype", "label", "return_image", "mac", "pilot", "pilot_blocks")
     FRAME_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +72,8 @@ class Frame(_message.Message):
     LABEL_FIELD_NUMBER: _ClassVar[int]
     RETURN_IMAGE_FIELD_NUMBER: _ClassVar[int]
     MAC_FIELD_NUMBER: _ClassVar[int]
+    PILOT_FIELD_NUMBER: _ClassVar[int]
+    PILOT_BLOCKS_FIELD_NUMBER: _ClassVar[int]
     frame_id: int
     session: str
     epoch: int
@@ -78,7 +84,9 @@ class Frame(_message.Message):
     label: int
     return_image: bool
     mac: bytes
-    def __init__(self, frame_id: _Optional[int] = ..., session: _Optional[str] = ..., epoch: _Optional[int] = ..., t_d: _Optional[int] = ..., latent: _Optional[bytes] = ..., shape: _Optional[_Iterable[int]] = ..., dtype: _Optional[str] = ..., label: _Optional[int] = ..., return_image: _Optional[bool] = ..., mac: _Optional[bytes] = ...) -> None: ...
+    pilot: bytes
+    pilot_blocks: int
+    def __init__(self, frame_id: _Optional[int] = ..., session: _Optional[str] = ..., epoch: _Optional[int] = ..., t_d: _Optional[int] = ..., latent: _Optional[bytes] = ..., shape: _Optional[_Iterable[int]] = ..., dtype: _Optional[str] = ..., label: _Optional[int] = ..., return_image: _Optional[bool] = ..., mac: _Optional[bytes] = ..., pilot: _Optional[bytes] = ..., pilot_blocks: _Optional[int] = ...) -> None: ...
 
 class Ack(_message.Message):
     __slots__ = ("frame_id", "predicted_class", "t_p", "epoch", "t_d", "image", "image_shape", "duplicate", "mac", "error")
@@ -174,8 +182,22 @@ class AckForge(_message.Message):
     rate: float
     def __init__(self, target: _Optional[int] = ..., rate: _Optional[float] = ...) -> None: ...
 
+class Rayleigh(_message.Message):
+    __slots__ = ("block",)
+    BLOCK_FIELD_NUMBER: _ClassVar[int]
+    block: int
+    def __init__(self, block: _Optional[int] = ...) -> None: ...
+
+class Rician(_message.Message):
+    __slots__ = ("k_db", "block")
+    K_DB_FIELD_NUMBER: _ClassVar[int]
+    BLOCK_FIELD_NUMBER: _ClassVar[int]
+    k_db: float
+    block: int
+    def __init__(self, k_db: _Optional[float] = ..., block: _Optional[int] = ...) -> None: ...
+
 class Impairment(_message.Message):
-    __slots__ = ("name", "jamming", "drop", "delay", "adversarial", "sync_tamper", "frame_tamper", "ack_forge")
+    __slots__ = ("name", "jamming", "drop", "delay", "adversarial", "sync_tamper", "frame_tamper", "ack_forge", "rayleigh", "rician")
     NAME_FIELD_NUMBER: _ClassVar[int]
     JAMMING_FIELD_NUMBER: _ClassVar[int]
     DROP_FIELD_NUMBER: _ClassVar[int]
@@ -184,6 +206,8 @@ class Impairment(_message.Message):
     SYNC_TAMPER_FIELD_NUMBER: _ClassVar[int]
     FRAME_TAMPER_FIELD_NUMBER: _ClassVar[int]
     ACK_FORGE_FIELD_NUMBER: _ClassVar[int]
+    RAYLEIGH_FIELD_NUMBER: _ClassVar[int]
+    RICIAN_FIELD_NUMBER: _ClassVar[int]
     name: str
     jamming: Jamming
     drop: Drop
@@ -192,7 +216,9 @@ class Impairment(_message.Message):
     sync_tamper: SyncTamper
     frame_tamper: FrameTamper
     ack_forge: AckForge
-    def __init__(self, name: _Optional[str] = ..., jamming: _Optional[_Union[Jamming, _Mapping]] = ..., drop: _Optional[_Union[Drop, _Mapping]] = ..., delay: _Optional[_Union[Delay, _Mapping]] = ..., adversarial: _Optional[_Union[Adversarial, _Mapping]] = ..., sync_tamper: _Optional[_Union[SyncTamper, _Mapping]] = ..., frame_tamper: _Optional[_Union[FrameTamper, _Mapping]] = ..., ack_forge: _Optional[_Union[AckForge, _Mapping]] = ...) -> None: ...
+    rayleigh: Rayleigh
+    rician: Rician
+    def __init__(self, name: _Optional[str] = ..., jamming: _Optional[_Union[Jamming, _Mapping]] = ..., drop: _Optional[_Union[Drop, _Mapping]] = ..., delay: _Optional[_Union[Delay, _Mapping]] = ..., adversarial: _Optional[_Union[Adversarial, _Mapping]] = ..., sync_tamper: _Optional[_Union[SyncTamper, _Mapping]] = ..., frame_tamper: _Optional[_Union[FrameTamper, _Mapping]] = ..., ack_forge: _Optional[_Union[AckForge, _Mapping]] = ..., rayleigh: _Optional[_Union[Rayleigh, _Mapping]] = ..., rician: _Optional[_Union[Rician, _Mapping]] = ...) -> None: ...
 
 class ListImpairmentsRequest(_message.Message):
     __slots__ = ()
@@ -259,7 +285,7 @@ class StatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class StatsReply(_message.Message):
-    __slots__ = ("frames_in", "frames_forwarded", "frames_dropped", "frames_jammed", "syncs_forwarded", "acks_returned", "snr_db", "effective_snr_db", "snr_scheduled", "impairments", "uptime_s", "upstream", "frames_attacked", "attack_pnr_db", "syncs_tampered", "frames_tampered", "acks_forged")
+    __slots__ = ("frames_in", "frames_forwarded", "frames_dropped", "frames_jammed", "syncs_forwarded", "acks_returned", "snr_db", "effective_snr_db", "snr_scheduled", "impairments", "uptime_s", "upstream", "frames_attacked", "attack_pnr_db", "syncs_tampered", "frames_tampered", "acks_forged", "channel", "frames_faded")
     FRAMES_IN_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FORWARDED_FIELD_NUMBER: _ClassVar[int]
     FRAMES_DROPPED_FIELD_NUMBER: _ClassVar[int]
@@ -277,6 +303,8 @@ class StatsReply(_message.Message):
     SYNCS_TAMPERED_FIELD_NUMBER: _ClassVar[int]
     FRAMES_TAMPERED_FIELD_NUMBER: _ClassVar[int]
     ACKS_FORGED_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FADED_FIELD_NUMBER: _ClassVar[int]
     frames_in: int
     frames_forwarded: int
     frames_dropped: int
@@ -294,4 +322,6 @@ class StatsReply(_message.Message):
     syncs_tampered: int
     frames_tampered: int
     acks_forged: int
-    def __init__(self, frames_in: _Optional[int] = ..., frames_forwarded: _Optional[int] = ..., frames_dropped: _Optional[int] = ..., frames_jammed: _Optional[int] = ..., syncs_forwarded: _Optional[int] = ..., acks_returned: _Optional[int] = ..., snr_db: _Optional[float] = ..., effective_snr_db: _Optional[float] = ..., snr_scheduled: _Optional[bool] = ..., impairments: _Optional[int] = ..., uptime_s: _Optional[float] = ..., upstream: _Optional[str] = ..., frames_attacked: _Optional[int] = ..., attack_pnr_db: _Optional[float] = ..., syncs_tampered: _Optional[int] = ..., frames_tampered: _Optional[int] = ..., acks_forged: _Optional[int] = ...) -> None: ...
+    channel: str
+    frames_faded: int
+    def __init__(self, frames_in: _Optional[int] = ..., frames_forwarded: _Optional[int] = ..., frames_dropped: _Optional[int] = ..., frames_jammed: _Optional[int] = ..., syncs_forwarded: _Optional[int] = ..., acks_returned: _Optional[int] = ..., snr_db: _Optional[float] = ..., effective_snr_db: _Optional[float] = ..., snr_scheduled: _Optional[bool] = ..., impairments: _Optional[int] = ..., uptime_s: _Optional[float] = ..., upstream: _Optional[str] = ..., frames_attacked: _Optional[int] = ..., attack_pnr_db: _Optional[float] = ..., syncs_tampered: _Optional[int] = ..., frames_tampered: _Optional[int] = ..., acks_forged: _Optional[int] = ..., channel: _Optional[str] = ..., frames_faded: _Optional[int] = ...) -> None: ...
