@@ -189,6 +189,9 @@ def _print_adaptive(system: str, payload: dict) -> None:
               help="jpeg-ldpc(-at) only: 'adaptive' (the highest-throughput mode whose measured frame error rate at the "
                    "SNR is below 10%) or a fixed MODULATION-RATE, modulation qpsk|16qam|64qam, rate 1/2|2/3|3/4|5/6, "
                    "e.g. 16qam-3/4.")
+@click.option("--fec", type=click.Choice(["802.16e", "5g-nr"]), default="802.16e", show_default=True,
+              help="jpeg-ldpc(-at) only: the digital link, 802.16e QC-LDPC with Gray PAM (written here) or 5G NR LDPC, "
+                   "CRC24A, scrambling and QAM from Sionna (docs/baselines.md compares them).")
 @click.option("--snr-db", type=float, default=15.0, show_default=True,
               help="Channel SNR in dB (per real symbol; the average SNR under fading).")
 @link_channel_options
@@ -216,7 +219,7 @@ def _print_adaptive(system: str, payload: dict) -> None:
               help="Adversarial channel attack: one fast gradient step (fgm, the attack paper's) or PGD "
                    "with --attack-steps.")
 @click.pass_context
-def eval_command(ctx, preset, system, link_mode, snr_db, channel, k_db, fading_block, csi, pilot_symbols, equaliser, n,
+def eval_command(ctx, preset, system, link_mode, fec, snr_db, channel, k_db, fading_block, csi, pilot_symbols, equaliser, n,
                  t_d, t_plus, sampler, steps, seed, noise_seed, image_set, data_root, checkpoints, batch, threads,
                  device, grid, as_json, channel_attack, pnr_db, channel_attack_method, **source_options) -> None:
     """Measure accuracy and SSIM of SYSTEM on the test split, in one process.
@@ -249,7 +252,7 @@ def eval_command(ctx, preset, system, link_mode, snr_db, channel, k_db, fading_b
                                 {"kind": channel_attack, "pnr_db": pnr_db, "method": channel_attack_method})
     pipeline, data = _load(system, preset, checkpoints, device, link_mode, data_root, image_set, n, seed,
                            source_options["target"])
-    pipeline.link_channel = fading
+    pipeline.link_channel, pipeline.fec = fading, fec
     progress = show_progress(as_json)
     if system in ADAPTIVE_SYSTEMS:
         payload = _adaptive_payload(system, preset, checkpoints, pipeline, data, snr_db, noise, batch, sampler, steps,

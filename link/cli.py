@@ -144,11 +144,14 @@ def _policy_args(policy: str) -> tuple[str, ...]:
 @click.option("--control", "control_addr", default=None, help="host:port of the proxy's ChannelControl (default: free port).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info", show_default=True)
 @POLICY
+@click.option("--equaliser", type=click.Choice(["none", "zf", "mmse"]), default="none", show_default=True,
+              help="The receiver's: none (the AWGN receiver) or a coherent one for `diffusec-proxy channel set "
+                   "rayleigh|rician` (docs/fading.md).")
 @link_key_option()
 @TLS_DIR
 @JSON
 def up(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_addr, proxy_addr, control_addr, log_level,
-       policy, link_key_file, tls_dir, as_json) -> None:
+       policy, equaliser, link_key_file, tls_dir, as_json) -> None:
     """Run the receiver and the channel proxy locally until Ctrl-C or SIGTERM.
 
     Both start as child processes on loopback ports; once each answers its gRPC health check with
@@ -167,7 +170,8 @@ def up(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver_addr, p
 
     config = _stack_config(preset, checkpoints, t_d, t_plus, snr_db, threads, seed, receiver=receiver_addr,
                            proxy=proxy_addr, control=control_addr, log_level=log_level,
-                           receiver_args=_policy_args(policy), link_key_file=link_key_file, tls_dir=tls_dir)
+                           receiver_args=_policy_args(policy) + ("--equaliser", equaliser),
+                           link_key_file=link_key_file, tls_dir=tls_dir)
     stack = LinkStack(config, sink=stderr_sink)
 
     def stop(signum, frame):

@@ -36,7 +36,8 @@ import numpy as np
 import torch
 
 from ..channel import awgn
-from .digital_link import LinkMode, frame_plan, receive, transmit
+from . import digital_link, nr_link
+from .digital_link import LinkMode
 from .jpeg_scan import JpegDecodeError, pack_image, unpack_image, used_bits
 from .link_adaptation import choose_mode, noise_variance, thresholds_for
 
@@ -78,6 +79,14 @@ class LinkTally:
                 "failure_image": "mid-grey (128/255 on every channel)"}
 
 
+# The digital links (forward error correction and mapping), by name: (frame plan, transmit, receive)
+# with digital_link's interface. 802.16e is the default: the 5G NR path measured slower per image
+# (docs/baselines.md, "The 5G NR link from Sionna").
+FEC_LINKS = {"802.16e": (digital_link.frame_plan, digital_link.transmit, digital_link.receive),
+             "5g-nr": (nr_link.NrFramePlan, nr_link.transmit, nr_link.receive)}
+DEFAULT_FEC = "802.16e"
+
+
 def resolve_mode(link_mode: str, snr_db: float, channel_symbols: int) -> LinkMode:
     """``"adaptive"`` -> the policy's mode at ``snr_db``; else the named mode, e.g. ``"16qam-3/4"``."""
     if link_mode == ADAPTIVE:
@@ -91,19 +100,24 @@ def _to_uint8(pixels01: torch.Tensor) -> np.ndarray:
 
 
 def transmit_images(pixels01: torch.Tensor, snr_db: float, channel_symbols: int, link_mode: str = ADAPTIVE,
-                    generator: torch.Generator | None = None, tally: LinkTally | None = None) -> torch.Tensor:
+                    generator: torch.Generator | None = None, tally: LinkTally | None = None,
+                    fec: str = DEFAULT_FEC) -> torch.Tensor:
     """Images [B, C, H, W] in [0, 1] through JPEG + LDPC + QAM + AWGN -> what the receiver has, [B, C, H, W] in [0, 1] (CPU).
 
     The channel noise comes from ``generator`` (seeded: a run repeats). Undelivered images are
-    mid-grey (module docstring); ``tally`` (optional) accumulates the counts.
+    mid-grey (module docstring); ``tally`` (optional) accumulates the counts. ``fec``: a FEC_LINKS
+    name (the adaptive policy's thresholds are the 802.16e link's either way).
     """
     if pixels01.ndim != 4 or pixels01.shape[1] not in (1, 3):
         raise ValueError(f"expected images [B, C, H, W] with C = 1 or 3, got shape {tuple(pixels01.shape)}")
     if not math.isfinite(float(snr_db)):
         raise ValueError(f"SNR must be a finite number of dB, got {snr_db!r}")
     snr_db = float(snr_db)
+    if fec not in FEC_LINKS:
+        raise ValueError(f"unknown FEC {fec!r}; use one of {', '.join(FEC_LINKS)}")
+    make_plan, transmit, receive = FEC_LINKS[fec]
     mode = resolve_mode(link_mode, snr_db, channel_symbols)
-    plan = frame_plan(mode, channel_symbols)
+    plan = make_plan(mode, channel_symbols)
     images = _to_uint8(pixels01)
     frames, sent, payload_bits = _pack_images(images, plan.info_bits)
     # Every row goes through the channel (an unsent image's frame is idle and ignored), so the
@@ -164,8 +178,8 @@ def _unpack_images(payloads, delivered_frames, sent: np.ndarray, shape: tuple[in
 
 def run(pixels01: torch.Tensor, snr_db: float, classify: Callable[[torch.Tensor], torch.Tensor], channel_symbols: int,
         link_mode: str = ADAPTIVE, generator: torch.Generator | None = None, tally: LinkTally | None = None,
-        device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        device: torch.device | str = "cpu", fec: str = DEFAULT_FEC) -> tuple[torch.Tensor, torch.Tensor]:
     """The system: (received [B, C, H, W] in [0, 1], logits [B, K]) with ``classify`` the receiver's classifier."""
-    received = transmit_images(pixels01, snr_db, channel_symbols, link_mode, generator, tally).to(device)
+    received = transmit_images(pixels01, snr_db, channel_symbols, link_mode, generator, tally, fec).to(device)
     return received, classify(received)
 
