@@ -108,8 +108,10 @@ def _link_channel(system: str, kind: str, k_db: float | None, fading_block: int 
 
     with fail_on(ValueError):
         chosen = link_channel(kind, k_db, fading_block, csi, pilot_symbols, equaliser)
-    if chosen.kind != "awgn" and (system == "classifier" or system in DIGITAL_SYSTEMS):
-        fail(f"--channel {chosen.kind}: {system} has no fading link here (vit, plain, diffusec, table do)")
+    if chosen.kind != "awgn" and system == "classifier":
+        fail(f"--channel {chosen.kind}: the classifier alone has no link")
+    if chosen.kind != "awgn" and system in DIGITAL_SYSTEMS and chosen.equaliser != "zf":
+        fail(f"--channel {chosen.kind}: {system}'s bit LLRs need the zf equaliser (the noise of each symbol after it)")
     return chosen
 
 

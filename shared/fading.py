@@ -236,6 +236,27 @@ def transmit(z: torch.Tensor, snr_db: float | torch.Tensor, channel: LinkChannel
     """
     if channel.kind == "awgn":
         return awgn(z, snr_db, generator)
+    return _fade_and_equalise(z, snr_db, channel, generator)[0]
+
+
+def transmit_with_csi(z: torch.Tensor, snr_db: float | torch.Tensor, channel: LinkChannel,
+                      generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fading, zf :func:`transmit` that also says what the receiver believes of each symbol's noise: (z_hat
+    [B, L], noise variance per real symbol [B, L] = (1/SNR) / |h|^2 with the receiver's h and SNR, known or
+    estimated from pilots). What a digital receiver's bit LLRs need (the jpeg-ldpc baseline). ValueError
+    for awgn (use shared.channel.awgn) and for mmse (z_hat is then biased, its noise not this)."""
+    if channel.kind == "awgn" or channel.equaliser != "zf":
+        raise ValueError(f"transmit_with_csi needs a fading channel and the zf equaliser, got {channel.describe()} "
+                         f"with {channel.equaliser}")
+    z_hat, h_known, snr_known = _fade_and_equalise(z, snr_db, channel, generator)
+    noise = torch.pow(10.0, -torch.as_tensor(snr_known, dtype=torch.float32, device=z.device) / 10.0)
+    variance = (noise.view(-1, 1) if noise.ndim == 1 else noise) / h_known.abs().pow(2).clamp_min(1e-12)   # [B, M]
+    return z_hat, variance.repeat_interleave(2, dim=1)[:, :z.shape[1]]
+
+
+def _fade_and_equalise(z: torch.Tensor, snr_db: float | torch.Tensor, channel: LinkChannel,
+                       generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor, float | torch.Tensor]:
+    """(z_hat [B, L] real, the receiver's h [B, M] per complex symbol, its SNR in dB) of one fading transmission."""
     x = to_complex(z)
     rows, symbols = x.shape
     h = draw_coefficients(channel, rows, num_blocks(symbols, channel.block_symbols), generator)
@@ -247,4 +268,4 @@ def transmit(z: torch.Tensor, snr_db: float | torch.Tensor, channel: LinkChannel
         h_known = ls_estimate(received, pilot)
         snr_known = estimate_snr_db(received, pilot, h_known)
     h_known = per_symbol(h_known.to(z.device), symbols, channel.block_symbols)
-    return to_real(equalise(y, h_known, snr_known, channel.equaliser), z.shape[1])
+    return to_real(equalise(y, h_known, snr_known, channel.equaliser), z.shape[1]), h_known, snr_known

@@ -143,12 +143,10 @@ class Pipeline:
         undelivered images are mid-grey, counted in ``link_tally``, a
         :class:`shared.baselines.jpeg_ldpc.LinkTally`), then the receiver classifier; jpeg-ldpc-at:
         the same, classified by the adversarially trained classifier (loaded as ``classifier_at``).
-        The channel is ``self.link_channel`` (AWGN unless set); the digital systems run AWGN only.
+        The channel is ``self.link_channel`` (AWGN unless set; the digital systems equalise fading with zf).
         Inputs may live on the CPU; the outputs come back on the CPU.
         """
         if system in DIGITAL_SYSTEMS:
-            if self.link_channel.kind != "awgn":
-                raise ValueError(f"{system} runs over AWGN only, not {self.link_channel.kind} fading")
             from .baselines import jpeg_ldpc
 
             wanted = classifier_kind_for(system)
@@ -157,7 +155,8 @@ class Pipeline:
                                  f".pt: use Pipeline.load(..., classifier_kind={wanted!r})")
 
             received, logits = jpeg_ldpc.run(pixels01, snr_db, self.classify, self.preset.codec.channel_symbols,
-                                             self.link_mode, generator, link_tally, self.device, self.fec)
+                                             self.link_mode, generator, link_tally, self.device, self.fec,
+                                             self.link_channel)
             return received.cpu(), logits.cpu()
         pixels01 = pixels01.to(self.device)
         if system == "classifier":

@@ -46,7 +46,8 @@ def test_fading_json_names_the_channel(untrained_checkpoints):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("--system", "jpeg-ldpc", "--channel", "rayleigh"), "no fading link"),
+    (("--system", "classifier", "--channel", "rayleigh"), "has no link"),
+    (("--system", "jpeg-ldpc", "--channel", "rayleigh", "--equaliser", "mmse"), "need the zf equaliser"),
     (("--k-db", "3"), "rician only"),
     (("--channel", "rician",), "needs its K factor"),
     (("--csi", "pilot"), "rayleigh and rician only"),

@@ -183,3 +183,15 @@ def test_bad_configurations_are_refused():
                    {"k_db": math.inf}, {"equaliser": "ml"}):
         with pytest.raises(ValueError):
             fading.LinkChannel(**kwargs)
+
+
+def test_transmit_with_csi_reports_each_symbols_noise_after_zf():
+    """(z_hat - z)^2 / variance averages 1 (perfect CSI) and the variance follows 1 / (SNR |h|^2)."""
+    from shared.channel import normalize_power
+
+    z = normalize_power(torch.randn(64, 768, generator=torch.Generator().manual_seed(5)))
+    z_hat, variance = fading.transmit_with_csi(z, 6.0, fading.LinkChannel("rayleigh"), torch.Generator().manual_seed(6))
+    assert variance.shape == z.shape and (variance > 0).all()
+    assert ((z_hat - z).pow(2) / variance).mean().item() == pytest.approx(1.0, abs=0.03)
+    with pytest.raises(ValueError, match="zf"):
+        fading.transmit_with_csi(z, 6.0, fading.LinkChannel("rayleigh", equaliser="mmse"))

@@ -151,8 +151,10 @@ def transmit(plan: FramePlan, info_bits: np.ndarray) -> np.ndarray:
     return modulate(plan.mode.modulation, frame[:, permutation] ^ scrambler)
 
 
-def receive(plan: FramePlan, received: np.ndarray, noise_variance: float) -> tuple[np.ndarray, np.ndarray]:
+def receive(plan: FramePlan, received: np.ndarray, noise_variance: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Receiver: noisy real symbols [N, channel_symbols] -> (payload bits [N, info_bits] uint8, delivered [N] bool).
+
+    ``noise_variance``: per real symbol, one number or one per symbol [N, channel_symbols] (after fading).
 
     ``delivered`` is True when BP converged on every codeword of the frame. The bits of an
     undelivered frame are the decoder's last hard decisions (the caller should not use them).

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from ..channel import awgn
+from ..fading import AWGN, LinkChannel, transmit_with_csi
 from . import digital_link, nr_link
 from .digital_link import LinkMode
 from .jpeg_scan import JpegDecodeError, pack_image, unpack_image, used_bits
@@ -101,12 +102,14 @@ def _to_uint8(pixels01: torch.Tensor) -> np.ndarray:
 
 def transmit_images(pixels01: torch.Tensor, snr_db: float, channel_symbols: int, link_mode: str = ADAPTIVE,
                     generator: torch.Generator | None = None, tally: LinkTally | None = None,
-                    fec: str = DEFAULT_FEC) -> torch.Tensor:
+                    fec: str = DEFAULT_FEC, channel: LinkChannel = AWGN) -> torch.Tensor:
     """Images [B, C, H, W] in [0, 1] through JPEG + LDPC + QAM + AWGN -> what the receiver has, [B, C, H, W] in [0, 1] (CPU).
 
     The channel noise comes from ``generator`` (seeded: a run repeats). Undelivered images are
     mid-grey (module docstring); ``tally`` (optional) accumulates the counts. ``fec``: a FEC_LINKS
-    name (the adaptive policy's thresholds are the 802.16e link's either way).
+    name (the adaptive policy's thresholds are the 802.16e link's either way). ``channel``: fading
+    (shared.fading) before the AWGN, zf-equalised, the LLRs from each symbol's noise after it; the
+    mode is chosen at the average SNR.
     """
     if pixels01.ndim != 4 or pixels01.shape[1] not in (1, 3):
         raise ValueError(f"expected images [B, C, H, W] with C = 1 or 3, got shape {tuple(pixels01.shape)}")
@@ -123,8 +126,11 @@ def transmit_images(pixels01: torch.Tensor, snr_db: float, channel_symbols: int,
     # Every row goes through the channel (an unsent image's frame is idle and ignored), so the
     # noise drawn for image i does not depend on whether the others fit.
     symbols = torch.from_numpy(transmit(plan, frames))
-    received_symbols = awgn(symbols, snr_db, generator).numpy()
-    payloads, delivered_frames = receive(plan, received_symbols, noise_variance(snr_db))
+    if channel.kind == "awgn":
+        received_symbols, variance = awgn(symbols, snr_db, generator).numpy(), noise_variance(snr_db)
+    else:
+        received_symbols, variance = (t.numpy() for t in transmit_with_csi(symbols, snr_db, channel, generator))
+    payloads, delivered_frames = receive(plan, received_symbols, variance)
     received, counts = _unpack_images(payloads, delivered_frames, sent, images.shape)
     if tally is not None:
         tally.images += len(images)
@@ -178,8 +184,9 @@ def _unpack_images(payloads, delivered_frames, sent: np.ndarray, shape: tuple[in
 
 def run(pixels01: torch.Tensor, snr_db: float, classify: Callable[[torch.Tensor], torch.Tensor], channel_symbols: int,
         link_mode: str = ADAPTIVE, generator: torch.Generator | None = None, tally: LinkTally | None = None,
-        device: torch.device | str = "cpu", fec: str = DEFAULT_FEC) -> tuple[torch.Tensor, torch.Tensor]:
+        device: torch.device | str = "cpu", fec: str = DEFAULT_FEC,
+        channel: LinkChannel = AWGN) -> tuple[torch.Tensor, torch.Tensor]:
     """The system: (received [B, C, H, W] in [0, 1], logits [B, K]) with ``classify`` the receiver's classifier."""
-    received = transmit_images(pixels01, snr_db, channel_symbols, link_mode, generator, tally, fec).to(device)
+    received = transmit_images(pixels01, snr_db, channel_symbols, link_mode, generator, tally, fec, channel).to(device)
     return received, classify(received)
 

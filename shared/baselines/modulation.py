@@ -60,19 +60,21 @@ def modulate(modulation: str, bits: np.ndarray) -> np.ndarray:
     return levels[index[gray]].astype(np.float32)
 
 
-def bit_llrs(modulation: str, received: np.ndarray, noise_variance: float) -> np.ndarray:
-    """Exact (log-sum-exp) LLRs of every bit: received real symbols [N, L], noise variance per real symbol -> [N, b * L].
+def bit_llrs(modulation: str, received: np.ndarray, noise_variance: float | np.ndarray) -> np.ndarray:
+    """Exact (log-sum-exp) LLRs of every bit: received real symbols [N, L], noise variance per real symbol (a
+    number, or one per symbol [N, L] after fading and equalisation) -> [N, b * L].
 
     LLR_j(y) = log sum_{x: bit_j(x)=0} exp(-(y-x)^2 / 2 sigma^2) - log sum_{x: bit_j(x)=1} exp(...).
     """
     per_symbol = _check(modulation)
-    if not (np.isfinite(noise_variance) and noise_variance > 0):
-        raise ValueError(f"noise variance must be a positive number, got {noise_variance!r}")
+    noise_variance = np.asarray(noise_variance, dtype=np.float64)
+    if not (np.isfinite(noise_variance).all() and (noise_variance > 0).all()):
+        raise ValueError(f"noise variance must be positive numbers, got {noise_variance!r}")
     received = np.asarray(received, dtype=np.float64)
     if received.ndim != 2:
         raise ValueError(f"expected received symbols [N, L], got shape {received.shape}")
     levels, labels = pam_constellation(modulation)
-    metric = -(received[..., None] - levels) ** 2 / (2.0 * noise_variance)      # [N, L, 2^b]
+    metric = -(received[..., None] - levels) ** 2 / (2.0 * noise_variance[..., None])      # [N, L, 2^b]
     llrs = np.empty(received.shape + (per_symbol,))
     for j in range(per_symbol):
         zero, one = labels[:, j] == 0, labels[:, j] == 1

@@ -113,14 +113,19 @@ def transmit(plan: NrFramePlan, info_bits: np.ndarray) -> np.ndarray:
     return (torch.view_as_real(symbols).reshape(len(info_bits), -1) * math.sqrt(2.0)).numpy().astype(np.float32)
 
 
-def receive(plan: NrFramePlan, received: np.ndarray, noise_variance: float) -> tuple[np.ndarray, np.ndarray]:
-    """Receiver: noisy real symbols [N, channel_symbols] -> (payload bits [N, info_bits] uint8, delivered [N] bool)."""
+def receive(plan: NrFramePlan, received: np.ndarray, noise_variance: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Receiver: noisy real symbols [N, channel_symbols] -> (payload bits [N, info_bits] uint8, delivered [N] bool).
+
+    ``noise_variance``: per real symbol, one number or one per symbol [N, channel_symbols] (after fading;
+    the two real symbols of a complex one share it).
+    """
     received = np.asarray(received, dtype=np.float32)
     if received.ndim != 2 or received.shape[1] != plan.channel_symbols:
         raise ValueError(f"expected received symbols [N, {plan.channel_symbols}], got shape {received.shape}")
     blocks = _blocks_of(plan)
     y = torch.view_as_complex(torch.from_numpy(received / math.sqrt(2.0)).reshape(len(received), -1, 2).contiguous())
-    llrs = blocks.descrambler(blocks.demapper(y, torch.tensor(float(noise_variance))))
+    noise = torch.as_tensor(np.asarray(noise_variance, dtype=np.float32))
+    llrs = blocks.descrambler(blocks.demapper(y, noise[:, 0::2] if noise.ndim == 2 else noise))
     return _decode_until_crc(blocks, llrs)
 
 
