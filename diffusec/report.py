@@ -49,6 +49,11 @@ def _command_line(preset: str, out_dir: str, quick: bool, n: int | None) -> str:
                 "with it) or ddpm (the paper's chain, t_P calls: about 4x slower at t_P = 20).", default="ddim")
 @steps_option("U-Net calls of the ddim purifier.")
 @click.option("--attack-steps", type=click.IntRange(min=1), default=10, show_default=True, help="PGD steps (paper: 10).")
+@click.option("--channel", type=click.Choice(["awgn", "rayleigh", "rician"]), default="awgn", show_default=True,
+              help="Every system's link: AWGN, or block fading before it (perfect CSI, zf; docs/fading.md).")
+@click.option("--k-db", type=float, default=None, help="rician: K factor (dB).")
+@click.option("--fading-block", type=click.IntRange(min=1), default=None,
+              help="Fading: complex symbols per coefficient (default: one per image).")
 @seed_option("Seeds the images, attacks and all noise.")
 @click.option("--batch", type=click.IntRange(min=1), default=250, show_default=True)
 @image_set_option("test: the preset's test split; sample: the embedded sample; auto: test if found, else sample.")
@@ -59,8 +64,8 @@ def _command_line(preset: str, out_dir: str, quick: bool, n: int | None) -> str:
 @click.option("--fresh", is_flag=True, help="Ignore OUT/results.cells.json (finished cells of an earlier run with the "
                                             "same settings, images and checkpoints, which a rerun otherwise reuses).")
 @json_option("Print results.json's object as the last stdout line.")
-def report_command(preset, out_dir, n, quick, systems, snrs, sampler, steps, attack_steps, seed, batch, image_set,
-                   data_root, checkpoints, threads, device, fresh, as_json) -> None:
+def report_command(preset, out_dir, n, quick, systems, snrs, sampler, steps, attack_steps, channel, k_db, fading_block,
+                   seed, batch, image_set, data_root, checkpoints, threads, device, fresh, as_json) -> None:
     """Reproduce the DiffuSeC paper's Table II and Fig. 5 (and a Fig. 6 analogue) on our models.
 
     For every SNR and system: standard accuracy (no attack), robust accuracy under PGD (eps 8/255,
@@ -70,7 +75,8 @@ def report_command(preset, out_dir, n, quick, systems, snrs, sampler, steps, att
 
     Writes OUT/results.json, OUT/results.md (Table II's layout with the paper's rows quoted beside
     ours, the claims checked) and OUT/results-fig5a-robust.png, results-fig5b-standard.png,
-    results-fig6-images.png. The full run (n = 1000, 9 SNRs, 5 systems) takes hours on 2 CPU cores;
+    results-fig6-images.png. With --channel rayleigh|rician every link fades (the fading column:
+    run it into its own OUT). The full run (n = 1000, 9 SNRs, 5 systems) takes hours on 2 CPU cores;
     it saves each finished cell in OUT/results.cells.json, so an interrupted run resumes where it stopped.
     """
     from shared.checkpoints import CheckpointError
@@ -80,7 +86,8 @@ def report_command(preset, out_dir, n, quick, systems, snrs, sampler, steps, att
 
     with fail_on(ValueError):
         config = _config(quick, n, snrs, preset=preset, systems=systems, attack_steps=attack_steps, sampler=sampler,
-                         sampler_steps=steps, seed=seed, batch=batch)
+                         sampler_steps=steps, seed=seed, batch=batch, channel=channel, k_db=k_db,
+                         fading_block=fading_block)
     set_threads(threads)
     with fail_on(CheckpointError, DataNotFoundError, FileNotFoundError):
         models = sweep.load_models(config, checkpoints, device)

@@ -73,6 +73,25 @@ def test_report_quick_writes_results_json_markdown_and_figures(checkpoints, tmp_
         assert f"{100 * payload['classifier'][name]['clean_accuracy']:.1f}% clean accuracy on the report's images" in markdown
 
 
+def test_a_fading_report_fades_every_link_and_says_so(checkpoints, tmp_path):
+    """--channel rayleigh: the same images and seeds, lower SSIM than over AWGN, and the Markdown names the channel."""
+    curves = {}
+    for channel in ("awgn", "rayleigh"):
+        out = tmp_path / channel
+        result = CliRunner().invoke(main, ["report", "--quick", "--n", "6", "--data", "sample", "--checkpoints",
+                                           str(checkpoints), "--out", str(out), "--threads", "1", "--json",
+                                           "--systems", "vit", "--snr", "0", "--channel", channel],
+                                    catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        payload = json.loads(result.output.strip().splitlines()[-1])
+        assert payload["config"]["channel"] == channel
+        curves[channel] = payload["curves"]["vit"]
+    assert curves["rayleigh"]["ssim"][0] < curves["awgn"]["ssim"][0]
+    assert "Rayleigh block fading (one coefficient per image)" in (tmp_path / "rayleigh" / "results.md").read_text()
+    result = CliRunner().invoke(main, ["report", "--out", str(tmp_path), "--channel", "rayleigh", "--k-db", "3"])
+    assert result.exit_code == 2 and "rician only" in result.output
+
+
 def test_report_refuses_bad_options_clearly(tmp_path):
     result = CliRunner().invoke(main, ["report", "--out", str(tmp_path), "--systems", "vit,bogus"])
     assert result.exit_code == 2 and "unknown system" in result.output

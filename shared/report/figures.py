@@ -38,7 +38,8 @@ def accuracy_vs_snr(result: dict, key: str, path: str | Path, title: str, quote_
                label="receiver classifier alone, no channel (ours)")
     cfg = result["config"]
     ax.set(xlabel="channel SNR (dB)", ylabel="accuracy (%)", ylim=(0, 100), xticks=cfg["snrs_db"])
-    ax.set_title(f"{title}\npreset {cfg['preset']}: {result['data']}", fontsize=10)
+    channel = "" if cfg.get("channel", "awgn") == "awgn" else f", {cfg['channel']} fading"
+    ax.set_title(f"{title}{channel}\npreset {cfg['preset']}: {result['data']}", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
     fig.tight_layout()

@@ -57,6 +57,9 @@ class ReportConfig:
     batch: int = 250
     figure_snrs_db: tuple[float, ...] = (-3.0, 3.0, 9.0, 15.0)   # the rows of the Fig. 6 analogue
     figure_images: int = 3                          # images per row of the Fig. 6 analogue
+    channel: str = "awgn"                           # awgn | rayleigh | rician: every system's link (shared.fading)
+    k_db: float | None = None                       # rician: K factor (dB)
+    fading_block: int | None = None                 # complex symbols per fading coefficient; None: one per image
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.systems if s not in SYSTEMS]
@@ -71,6 +74,13 @@ class ReportConfig:
             raise ValueError(f"SNRs must be finite numbers of dB within -100..100, got {', '.join(map(str, bad))}")
         if self.n < 1 or self.batch < 1 or self.attack_steps < 1 or self.policy_steps < 1:
             raise ValueError("n, batch, attack steps and policy steps must be positive")
+        self.link_channel()   # ValueError for an option the channel does not take
+
+    def link_channel(self):
+        """The shared.fading.LinkChannel every system's link goes through (perfect CSI, zf)."""
+        from ..fading import link_channel
+
+        return link_channel(self.channel, self.k_db, self.fading_block)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -104,12 +114,14 @@ def load_models(config: ReportConfig, checkpoints: str | Path | None, device: st
     parts = ("codec", "denoiser", "classifier") if link else ("classifier",)
     directory = resolve_checkpoint_dir(config.preset, checkpoints)
     models = Models(Pipeline.load(config.preset, checkpoints, parts, device))
+    models.pipeline.link_channel = config.link_channel()
     for name in ("codec.pt", "denoiser.pt", "classifier.pt", "classifier_at.pt", "agent.pt"):
         if (directory / name).exists():
             models.fingerprint[name] = hashlib.md5((directory / name).read_bytes()).hexdigest()
     if "jpeg-ldpc-at" in config.systems:
         models.pipeline_at = Pipeline.load(config.preset, checkpoints, ("classifier",), device,
                                            classifier_kind=classifier_kind_for("jpeg-ldpc-at"))
+        models.pipeline_at.link_channel = config.link_channel()
     if "diffusec" in config.systems:
         from ..agent.policy import ActorPolicy
 

@@ -185,6 +185,17 @@ def why(result: dict) -> str:
                        symbols=preset.codec.channel_symbols, ratio=preset.codec.bandwidth_ratio)
 
 
+def channel_words(cfg: dict) -> str:
+    """The report's channel in words: AWGN, or the fading before it (configs written before it existed: AWGN)."""
+    kind = cfg.get("channel", "awgn")
+    if kind == "awgn":
+        return "AWGN at each SNR (unit-power real symbols)"
+    name = "Rayleigh" if kind == "rayleigh" else f"Rician K = {cfg['k_db']:g} dB"
+    block = f"one coefficient per {cfg['fading_block']} complex symbols" if cfg.get("fading_block") else \
+        "one coefficient per image"
+    return f"{name} block fading ({block}) before AWGN at each (average) SNR, perfect CSI, zf equalisation"
+
+
 def markdown(result: dict, command: str, commit: str, figures: dict[str, str]) -> str:
     """The whole results.md: header, tables, figures, the claims checked, the reading."""
     cfg = result["config"]
@@ -196,6 +207,7 @@ def markdown(result: dict, command: str, commit: str, figures: dict[str, str]) -
         f"    {command}",
         "",
         f"- **Data:** {result['data']}. Every cell uses the same {cfg['n']} test images.",
+        f"- **Channel:** {channel_words(cfg)}.",
         f"- **Seeds:** images, attack starts, diffusion and channel noise from seed {cfg['seed']}.",
         f"- **Commit:** `{commit}`. **Wall time:** the cells' own measurements add up to "
         f"{result.get('cells_wall_time_s', result['wall_time_s']):.0f} s (CPU, 2 cores); this invocation took "
