@@ -323,17 +323,26 @@ def attack_clear(ctx) -> None:
     click.echo(f"removed {reply.removed} impairment(s)")
 
 
-CHANNEL_IMPAIRMENT = "channel"   # the name `channel set` gives the fading impairment it adds
-
-
 def _fading_kinds() -> tuple[str, ...]:
     """The registered kinds that fade the channel (they override ImpairmentSpec.fading)."""
     return tuple(c.kind for c in kind_classes() if c.fading is not ImpairmentSpec.fading)
 
 
+def _fading_point(at_s: float, kind: str, k_db: float | None, block: int | None):
+    """A FadingPoint message: ``kind``'s Impairment from the flags (exits on a flag it does not take), none for awgn."""
+    from protos.diffusec.link.v1 import link_pb2
+
+    if kind == "awgn":
+        if k_db is not None or block:
+            fail("awgn takes neither a K factor nor a block")
+        return link_pb2.FadingPoint(at_s=at_s)
+    spec = _spec_from_flags(kind, {"k_db": k_db, "block": block})
+    return link_pb2.FadingPoint(at_s=at_s, fading=Impairment(kind, spec).to_message())
+
+
 @main.group()
 def channel() -> None:
-    """Choose the channel's fading model (AWGN alone, Rayleigh or Rician block fading)."""
+    """Choose the channel's fading model (AWGN alone, Rayleigh or Rician block fading), or a schedule of them."""
 
 
 @channel.command("set", context_settings={"ignore_unknown_options": True})
@@ -343,25 +352,37 @@ def channel() -> None:
               help="Complex symbols per fading coefficient; 0 (the default): one per frame.")
 @click.pass_context
 def channel_set(ctx, kind: str, k_db: float | None, block: int | None) -> None:
-    """Make the channel KIND from now on: remove any fading impairment, then add KIND's (named "channel").
+    """Make the channel KIND from now on (cancels a fading schedule, replaces a fading impairment).
 
-    The SNR, the other impairments and their order stay. A coherent receiver (`diffusec-receiver
-    --equaliser zf`) equalises the fading; the AWGN receiver does not.
+    The SNR and the other impairments stay. A coherent receiver (`diffusec-receiver --equaliser zf`)
+    equalises the fading; the AWGN receiver does not.
     """
     from protos.diffusec.link.v1 import link_pb2
 
-    values = {"k_db": k_db, "block": block}
-    spec = None if kind == "awgn" else _spec_from_flags(kind, values)
-    if kind == "awgn" and any(v is not None for v in values.values()):
-        fail("awgn takes neither --k-db nor --block")
-    listed = _call(ctx, "ListImpairments", link_pb2.ListImpairmentsRequest())
-    for message in listed.impairments:
-        if kind_of_field(message.WhichOneof("kind")) in _fading_kinds():
-            _call(ctx, "RemoveImpairment", link_pb2.RemoveImpairmentRequest(name=message.name))
-    if spec is not None:
-        request = link_pb2.AddImpairmentRequest(impairment=Impairment(CHANNEL_IMPAIRMENT, spec).to_message())
-        _call(ctx, "AddImpairment", request, timeout_s=spec.add_timeout_s)
-    click.echo(f"channel {_call(ctx, 'Stats', link_pb2.StatsRequest()).channel}")
+    reply = _call(ctx, "ScheduleFading", link_pb2.ScheduleFadingRequest(points=[_fading_point(0.0, kind, k_db, block)]))
+    click.echo(f"channel {reply.channel}")
+
+
+@channel.command("schedule")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--period", "period_s", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Repeat the schedule every PERIOD seconds (0: the last model holds).")
+@click.pass_context
+def channel_schedule(ctx, file: Path, period_s: float) -> None:
+    """Follow the fading models in FILE from now: CSV rows `seconds,kind[,k_db[,block]]` (kind awgn, rayleigh
+    or rician; header and # comments allowed), as `snr schedule` does for the SNR."""
+    from protos.diffusec.link.v1 import link_pb2
+
+    from .fading_schedule import parse_fading_csv
+
+    try:
+        points = parse_fading_csv(file.read_text(), period_s)
+    except ValueError as err:
+        fail(f"{file}: {err}")
+    request = link_pb2.ScheduleFadingRequest(period_s=period_s, points=[
+        _fading_point(p.at_s, p.kind, p.k_db, p.block or None) for p in points])
+    reply = _call(ctx, "ScheduleFading", request)
+    click.echo(f"channel schedule of {len(points)} points, last at {points[-1].at_s:g} s; now {reply.channel}")
 
 
 @main.command()

@@ -159,6 +159,15 @@ class ChannelControlServicer(link_pb2_grpc.ChannelControlServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
         return self.Stats(request, context)
 
+    def ScheduleFading(self, request, context):
+        try:
+            points = [(p.at_s, Impairment.from_message(p.fading).spec if p.HasField("fading") else None)
+                      for p in request.points]
+            self.state.schedule_fading(points, request.period_s)
+        except ValueError as err:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        return self.Stats(request, context)
+
     def Stats(self, request, context):
         return link_pb2.StatsReply(**self.state.stats())
 

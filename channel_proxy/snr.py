@@ -1,4 +1,5 @@
-"""The channel's SNR (dB): its allowed range, and piecewise-constant schedules of (seconds, dB) points.
+"""The channel's SNR (dB): its allowed range, and piecewise-constant schedules of (seconds, dB) points
+(the time checks and lookup serve the fading schedule too, :mod:`channel_proxy.fading_schedule`).
 
 ``diffusec-proxy snr schedule FILE`` reads a CSV of ``seconds,snr_db`` rows; at t seconds after
 the schedule starts the SNR is that of the last point at or before t (the first point's before it),
@@ -24,30 +25,42 @@ def check_snr_db(snr_db: float) -> float:
 def check_schedule(points: Sequence[tuple[float, float]], period_s: float = 0.0) -> list[tuple[float, float]]:
     """Validate (at_s, snr_db) points: at least one, at_s >= 0 and non-decreasing, SNRs in range."""
     points = [(float(t), float(db)) for t, db in points]
-    if not points:
-        raise ValueError("an SNR schedule needs at least one (seconds, dB) point")
+    check_times([t for t, _ in points], period_s, "an SNR schedule needs at least one (seconds, dB) point")
+    for _, snr_db in points:
+        check_snr_db(snr_db)
+    return points
+
+
+def check_times(times: Sequence[float], period_s: float, empty_message: str) -> None:
+    """The times (s) of a schedule's points: at least one, finite, >= 0, non-decreasing; ``period_s`` 0 or
+    longer than the last. ValueError saying what is wrong (``empty_message`` for no point)."""
+    if not times:
+        raise ValueError(empty_message)
     previous = 0.0
-    for at_s, snr_db in points:
+    for at_s in times:
         if not math.isfinite(at_s) or at_s < previous:
             raise ValueError(f"schedule times must be finite, >= 0 and non-decreasing; got {at_s} after {previous}")
-        check_snr_db(snr_db)
         previous = at_s
-    if not math.isfinite(period_s) or period_s < 0 or (period_s and period_s <= points[-1][0]):
+    if not math.isfinite(period_s) or period_s < 0 or (period_s and period_s <= times[-1]):
         raise ValueError(f"period_s must be 0 (no repeat) or longer than the last point's time "
-                         f"({points[-1][0]} s), got {period_s}")
-    return points
+                         f"({times[-1]} s), got {period_s}")
+
+
+def point_at(points: Sequence[tuple], elapsed_s: float, period_s: float = 0.0):
+    """The value (second item) of the last (at_s, value, ...) point at or before ``elapsed_s`` (the first's before it)."""
+    if period_s > 0:
+        elapsed_s = elapsed_s % period_s
+    current = points[0][1]
+    for point in points:
+        if point[0] > elapsed_s:
+            break
+        current = point[1]
+    return current
 
 
 def snr_at(points: Sequence[tuple[float, float]], elapsed_s: float, period_s: float = 0.0) -> float:
     """The scheduled SNR (dB) ``elapsed_s`` seconds after the start: the last point at or before it."""
-    if period_s > 0:
-        elapsed_s = elapsed_s % period_s
-    current = points[0][1]
-    for at_s, snr_db in points:
-        if at_s > elapsed_s:
-            break
-        current = snr_db
-    return current
+    return point_at(points, elapsed_s, period_s)
 
 
 def parse_schedule_csv(text: str) -> list[tuple[float, float]]:

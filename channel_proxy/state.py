@@ -74,6 +74,9 @@ class ChannelState:
         self._attack_ratio_sum = 0.0                 # sum over attacked frames of delta power / noise power
         self._snr_db = snr.check_snr_db(snr_db)
         self._schedule: tuple[list[tuple[float, float]], float, float] | None = None  # points, period, start
+        # The fading model's schedule: [(seconds, fading spec or None for AWGN)], period, start; None: the
+        # fading impairment (if any) decides.
+        self._fading_schedule: tuple[list[tuple[float, ImpairmentSpec | None]], float, float] | None = None
         self._impairments: OrderedDict[str, Impairment] = OrderedDict()
         # The channel noise: one stream per message, seeded from (seed, its key): a frame's noise does
         # not depend on what else crossed the channel before it (runs repeat).
@@ -126,6 +129,8 @@ class ChannelState:
             if spec.fading() is not None and fading is not None:
                 raise ValueError(f"the channel fades already ({fading!r}); one fading model at a time: remove it first, "
                                  f"or use `diffusec-proxy channel set`")
+            if spec.fading() is not None:
+                self._fading_schedule = None   # an explicit fading model replaces a schedule
             item = self._impairments[name] = Impairment(name, spec)
             if attack is not None:
                 self._attacks[name] = attack
@@ -172,9 +177,25 @@ class ChannelState:
         return next((name for name, item in self._impairments.items() if item.spec.fading() is not None), None)
 
     def _fading_locked(self):
-        """The channel's LinkChannel (shared.fading) when it fades; None for AWGN."""
+        """The channel's LinkChannel (shared.fading) when it fades now; None for AWGN."""
+        if self._fading_schedule is not None:
+            points, period_s, start = self._fading_schedule
+            spec = snr.point_at(points, time.monotonic() - start, period_s)
+            return None if spec is None else spec.fading()
         name = self._fading_name_locked()
         return None if name is None else self._impairments[name].spec.fading()
+
+    def schedule_fading(self, points: list[tuple[float, ImpairmentSpec | None]], period_s: float = 0.0) -> None:
+        """Follow ``points`` [(seconds, a fading kind's spec, or None for AWGN)] from now (repeating every
+        ``period_s`` if > 0); removes any fading impairment. One point: a constant model (`channel set`)."""
+        snr.check_times([t for t, _ in points], period_s, "a fading schedule needs at least one point")
+        for _, spec in points:
+            if spec is not None and spec.check().fading() is None:
+                raise ValueError(f"{spec.kind} is no fading model; a fading schedule takes rayleigh, rician or none")
+        with self._lock:
+            for name in [n for n, item in self._impairments.items() if item.spec.fading() is not None]:
+                del self._impairments[name]
+            self._fading_schedule = (list(points), period_s, time.monotonic())
 
     def channel_name(self) -> str:
         """"awgn", "rayleigh" or "rician K=<k> dB", with ", block <N>" for fading per N complex symbols."""
@@ -339,4 +360,5 @@ class ChannelState:
                     "effective_snr_db": noise.effective_snr_db(snr_db, self._noise_pnrs_locked()),
                     "snr_scheduled": self._schedule is not None, "impairments": len(self._impairments),
                     "uptime_s": time.monotonic() - self.started, "upstream": self.upstream,
-                    "channel": self._channel_name_locked()}
+                    "channel": self._channel_name_locked(),
+                    "channel_scheduled": self._fading_schedule is not None and len(self._fading_schedule[0]) > 1}

@@ -280,12 +280,28 @@ class ScheduleSnrRequest(_message.Message):
     period_s: float
     def __init__(self, points: _Optional[_Iterable[_Union[SnrPoint, _Mapping]]] = ..., period_s: _Optional[float] = ...) -> None: ...
 
+class FadingPoint(_message.Message):
+    __slots__ = ("at_s", "fading")
+    AT_S_FIELD_NUMBER: _ClassVar[int]
+    FADING_FIELD_NUMBER: _ClassVar[int]
+    at_s: float
+    fading: Impairment
+    def __init__(self, at_s: _Optional[float] = ..., fading: _Optional[_Union[Impairment, _Mapping]] = ...) -> None: ...
+
+class ScheduleFadingRequest(_message.Message):
+    __slots__ = ("points", "period_s")
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_S_FIELD_NUMBER: _ClassVar[int]
+    points: _containers.RepeatedCompositeFieldContainer[FadingPoint]
+    period_s: float
+    def __init__(self, points: _Optional[_Iterable[_Union[FadingPoint, _Mapping]]] = ..., period_s: _Optional[float] = ...) -> None: ...
+
 class StatsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class StatsReply(_message.Message):
-    __slots__ = ("frames_in", "frames_forwarded", "frames_dropped", "frames_jammed", "syncs_forwarded", "acks_returned", "snr_db", "effective_snr_db", "snr_scheduled", "impairments", "uptime_s", "upstream", "frames_attacked", "attack_pnr_db", "syncs_tampered", "frames_tampered", "acks_forged", "channel", "frames_faded")
+    __slots__ = ("frames_in", "frames_forwarded", "frames_dropped", "frames_jammed", "syncs_forwarded", "acks_returned", "snr_db", "effective_snr_db", "snr_scheduled", "impairments", "uptime_s", "upstream", "frames_attacked", "attack_pnr_db", "syncs_tampered", "frames_tampered", "acks_forged", "channel", "frames_faded", "channel_scheduled")
     FRAMES_IN_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FORWARDED_FIELD_NUMBER: _ClassVar[int]
     FRAMES_DROPPED_FIELD_NUMBER: _ClassVar[int]
@@ -305,6 +321,7 @@ class StatsReply(_message.Message):
     ACKS_FORGED_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FADED_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_SCHEDULED_FIELD_NUMBER: _ClassVar[int]
     frames_in: int
     frames_forwarded: int
     frames_dropped: int
@@ -324,4 +341,5 @@ class StatsReply(_message.Message):
     acks_forged: int
     channel: str
     frames_faded: int
-    def __init__(self, frames_in: _Optional[int] = ..., frames_forwarded: _Optional[int] = ..., frames_dropped: _Optional[int] = ..., frames_jammed: _Optional[int] = ..., syncs_forwarded: _Optional[int] = ..., acks_returned: _Optional[int] = ..., snr_db: _Optional[float] = ..., effective_snr_db: _Optional[float] = ..., snr_scheduled: _Optional[bool] = ..., impairments: _Optional[int] = ..., uptime_s: _Optional[float] = ..., upstream: _Optional[str] = ..., frames_attacked: _Optional[int] = ..., attack_pnr_db: _Optional[float] = ..., syncs_tampered: _Optional[int] = ..., frames_tampered: _Optional[int] = ..., acks_forged: _Optional[int] = ..., channel: _Optional[str] = ..., frames_faded: _Optional[int] = ...) -> None: ...
+    channel_scheduled: bool
+    def __init__(self, frames_in: _Optional[int] = ..., frames_forwarded: _Optional[int] = ..., frames_dropped: _Optional[int] = ..., frames_jammed: _Optional[int] = ..., syncs_forwarded: _Optional[int] = ..., acks_returned: _Optional[int] = ..., snr_db: _Optional[float] = ..., effective_snr_db: _Optional[float] = ..., snr_scheduled: _Optional[bool] = ..., impairments: _Optional[int] = ..., uptime_s: _Optional[float] = ..., upstream: _Optional[str] = ..., frames_attacked: _Optional[int] = ..., attack_pnr_db: _Optional[float] = ..., syncs_tampered: _Optional[int] = ..., frames_tampered: _Optional[int] = ..., acks_forged: _Optional[int] = ..., channel: _Optional[str] = ..., frames_faded: _Optional[int] = ..., channel_scheduled: _Optional[bool] = ...) -> None: ...

@@ -189,6 +189,11 @@ class ChannelControlStub:
                 request_serializer=protos_dot_diffusec_dot_link_dot_v1_dot_link__pb2.ScheduleSnrRequest.SerializeToString,
                 response_deserializer=protos_dot_diffusec_dot_link_dot_v1_dot_link__pb2.StatsReply.FromString,
                 _registered_method=True)
+        self.ScheduleFading = channel.unary_unary(
+                '/diffusec.link.v1.ChannelControl/ScheduleFading',
+                request_serializer=protos_dot_diffusec_dot_link_dot_v1_dot_link__pb2.ScheduleFadingRequest.SerializeToString,
+                response_deserializer=protos_dot_diffusec_dot_link_dot_v1_dot_link__pb2.StatsReply.FromString,
+                _registered_method=True)
         self.Stats = channel.unary_unary(
                 '/diffusec.link.v1.ChannelControl/Stats',
                 request_serializer=protos_dot_diffusec_dot_link_dot_v1_dot_link__pb2.StatsRequest.SerializeToString,
@@ -240,6 +245,15 @@ class ChannelControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ScheduleFading(self, request, context):
+        """Replaces the fading model by a piecewise-constant schedule starting now (one point: a constant
+        model, `diffusec-proxy channel set`); removes any fading impairment. Adding a fading impairment
+        later cancels the schedule.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Stats(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -277,6 +291,11 @@ def add_ChannelControlServicer_to_server(servicer, server):
             'ScheduleSnr': grpc.unary_unary_rpc_method_handler(
                     servicer.ScheduleSnr,
                     request_deserializer=protos_dot_diffusec_dot_link_dot_v1_dot_link__pb2.ScheduleSnrRequest.FromString,
+                    response_serializer=protos_dot_diffusec_dot_link_dot_v1_dot_link__pb2.StatsReply.SerializeToString,
+            ),
+            'ScheduleFading': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScheduleFading,
+                    request_deserializer=protos_dot_diffusec_dot_link_dot_v1_dot_link__pb2.ScheduleFadingRequest.FromString,
                     response_serializer=protos_dot_diffusec_dot_link_dot_v1_dot_link__pb2.StatsReply.SerializeToString,
             ),
             'Stats': grpc.unary_unary_rpc_method_handler(
@@ -447,6 +466,33 @@ class ChannelControl:
             target,
             '/diffusec.link.v1.ChannelControl/ScheduleSnr',
             protos_dot_diffusec_dot_link_dot_v1_dot_link__pb2.ScheduleSnrRequest.SerializeToString,
+            protos_dot_diffusec_dot_link_dot_v1_dot_link__pb2.StatsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScheduleFading(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/diffusec.link.v1.ChannelControl/ScheduleFading',
+            protos_dot_diffusec_dot_link_dot_v1_dot_link__pb2.ScheduleFadingRequest.SerializeToString,
             protos_dot_diffusec_dot_link_dot_v1_dot_link__pb2.StatsReply.FromString,
             options,
             channel_credentials,
