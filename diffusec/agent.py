@@ -56,10 +56,12 @@ def _print_training(manifest: dict, directory: Path) -> None:
 @checkpoints_option("Folder with the models; agent_grid.json, agent.pt/json are written here "
                     "(default: $DIFFUSEC_CHECKPOINTS/<preset> or checkpoints/<preset>).")
 @data_root_option("Dataset folder (see `diffusec eval`).")
-@image_set_option("Images of the grid's attacked batch: the test split, or the embedded sample.")
+@image_set_option("Images of the grid's attacked batch: heldout (the training split's held-out images, which no "
+                  "model trained on, so the report's test images stay unseen), test, sample or auto.",
+                  default="heldout")
 @click.option("--grid-only", is_flag=True, help="Measure (or finish) the grid and stop.")
 @click.option("--grid-n", type=click.IntRange(min=1), default=256, show_default=True,
-              help="Test images in the grid's fixed attacked batch (the paper's reward batch B = 256).")
+              help="Images in the grid's fixed attacked batch (the paper's reward batch B = 256).")
 @click.option("--grid-seed", type=int, default=0, show_default=True, help="Seeds the image choice, PGD start and noise.")
 @click.option("--grid-t-d", default=GRID_T_D, show_default=True, callback=comma_separated(int, "numbers"),
               help="Grid t_D values.")

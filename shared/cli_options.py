@@ -26,7 +26,7 @@ import click
 
 from .presets import DEFAULT_PRESET, NUM_TIMESTEPS, PRESETS
 
-IMAGE_SETS = ("auto", "test", "sample")
+IMAGE_SETS = ("auto", "test", "sample", "heldout")
 # click context of the diffusec commands: -h as well as --help, help text wrapped at 100 columns.
 COMMAND_CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -117,9 +117,11 @@ def data_root_option(help: str = "Folder holding the dataset (default: $DIFFUSEC
 
 
 def image_set_option(help: str = "Which images: the full test split (test), the embedded 500-image "
-                                 "sample (sample), or the test split where present, else the sample (auto)."):
-    """``--data auto|test|sample``, passed as ``image_set`` (the choice of images, not an attack)."""
-    return click.option("--data", "image_set", type=click.Choice(IMAGE_SETS), default="auto",
+                                 "sample (sample), the test split where present, else the sample (auto), or the "
+                                 "training split's held-out images, which no model trained on (heldout).",
+                     default: str = "auto"):
+    """``--data auto|test|sample|heldout``, passed as ``image_set`` (the choice of images, not an attack)."""
+    return click.option("--data", "image_set", type=click.Choice(IMAGE_SETS), default=default,
                         show_default=True, help=help)
 
 

@@ -374,3 +374,19 @@ def test_cli_download_errors_are_friendly(tmp_path, cifar, http_root):
     offline = _cli("download", "mnist", "--dest", str(dest), "--url", _closed_port_url().rsplit("/", 1)[0], "--quiet")
     assert offline.exit_code != 0 and "offline" in offline.output and "Traceback" not in offline.output
     assert not any((dest / "mnist").iterdir())
+
+
+def test_the_heldout_images_are_the_ones_training_leaves_out():
+    """split_heldout: disjoint from the images training sees, together all of the split, the same every call."""
+    import torch
+
+    from shared.data import ImageSet
+    from shared.data.heldout import split_heldout
+
+    images = torch.arange(250, dtype=torch.uint8).view(250, 1, 1, 1).expand(250, 1, 2, 2).contiguous()
+    full = ImageSet(images, torch.arange(250) % 10, [str(c) for c in range(10)], "toy train split", "0")
+    train, heldout = split_heldout(full)
+    assert len(heldout) == 25 and len(train) == 225 and "held-out" in heldout.description
+    seen = set(train.images[:, 0, 0, 0].tolist())
+    assert seen.isdisjoint(heldout.images[:, 0, 0, 0].tolist()) and len(seen) + len(heldout) == 250
+    assert torch.equal(split_heldout(full)[1].images, heldout.images)

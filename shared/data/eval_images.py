@@ -10,6 +10,7 @@ import sys
 from typing import Callable
 
 from ..presets import get_preset
+from .heldout import split_heldout
 from .imageset import ImageSet
 from .paths import DataNotFoundError
 from .registry import load_split
@@ -25,10 +26,14 @@ def load_eval_data(preset_name: str, data_root: str | None, image_set: str, n: i
     """The first ``n`` images (all for None) of a ``seed``-permutation of the chosen image set.
 
     ``image_set``: ``test`` the preset's test split (DataNotFoundError if absent), ``sample`` the
-    embedded sample, ``auto`` the test split where found, else the sample (saying so via ``note``).
+    embedded sample, ``auto`` the test split where found, else the sample (saying so via ``note``),
+    ``heldout`` the training split's held-out images (:mod:`shared.data.heldout`; no model trained
+    on them, and not the test split: for choosing things, such as the agent's grid).
     """
     dataset = get_preset(preset_name).dataset
-    if image_set == "sample":
+    if image_set == "heldout":
+        data = split_heldout(load_split(dataset, "train", data_root))[1]
+    elif image_set == "sample":
         data = load_sample(dataset)
     else:
         try:

@@ -9,10 +9,10 @@ import numpy as np
 import torch
 
 from ..data import ImageSet, load_split
+from ..data.heldout import split_heldout
 from ..presets import Preset
 from .distributed import Dist
 
-VAL_SIZE = 2000  # held out of the training split for model selection; the test split stays unseen
 
 
 def seed_everything(seed: int) -> None:
@@ -35,15 +35,8 @@ class PhaseContext:
     started: float = field(default_factory=time.time)
 
     def train_and_val(self) -> tuple[ImageSet, ImageSet]:
-        full = self.train_set or load_split(self.preset.dataset, "train", self.data_root)
-        order = torch.randperm(len(full), generator=torch.Generator().manual_seed(1234))
-        n_val = min(VAL_SIZE, len(full) // 10)
-        val_idx, train_idx = order[:n_val], order[n_val:]
-        train = ImageSet(full.images[train_idx], full.labels[train_idx], full.classes,
-                         f"{full.description} minus {n_val} held-out", full.checksum)
-        val = ImageSet(full.images[val_idx], full.labels[val_idx], full.classes,
-                       f"{n_val} held-out images of {full.description}", full.checksum)
-        return train, val
+        """(the images to train on, the held-out ones for model selection): :func:`shared.data.heldout.split_heldout`."""
+        return split_heldout(self.train_set or load_split(self.preset.dataset, "train", self.data_root))
 
     def steps(self, planned: int) -> int:
         return min(planned, self.max_steps) if self.max_steps else planned
