@@ -53,6 +53,11 @@ def test_report_quick_writes_results_json_markdown_and_figures(checkpoints, tmp_
     assert [d is not None for d in payload["curves"]["jpeg-ldpc"]["decode_failure_rate"]] == [True] * len(snrs)
     assert len(payload["curves"]["diffusec"]["mean_states"]) == len(snrs)
     assert set(payload["classifier"]) == {"receiver", "adversarially_trained"}
+    # the adaptive column and the held-out attacks, for the two defences, beside Table II
+    assert set(payload["adaptive"]) == {"plain", "diffusec"} and set(payload["heldout"]) == {"fgsm-8/255"}
+    for system in ("plain", "diffusec"):
+        assert payload["adaptive"][system]["snr_db"] == [3.0] and 0.0 <= payload["adaptive"][system]["accuracy"][0] <= 1.0
+        assert len(payload["heldout"]["fgsm-8/255"][system]["accuracy"]) == 1
     # one eval run per system, SNR and condition, each tagged
     assert len(payload["runs"]) == len(SYSTEMS) * len(snrs) * 2
     assert {(r["system"], r["condition"]) for r in payload["runs"]} == {(s, c) for s in SYSTEMS for c in ("standard", "pgd")}
@@ -60,6 +65,7 @@ def test_report_quick_writes_results_json_markdown_and_figures(checkpoints, tmp_
     assert payload["classifier"]["receiver"]["robust_accuracy"] < payload["classifier"]["receiver"]["clean_accuracy"]
     markdown = (out / "results.md").read_text()
     assert "*(paper, quoted)*" in markdown and "DiffuSeC (proposal) (ours)" in markdown
+    assert "paper protocol / adaptive" in markdown and "| fgsm-8/255 | DiffuSeC (plain) (ours) |" in markdown
     assert "CIFAR-10 (JPEG q75 copy)" in markdown and payload["commit"] in markdown
     for name in payload["figures"].values():
         assert (out / name).stat().st_size > 10_000 and name in markdown

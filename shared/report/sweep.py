@@ -32,6 +32,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from . import extra_attacks
+
 SNRS_DB = tuple(float(s) for s in range(-6, 19, 3))
 SYSTEMS = ("jpeg-ldpc", "jpeg-ldpc-at", "vit", "plain", "diffusec")
 LABELS = {"jpeg-ldpc": "JPEG + LDPC", "jpeg-ldpc-at": "JPEG + LDPC + AT", "vit": "ViT-based",
@@ -57,6 +59,11 @@ class ReportConfig:
     batch: int = 250
     figure_snrs_db: tuple[float, ...] = (-3.0, 3.0, 9.0, 15.0)   # the rows of the Fig. 6 analogue
     figure_images: int = 3                          # images per row of the Fig. 6 analogue
+    adaptive_snrs_db: tuple[float, ...] = (-3.0, 3.0, 15.0)  # the adaptive column: PGD with EOT through the chain
+    adaptive_n: int = 200                           # ... on the first this many of the images
+    eot_samples: int = 4                            # ... noise draws averaged per gradient
+    heldout_snrs_db: tuple[float, ...] = (3.0, 15.0)  # attacks the defence was not tuned to, at these SNRs
+    heldout_attacks: tuple[str, ...] = ("fgsm-8/255", "pgd-4/255", "pgd-16/255")   # extra_attacks.HELDOUT_ATTACKS
     channel: str = "awgn"                           # awgn | rayleigh | rician: every system's link (shared.fading)
     k_db: float | None = None                       # rician: K factor (dB)
     fading_block: int | None = None                 # complex symbols per fading coefficient; None: one per image
@@ -75,6 +82,12 @@ class ReportConfig:
         if self.n < 1 or self.batch < 1 or self.attack_steps < 1 or self.policy_steps < 1:
             raise ValueError("n, batch, attack steps and policy steps must be positive")
         self.link_channel()   # ValueError for an option the channel does not take
+        from .extra_attacks import HELDOUT_ATTACKS
+
+        unknown = [a for a in self.heldout_attacks if a not in HELDOUT_ATTACKS]
+        if unknown or self.adaptive_n < 1 or self.eot_samples < 1:
+            raise ValueError(f"held-out attacks are {', '.join(HELDOUT_ATTACKS)} (got {unknown}); adaptive_n and "
+                             f"eot_samples must be positive")
 
     def link_channel(self):
         """The shared.fading.LinkChannel every system's link goes through (perfect CSI, zf)."""
@@ -91,7 +104,9 @@ def quick(config: ReportConfig) -> ReportConfig:
     from dataclasses import replace
 
     return replace(config, n=min(config.n, 24), snrs_db=(-6.0, 3.0, 12.0), attack_steps=2, sampler="ddim",
-                   sampler_steps=2, batch=min(config.batch, 24), figure_snrs_db=(-3.0, 15.0), figure_images=1)
+                   sampler_steps=2, batch=min(config.batch, 24), figure_snrs_db=(-3.0, 15.0), figure_images=1,
+                   adaptive_snrs_db=(3.0,), adaptive_n=min(config.adaptive_n, 8), eot_samples=1,
+                   heldout_snrs_db=(3.0,), heldout_attacks=("fgsm-8/255",))
 
 
 @dataclass
@@ -150,13 +165,13 @@ def paper_attack(config: ReportConfig):
     return SourceAttack("pgd", config.eps, steps=config.attack_steps)
 
 
-def polluted(pipeline, data, config: ReportConfig):
-    """The image store after the PGD attack on ``pipeline``'s classifier: an ImageSet of uint8 images."""
+def polluted(pipeline, data, config: ReportConfig, attack=None):
+    """The image store after ``attack`` (default: the paper's PGD) on ``pipeline``'s classifier: an ImageSet of uint8 images."""
     from ..attacks.source import pollute
     from ..data import ImageSet
 
     generator = torch.Generator().manual_seed(config.seed)
-    images = pollute(paper_attack(config), pipeline, data.images, data.labels, snr_db=0.0, t_d=0, t_plus=0,
+    images = pollute(attack or paper_attack(config), pipeline, data.images, data.labels, snr_db=0.0, t_d=0, t_plus=0,
                      system="classifier", batch=config.batch, generator=generator)
     return ImageSet(images, data.labels, data.classes, f"{data.description}, PGD-polluted", data.checksum)
 
@@ -169,19 +184,20 @@ def classifier_row(pipeline, clean, attacked) -> dict:
             for name, images in (("clean_accuracy", clean), ("robust_accuracy", attacked))}
 
 
-def _cell(models: Models, system: str, data, snr_db: float, config: ReportConfig) -> dict:
-    """One system on one image set at one SNR -> the eval JSON dict (accuracy, ssim, ...)."""
+def _cell(models: Models, system: str, data, snr_db: float, config: ReportConfig, source_attack=None) -> dict:
+    """One system on one image set at one SNR (under ``source_attack``, crafted per batch; None: the images
+    as they are) -> the eval JSON dict (accuracy, ssim, ...)."""
     from ..evaluate import evaluate
 
     if system == "diffusec":
         from ..agent.evaluate import evaluate_adaptive
 
         return evaluate_adaptive(models.pipeline, data, "diffusec", models.policy, snr_db, config.seed, config.batch,
-                                 config.sampler, config.sampler_steps, progress=False,
+                                 config.sampler, config.sampler_steps, progress=False, source_attack=source_attack,
                                  policy_steps=config.policy_steps)
     pipeline = models.pipeline_at if system == "jpeg-ldpc-at" else models.pipeline
     return evaluate(pipeline, data, system, snr_db, config.plain_t_d, config.plain_t_plus, config.seed, config.batch,
-                    config.sampler, config.sampler_steps, progress=False).to_dict()
+                    config.sampler, config.sampler_steps, progress=False, source_attack=source_attack).to_dict()
 
 
 def _figure_rows(models: Models, clean, attacked, config: ReportConfig) -> dict:
@@ -220,10 +236,12 @@ class Report:
     wall_time_s: float = 0.0                           # this invocation (cached cells cost nothing)
     cells_wall_time_s: float = 0.0                     # the cells' own eval times, cached ones included
     agent_grid: dict | None = None                     # Models.agent_grid, for the report's reading
+    adaptive: dict = field(default_factory=dict)       # system -> {"snr_db", "accuracy", "n"}: PGD + EOT through the chain
+    heldout: dict = field(default_factory=dict)        # attack -> system -> {"snr_db", "accuracy"}
 
     def to_dict(self) -> dict:
         return {"config": self.config.to_dict(), "data": self.data, "classifier": self.classifier,
-                "curves": self.curves, "runs": self.runs, "wall_time_s": self.wall_time_s,
+                "curves": self.curves, "runs": self.runs, "adaptive": self.adaptive, "heldout": self.heldout, "wall_time_s": self.wall_time_s,
                 "cells_wall_time_s": self.cells_wall_time_s, "agent_grid": self.agent_grid,
                 "figure": None if self.figure is None else {
                     "labels": self.figure["labels"], "clean_predicted": self.figure["clean_predicted"],
@@ -280,8 +298,9 @@ class CellCache:
 
 def cache_key(data, config: ReportConfig) -> dict:
     """What every cell depends on: the settings (not which systems or SNRs) and the images."""
-    settings = {k: v for k, v in config.to_dict().items() if k not in ("systems", "snrs_db", "figure_snrs_db",
-                                                                        "figure_images")}
+    where = ("systems", "snrs_db", "figure_snrs_db", "figure_images", "adaptive_snrs_db", "heldout_snrs_db",
+             "heldout_attacks")   # which cells, not what a cell depends on
+    settings = json.loads(json.dumps({k: v for k, v in config.to_dict().items() if k not in where}))   # as saved
     images = hashlib.md5(data.images.numpy().tobytes() + data.labels.numpy().tobytes()).hexdigest()
     return {"format": 2, "settings": settings, "data": data.description, "images_md5": images}
 
@@ -296,7 +315,7 @@ def run_report(models: Models, data, config: ReportConfig, progress: bool = True
     report = Report(config, data.description, agent_grid=models.agent_grid)
     cache = CellCache(cache_path, cache_key(data, config), models.fingerprint)
     digital_at = "jpeg-ldpc-at" in config.systems
-    cells = len(config.snrs_db) * len(config.systems) * 2
+    cells = len(config.snrs_db) * len(config.systems) * 2 + extra_attacks.cell_count(config)
     bar = tqdm(total=cells + 1 + digital_at, desc="report", unit="cell", disable=not progress, dynamic_ncols=True)
     try:
         bar.set_postfix_str("PGD on the receiver classifier")
@@ -333,6 +352,10 @@ def run_report(models: Models, data, config: ReportConfig, progress: bool = True
                         if system == "diffusec":
                             curve["mean_states"].append([run.get("mean_t_d"), run.get("mean_t_plus")])
                     bar.update(1)
+        report.adaptive, report.heldout = extra_attacks.measure(
+            models, data, config, cache, lambda system, images, snr, attack: _cell(models, system, images, snr, config,
+                                                                                 attack),
+            lambda attack: polluted(models.pipeline, data, config, attack), bar)
         if any(s in config.systems for s in ("plain", "diffusec")):
             report.figure = _figure_rows(models, data, attacked, config)
     finally:
