@@ -43,6 +43,10 @@ def phases_to_run(phase: str, adversarial: bool) -> list[str]:
                    "manifest's preset_config records the value used). cifar10 defaults: semantic 1, jsc 0.5, "
                    "joint 2, denoiser 16, classifier 18, retrain 6, --adversarial 3.")
 @threads_option("torch threads (default: all cores, split across ranks).")
+@click.option("--channel", "train_channel", type=click.Choice(["awgn", "rayleigh"]), default=None,
+              help="jsc and joint: the channel to train through, instead of the preset's (awgn): rayleigh block "
+                   "fading, one coefficient per image, perfect CSI, zf. E.g. fine-tune a copy of the codec for "
+                   "fading: `diffusec train joint --channel rayleigh --epochs 1 --checkpoints COPY`.")
 @click.option("--adversarial", is_flag=True,
               help="With `classifier`: PGD adversarial training (Madry et al.) into a separate classifier_at.pt "
                    "for the jpeg-ldpc-at baseline; classifier.pt is left alone. Settings: the preset's "
@@ -50,7 +54,8 @@ def phases_to_run(phase: str, adversarial: bool) -> list[str]:
                        f"{name}: {PRESETS[name].train.describe_adversarial()}" for name in ADVERSARIAL_HELP_PRESETS)
                    + ".")
 def train(phase: str, preset: str, data_root: str | None, checkpoints: str | None, seed: int,
-          max_steps: int | None, epochs: float | None, threads: int | None, adversarial: bool) -> None:
+          max_steps: int | None, epochs: float | None, threads: int | None, train_channel: str | None,
+          adversarial: bool) -> None:
     """Train PHASE of the pipeline (paper section V) and write checkpoints with manifests.
 
     \b
@@ -82,6 +87,10 @@ def train(phase: str, preset: str, data_root: str | None, checkpoints: str | Non
     ctx = init_distributed()
     phases = phases_to_run(phase, adversarial)
     chosen = get_preset(preset) if epochs is None else get_preset(preset).with_epochs(phases[0], epochs)
+    if train_channel is not None:
+        if not set(phases) <= {"jsc", "joint"}:
+            fail("--channel goes with `diffusec train jsc` or `joint` (the codec's channel phases)")
+        chosen = chosen.with_train(train_channel=train_channel)
     out_dir = resolve_checkpoint_dir(preset, checkpoints)
     pc = PhaseContext(chosen, out_dir, ctx, seed, data_root, max_steps)
     try:

@@ -114,6 +114,9 @@ class TrainConfig:
     denoiser_max_t_plus: int = 50
     # channel SNR range the models are trained under (VI-C: -3..12 dB)
     train_snr_db: tuple[float, float] = (-3.0, 12.0)
+    # the channel the codec's jsc and joint phases train through: awgn (the paper), or rayleigh block
+    # fading, one coefficient per image, perfect CSI, zf (shared.fading): fine-tuning under fading (issue 18)
+    train_channel: str = "awgn"
     # classifier
     classifier_epochs: int = 12
     classifier_batch: int = 256
@@ -189,6 +192,10 @@ class Preset:
         name = EPOCHS_FIELD[phase]
         value = max(1, round(epochs)) if isinstance(getattr(self.train, name), int) else float(epochs)
         return dataclasses.replace(self, train=dataclasses.replace(self.train, **{name: value}))
+
+    def with_train(self, **changes) -> "Preset":
+        """This preset with TrainConfig fields changed (recorded in manifests)."""
+        return dataclasses.replace(self, train=dataclasses.replace(self.train, **changes))
 
 
 _CIFAR10 = Preset(

@@ -218,6 +218,14 @@ def test_cli_train_codec_phases_chain(tiny_data_root, isolated_env, tmp_path):
     assert [h["stage"] for h in third["history"]] == ["semantic", "jsc", "joint"]
     assert {"val_ssim_3db", "val_ssim_12db"} <= set(third["metrics"])
     assert third["objective"] == "eq33"
+    assert third["preset_config"]["train"]["train_channel"] == "awgn"
+
+    # fine-tuning under fading: the joint phase again, through Rayleigh block fading, recorded as such
+    invoke(["train", "joint", "--max-steps", "1", "--channel", "rayleigh", *common])
+    faded = json.loads((ckpt / "codec.json").read_text())
+    assert faded["preset_config"]["train"]["train_channel"] == "rayleigh"
+    result = CliRunner().invoke(main, ["train", "denoiser", "--channel", "rayleigh", *common])
+    assert result.exit_code == 2 and "jsc` or `joint" in result.output
 
 
 def test_cli_train_reports_missing_data(tmp_path, isolated_env):

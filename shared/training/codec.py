@@ -4,6 +4,9 @@ semantic  S and S^-1 alone (no channel), loss eq. 33 (iota * (1 - SSIM))
 jsc       C and C^-1 on the frozen semantic embeddings through AWGN, loss eq. 34 (MSE)
 joint     everything through AWGN, loss eq. 33
 
+(``TrainConfig.train_channel`` = "rayleigh" trains jsc and joint through block fading instead:
+``diffusec train joint --channel rayleigh`` fine-tunes a codec for fading channels.)
+
 Inputs are what the sender encodes: training images, diffused (eq. 12) at a random
 t_D in 0..50 for half of each batch, so the codec learns the distribution it will see;
 the target is the codec's own input (eq. 17 assumes F^-1(F(x)) ~= x, the codec does not purify).
@@ -15,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..channel import awgn
+from ..fading import LinkChannel, transmit
 from ..checkpoints import load_checkpoint, read_manifest, save_checkpoint
 from ..data import augment
 from ..diffusion import linear_beta_schedule, q_sample, to_model_space
@@ -124,21 +127,27 @@ def _phase_loss(phase: str, codec: Codec, x: torch.Tensor, pc: PhaseContext, g: 
     if phase == "jsc":
         with torch.no_grad():
             y = codec.semantic_encoder(x)
-        y_hat = codec.channel_decoder(awgn(codec.channel_encoder(y), random_snr_db(len(x), pc, g), g))
+        y_hat = codec.channel_decoder(channel(codec.channel_encoder(y), random_snr_db(len(x), pc, g), pc, g))
         return jsc_loss(y, y_hat)
-    z_hat = awgn(codec.encode(x), random_snr_db(len(x), pc, g), g)
+    z_hat = channel(codec.encode(x), random_snr_db(len(x), pc, g), pc, g)
     return semantic_loss(x, codec.decode(z_hat), cfg.iota)
+
+
+def channel(z: torch.Tensor, snr_db, pc: PhaseContext, generator: torch.Generator) -> torch.Tensor:
+    """z [B, L] through the preset's training channel (``TrainConfig.train_channel``): AWGN
+    (shared.channel.awgn, bit for bit), or block fading with perfect CSI and zf (shared.fading)."""
+    return transmit(z, snr_db, LinkChannel(pc.preset.train.train_channel), generator)
 
 
 @torch.no_grad()
 def validate_codec(codec: Codec, val, pc: PhaseContext, ctx, n: int = 500) -> dict:
-    """Held-out SSIM of clean images through the codec at 3 and 12 dB (no diffusion)."""
+    """Held-out SSIM of clean images through the codec and the training channel at 3 and 12 dB (no diffusion)."""
     codec.eval()
     x = to_model_space(val.as_float(slice(0, n))).to(pc.ctx.device)
     out = {}
     for snr in (3.0, 12.0):
         g = torch.Generator().manual_seed(7)
-        x_hat = codec.decode(awgn(codec.encode(x), snr, g))
+        x_hat = codec.decode(channel(codec.encode(x), snr, pc, g))
         out[f"val_ssim_{snr:g}db"] = round(mean_across(ssim01((x + 1) / 2, ((x_hat + 1) / 2).clamp(0, 1)).item(), ctx), 4)
     codec.train()
     return out
