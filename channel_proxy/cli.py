@@ -345,7 +345,7 @@ def channel() -> None:
     """Choose the channel's fading model (AWGN alone, Rayleigh or Rician block fading), or a schedule of them."""
 
 
-@channel.command("set", context_settings={"ignore_unknown_options": True})
+@channel.command("set")
 @click.argument("kind", type=click.Choice(("awgn", *_fading_kinds())))
 @click.option("--k-db", type=float, default=None, help="rician: K factor, dB (line-of-sight over scattered power).")
 @click.option("--block", type=click.IntRange(min=0), default=None,

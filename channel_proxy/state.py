@@ -197,12 +197,8 @@ class ChannelState:
                 del self._impairments[name]
             self._fading_schedule = (list(points), period_s, time.monotonic())
 
-    def channel_name(self) -> str:
-        """"awgn", "rayleigh" or "rician K=<k> dB", with ", block <N>" for fading per N complex symbols."""
-        with self._lock:
-            return self._channel_name_locked()
-
     def _channel_name_locked(self) -> str:
+        """"awgn", "rayleigh" or "rician K=<k> dB", with ", block <N>" for fading per N complex symbols."""
         channel = self._fading_locked()
         return "awgn" if channel is None else channel.describe()
 

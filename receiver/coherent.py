@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from protos.wire import bytes_to_array
+from protos.wire import MAX_SYMBOL_AMPLITUDE, bytes_to_array
 from shared.pilot_aided import (SYNC_CHUNK_SYMBOLS, check_frame_pilot, coherent_snr_db, equalise_frame,
                                 estimate_frame_channel, frame_pilot)
 
@@ -54,10 +54,11 @@ class CoherentReception:
                                        f"block(s); this coherent receiver asked (in the SyncReply) for {expected} in "
                                        f"{self.pilot_blocks}")
         received = torch.from_numpy(bytes_to_array(pilot).copy())
-        if not torch.isfinite(received).all():
-            raise invalid("BAD_PILOT", f"frame {frame_id}'s pilot holds a non-finite value")
+        if not torch.isfinite(received).all() or received.abs().max() > MAX_SYMBOL_AMPLITUDE:
+            raise invalid("BAD_PILOT", f"frame {frame_id}'s pilot holds a non-finite value or one beyond "
+                                       f"{MAX_SYMBOL_AMPLITUDE:g}")
         sent = frame_pilot(frame_id, self.pilot_symbols, self.pilot_blocks)
         h, snr_db = estimate_frame_channel(received, sent)
         if not bool((h.abs() > 0).all()):
-            raise invalid("BAD_PILOT", f"frame {frame_id}'s pilot came back all zero: nothing to equalise with")
+            raise invalid("BAD_PILOT", f"a block of frame {frame_id}'s pilot came back all zero: nothing to equalise with")
         return equalise_frame(z_hat, h, snr_db, self.equaliser)

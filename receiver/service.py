@@ -160,6 +160,11 @@ class LinkServicer(link_pb2_grpc.LinkServicer):
         except LinkError as err:
             events.put((frame.session, refusal_ack(frame.frame_id, err)))
             return
+        except Exception:  # noqa: BLE001 - a bug must cost one frame an error ack, not hang the stream
+            log.exception("frame %d of %s: unexpected error", frame.frame_id, frame.session[:64])
+            events.put((frame.session, refusal_ack(frame.frame_id, LinkError(
+                "INTERNAL", "INTERNAL_ERROR", "the receiver failed on this frame (its log says why); the stream goes on"))))
+            return
         if not duplicate:
             queued.track(future)
         future.add_done_callback(

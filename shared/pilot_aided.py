@@ -82,17 +82,18 @@ def fade_frame(latent: torch.Tensor, pilot: torch.Tensor | None, pilot_blocks: i
 
 
 def estimate_frame_channel(received_pilot: torch.Tensor, sent: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """(h [B] complex, average SNR in dB) from a received frame pilot [2 P B] real and the sent one [B, P] complex.
+    """(h [B] complex64, average SNR in dB) from a received frame pilot [2 P B] real and the sent one [B, P] complex.
 
     Least squares per block, sum conj(p) y / sum |p|^2 (each block has its own pilot symbols); the
     noise power from the residuals with P - 1 degrees of freedom per block (as
-    :func:`shared.fading.estimate_noise_power`).
+    :func:`shared.fading.estimate_noise_power`). In float64: squares of large received values stay finite.
     """
     blocks, symbols = sent.shape
-    y = to_complex(received_pilot.reshape(1, -1)).view(blocks, symbols)
-    h = (y * sent.conj()).sum(-1) / sent.abs().pow(2).sum(-1)
-    n0 = (y - h[:, None] * sent).abs().pow(2).sum() / (blocks * (symbols - 1))
-    return h, _snr_db(float(n0))
+    y = to_complex(received_pilot.reshape(1, -1).double()).view(blocks, symbols)
+    p = sent.to(torch.complex128)
+    h = (y * p.conj()).sum(-1) / p.abs().pow(2).sum(-1)
+    n0 = (y - h[:, None] * p).abs().pow(2).sum() / (blocks * (symbols - 1))
+    return h.to(torch.complex64), _snr_db(float(n0))
 
 
 def equalise_frame(latent: torch.Tensor, h: torch.Tensor, snr_db: float, method: str = "zf") -> torch.Tensor:
@@ -121,7 +122,9 @@ def coherent_snr_db(sent: torch.Tensor, received: torch.Tensor, chunk: int = SYN
 
 
 def _snr_db(n0: float) -> float:
-    """Es / N0 in dB (N0 per complex symbol), capped at NOISELESS_SNR_DB."""
+    """Es / N0 in dB (N0 per complex symbol), within +-NOISELESS_SNR_DB (an infinite N0: the lowest)."""
+    if not math.isfinite(n0):
+        return -NOISELESS_SNR_DB
     if not n0 > 0.0:
         return NOISELESS_SNR_DB
-    return min(10.0 * math.log10(COMPLEX_SYMBOL_POWER / n0), NOISELESS_SNR_DB)
+    return max(min(10.0 * math.log10(COMPLEX_SYMBOL_POWER / n0), NOISELESS_SNR_DB), -NOISELESS_SNR_DB)

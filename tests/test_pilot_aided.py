@@ -87,3 +87,20 @@ def test_the_coherent_receiver_refuses_frames_without_the_pilot_it_asked_for():
         assert err.value.reason == "BAD_PILOT"
     with pytest.raises(ValueError, match="frame pilots"):
         CoherentReception("zf", 1, 1)
+
+
+def test_the_proxy_refuses_fading_blocks_the_receiver_cannot_read_and_agrees_on_the_chunk():
+    from channel_proxy.impairments.kinds import rayleigh
+    from shared.pilot_aided import SYNC_CHUNK_SYMBOLS
+
+    assert rayleigh.SYNC_CHUNK_SYMBOLS == SYNC_CHUNK_SYMBOLS
+    kind_class("rayleigh")(block=32).check()
+    for kind, spec in (("rayleigh", kind_class("rayleigh")(block=24)), ("rician", kind_class("rician")(k_db=3.0, block=8))):
+        with pytest.raises(ValueError, match=f"{kind} block must be 0"):
+            spec.check()
+
+
+def test_a_huge_frame_pilot_is_refused_not_a_crash():
+    with pytest.raises(LinkError) as err:
+        CoherentReception("zf", 8, 1).equalise(3, symbols_to_bytes(torch.full((16,), 1e20)), 1, _latent())
+    assert err.value.reason == "BAD_PILOT"

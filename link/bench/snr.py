@@ -72,9 +72,10 @@ def run(link: str, control: str, snrs_db: list[float], repeats: int = 20, pilot_
     with grpc.insecure_channel(link, options=GRPC_OPTIONS) as a, grpc.insecure_channel(control, options=GRPC_OPTIONS) as b:
         stub, ctl = link_pb2_grpc.LinkStub(a), link_pb2_grpc.ChannelControlStub(b)
         before = ctl.Stats(link_pb2.StatsRequest(), timeout=timeout_s)
-        if before.impairments:
-            raise BenchError(f"the proxy at {control} has {before.impairments} impairment(s); the SNR bench measures "
-                             f"the channel alone: run `diffusec-proxy --control {control} attack clear` first")
+        if before.impairments or before.channel != "awgn" or before.channel_scheduled:
+            raise BenchError(f"the proxy at {control} has {before.impairments} impairment(s) and channel "
+                             f"{before.channel!r}; the SNR bench sets the channel itself: run `diffusec-proxy "
+                             f"--control {control} attack clear` and `channel set awgn` first")
         if fading is not None:
             fading = link_pb2.Impairment(name=BENCH_FADING_NAME, **{fading.WhichOneof("kind"): getattr(
                 fading, fading.WhichOneof("kind"))})   # our own name, removed after

@@ -22,10 +22,12 @@ DEFENCES = ("plain", "diffusec")
 
 
 def adaptive_attack(config) -> SourceAttack:
+    """PGD at the report's eps and steps through the whole chain, EOT over ``config.eot_samples`` draws."""
     return SourceAttack("pgd", config.eps, steps=config.attack_steps, adaptive=True, eot_samples=config.eot_samples)
 
 
 def heldout_attack(name: str, config) -> SourceAttack:
+    """The HELDOUT_ATTACKS entry ``name`` on the classifier alone (FGSM: one step; PGD: the report's steps)."""
     kind, eps = HELDOUT_ATTACKS[name]
     return SourceAttack(kind, eps, steps=1 if kind == "fgsm" else config.attack_steps)
 
@@ -38,11 +40,17 @@ def first(data: ImageSet, n: int) -> ImageSet:
 
 
 def cell_count(config) -> int:
+    """Cells these tables add to the report's progress bar."""
     defences = [s for s in DEFENCES if s in config.systems]
     return len(defences) * (len(config.adaptive_snrs_db) + len(config.heldout_snrs_db) * len(config.heldout_attacks))
 
 
-def measure(models, data, config, cache, run_cell, polluted, bar) -> tuple[dict, dict]:
+def adaptive_condition(config) -> str:
+    """The adaptive cells' name in the cell cache: they depend on the images and the EOT draws."""
+    return f"adaptive-n{config.adaptive_n}-eot{config.eot_samples}"
+
+
+def measure(data: ImageSet, config, cache, run_cell, polluted, bar) -> tuple[dict, dict]:
     """(adaptive, heldout): {system: {"snr_db": [...], "accuracy": [...]}} and {attack: {system: {...}}}.
 
     ``run_cell(system, images, snr, source_attack)`` measures one cell; ``polluted(attack)`` makes a
@@ -53,7 +61,7 @@ def measure(models, data, config, cache, run_cell, polluted, bar) -> tuple[dict,
     adaptive = {s: {"snr_db": list(config.adaptive_snrs_db), "accuracy": [], "n": len(adaptive_data)} for s in defences}
     for snr in config.adaptive_snrs_db:
         for system in defences:
-            run = _cached(cache, system, snr, "adaptive", bar,
+            run = _cached(cache, system, snr, adaptive_condition(config), bar,
                           lambda: run_cell(system, adaptive_data, snr, adaptive_attack(config)))
             adaptive[system]["accuracy"].append(run["accuracy"])
     heldout = {}

@@ -170,10 +170,12 @@ def polluted(pipeline, data, config: ReportConfig, attack=None):
     from ..attacks.source import pollute
     from ..data import ImageSet
 
+    attack = attack or paper_attack(config)
     generator = torch.Generator().manual_seed(config.seed)
-    images = pollute(attack or paper_attack(config), pipeline, data.images, data.labels, snr_db=0.0, t_d=0, t_plus=0,
+    images = pollute(attack, pipeline, data.images, data.labels, snr_db=0.0, t_d=0, t_plus=0,
                      system="classifier", batch=config.batch, generator=generator)
-    return ImageSet(images, data.labels, data.classes, f"{data.description}, PGD-polluted", data.checksum)
+    return ImageSet(images, data.labels, data.classes, f"{data.description}, {attack.kind.upper()}-polluted",
+                    data.checksum)
 
 
 def classifier_row(pipeline, clean, attacked) -> dict:
@@ -299,7 +301,7 @@ class CellCache:
 def cache_key(data, config: ReportConfig) -> dict:
     """What every cell depends on: the settings (not which systems or SNRs) and the images."""
     where = ("systems", "snrs_db", "figure_snrs_db", "figure_images", "adaptive_snrs_db", "heldout_snrs_db",
-             "heldout_attacks")   # which cells, not what a cell depends on
+             "heldout_attacks", "adaptive_n", "eot_samples")   # which cells (the adaptive ones name n and EOT)
     settings = json.loads(json.dumps({k: v for k, v in config.to_dict().items() if k not in where}))   # as saved
     images = hashlib.md5(data.images.numpy().tobytes() + data.labels.numpy().tobytes()).hexdigest()
     return {"format": 2, "settings": settings, "data": data.description, "images_md5": images}
@@ -353,7 +355,7 @@ def run_report(models: Models, data, config: ReportConfig, progress: bool = True
                             curve["mean_states"].append([run.get("mean_t_d"), run.get("mean_t_plus")])
                     bar.update(1)
         report.adaptive, report.heldout = extra_attacks.measure(
-            models, data, config, cache, lambda system, images, snr, attack: _cell(models, system, images, snr, config,
+            data, config, cache, lambda system, images, snr, attack: _cell(models, system, images, snr, config,
                                                                                  attack),
             lambda attack: polluted(models.pipeline, data, config, attack), bar)
         if any(s in config.systems for s in ("plain", "diffusec")):

@@ -127,13 +127,14 @@ def _phase_loss(phase: str, codec: Codec, x: torch.Tensor, pc: PhaseContext, g: 
     if phase == "jsc":
         with torch.no_grad():
             y = codec.semantic_encoder(x)
-        y_hat = codec.channel_decoder(channel(codec.channel_encoder(y), random_snr_db(len(x), pc, g), pc, g))
+        snr_db = random_snr_db(len(x), pc, g)
+        y_hat = codec.channel_decoder(through_training_channel(codec.channel_encoder(y), snr_db, pc, g))
         return jsc_loss(y, y_hat)
-    z_hat = channel(codec.encode(x), random_snr_db(len(x), pc, g), pc, g)
+    z_hat = through_training_channel(codec.encode(x), random_snr_db(len(x), pc, g), pc, g)
     return semantic_loss(x, codec.decode(z_hat), cfg.iota)
 
 
-def channel(z: torch.Tensor, snr_db, pc: PhaseContext, generator: torch.Generator) -> torch.Tensor:
+def through_training_channel(z: torch.Tensor, snr_db, pc: PhaseContext, generator: torch.Generator) -> torch.Tensor:
     """z [B, L] through the preset's training channel (``TrainConfig.train_channel``): AWGN
     (shared.channel.awgn, bit for bit), or block fading with perfect CSI and zf (shared.fading)."""
     return transmit(z, snr_db, LinkChannel(pc.preset.train.train_channel), generator)
@@ -147,7 +148,7 @@ def validate_codec(codec: Codec, val, pc: PhaseContext, ctx, n: int = 500) -> di
     out = {}
     for snr in (3.0, 12.0):
         g = torch.Generator().manual_seed(7)
-        x_hat = codec.decode(channel(codec.encode(x), snr, pc, g))
+        x_hat = codec.decode(through_training_channel(codec.encode(x), snr, pc, g))
         out[f"val_ssim_{snr:g}db"] = round(mean_across(ssim01((x + 1) / 2, ((x_hat + 1) / 2).clamp(0, 1)).item(), ctx), 4)
     codec.train()
     return out

@@ -18,11 +18,22 @@ if TYPE_CHECKING:
     from shared.fading import LinkChannel
 
 MAX_BLOCK_SYMBOLS = 1 << 20
+# shared.pilot_aided.SYNC_CHUNK_SYMBOLS (kept torch-free here; a test checks they agree): the coherent
+# receiver fits one gain per 16 complex Sync-pilot symbols, so a fading block must not end inside one.
+SYNC_CHUNK_SYMBOLS = 16
+
+
+def check_block(kind: str, block: int) -> None:
+    """ValueError unless ``block`` is 0 (one coefficient per frame) or a multiple of SYNC_CHUNK_SYMBOLS."""
+    if block % SYNC_CHUNK_SYMBOLS:
+        raise ValueError(f"{kind} block must be 0 (one coefficient per frame) or a multiple of {SYNC_CHUNK_SYMBOLS} "
+                         f"complex symbols (the coherent receiver fits one gain per {SYNC_CHUNK_SYMBOLS} Sync-pilot "
+                         f"symbols), got {block}")
 
 
 def block_param():
     """The coherence block of the fading kinds."""
-    return param("complex symbols per fading coefficient; 0: one coefficient per frame.", metavar="N",
+    return param("complex symbols per fading coefficient, a multiple of 16; 0: one coefficient per frame.", metavar="N",
                  low=0, high=MAX_BLOCK_SYMBOLS, default=0)
 
 
@@ -35,6 +46,11 @@ class Rayleigh(ImpairmentSpec):
 
     kind = "rayleigh"
     summary = "Rayleigh block fading (h ~ CN(0, 1)) before the AWGN"
+
+    def check(self) -> "Rayleigh":
+        super().check()
+        check_block(self.kind, self.block)
+        return self
 
     def fading(self) -> LinkChannel:
         from shared.fading import LinkChannel

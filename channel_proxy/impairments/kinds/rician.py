@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ..base import ImpairmentSpec
 from ..params import param
 from ..registry import register
-from .rayleigh import block_param
+from .rayleigh import block_param, check_block
 
 if TYPE_CHECKING:
     from shared.fading import LinkChannel
@@ -27,6 +27,11 @@ class Rician(ImpairmentSpec):
 
     kind = "rician"
     summary = "Rician block fading (K factor in dB) before the AWGN"
+
+    def check(self) -> "Rician":
+        super().check()
+        check_block(self.kind, self.block)
+        return self
 
     def fading(self) -> LinkChannel:
         from shared.fading import LinkChannel
