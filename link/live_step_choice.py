@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 DEFAULT_PHASES_DB = (15.0, -3.0, 9.0)
 SETTLE_TOLERANCE = 2      # timesteps, on t_D and t_plus each (see the module doc)
 SETTLE_WITHIN = 3         # the issue's bar: settled within this many syncs of each SNR change
+# A warm-up rate from acks closer together than this is a burst of one micro-batch, not a rate (it
+# once made a 2-image run send 50,000 images).
+MIN_RATE_SPAN_S = 1.0
 
 
 class AdaptationError(RuntimeError):
@@ -155,17 +158,23 @@ def _sender_options(options: AdaptationOptions, session: str) -> SenderOptions:
 
 
 def _warmup_rate(pipeline, proxy: str, images, labels, options: AdaptationOptions) -> float:
-    """Images per second of the link, from a short session of its own (acks after the first quarter)."""
+    """Images per second of the link, from a short session of its own: the acks after the first quarter
+    (the receiver's first batches include its warm-up), or, when those came within MIN_RATE_SPAN_S of
+    each other (one micro-batch acks together), the whole session's acks over its whole time."""
     from sender.link import LinkSender
 
-    n = max(8, min(options.warmup_images, len(images)))
+    n = max(8, options.warmup_images)
+    index = torch.arange(n) % len(images)   # few images given: reused, as in the live run
     times: list[float] = []
     with LinkSender(pipeline, proxy, _sender_options(options, "adapt-warmup"),
                     on_ack=lambda k: times.append(time.perf_counter())) as sender:
-        sender.run(images[:n], labels[:n] if labels is not None else None)
-    first = len(times) // 4  # the receiver's first batches include its warm-up
+        start = time.perf_counter()
+        sender.run(images[index], labels[index] if labels is not None else None)
+    first = len(times) // 4
     span = times[-1] - times[first] if len(times) > first + 1 else 0.0
-    return (len(times) - 1 - first) / span if span > 0 else float(n)
+    if span >= MIN_RATE_SPAN_S:
+        return (len(times) - 1 - first) / span
+    return len(times) / max(times[-1] - start, 1e-3)
 
 
 def _images_to_send(rate: float, duration_s: float, options: AdaptationOptions, given: int,
