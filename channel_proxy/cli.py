@@ -325,7 +325,7 @@ def attack_clear(ctx) -> None:
 
 def _fading_kinds() -> tuple[str, ...]:
     """The registered kinds that fade the channel (they override ImpairmentSpec.fading)."""
-    return tuple(c.kind for c in kind_classes() if c.fading is not ImpairmentSpec.fading)
+    return tuple(c.kind for c in kind_classes() if c.fades())
 
 
 def _fading_point(at_s: float, kind: str, k_db: float | None, block: int | None):

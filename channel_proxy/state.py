@@ -22,6 +22,7 @@ from protos.wire import array_to_bytes, bytes_to_array, is_symbol_bytes
 from . import noise, snr
 from protos.diffusec.link.v1 import link_pb2
 from shared.bounded import remember
+from shared.pilot_aided import fade_frame
 from shared.presets import get_preset
 from shared.row_noise import stream_seed
 
@@ -126,10 +127,10 @@ class ChannelState:
             if name in self._impairments:
                 raise KeyError(f"an impairment named {name!r} exists already; remove it first or pick another --name")
             fading = self._fading_name_locked()
-            if spec.fading() is not None and fading is not None:
+            if spec.fades() and fading is not None:
                 raise ValueError(f"the channel fades already ({fading!r}); one fading model at a time: remove it first, "
                                  f"or use `diffusec-proxy channel set`")
-            if spec.fading() is not None:
+            if spec.fades():
                 self._fading_schedule = None   # an explicit fading model replaces a schedule
             item = self._impairments[name] = Impairment(name, spec)
             if attack is not None:
@@ -174,7 +175,7 @@ class ChannelState:
 
     def _fading_name_locked(self) -> str | None:
         """The name of the impairment that fades the channel; None: no fading (AWGN)."""
-        return next((name for name, item in self._impairments.items() if item.spec.fading() is not None), None)
+        return next((name for name, item in self._impairments.items() if item.spec.fades()), None)
 
     def _fading_locked(self):
         """The channel's LinkChannel (shared.fading) when it fades now; None for AWGN."""
@@ -190,10 +191,10 @@ class ChannelState:
         ``period_s`` if > 0); removes any fading impairment. One point: a constant model (`channel set`)."""
         snr.check_times([t for t, _ in points], period_s, "a fading schedule needs at least one point")
         for _, spec in points:
-            if spec is not None and spec.check().fading() is None:
+            if spec is not None and not spec.check().fades():
                 raise ValueError(f"{spec.kind} is no fading model; a fading schedule takes rayleigh, rician or none")
         with self._lock:
-            for name in [n for n, item in self._impairments.items() if item.spec.fading() is not None]:
+            for name in [n for n, item in self._impairments.items() if item.spec.fades()]:
                 del self._impairments[name]
             self._fading_schedule = (list(points), period_s, time.monotonic())
 
@@ -239,7 +240,6 @@ class ChannelState:
             channel = self._fading_locked()
         if channel is None or not is_symbol_bytes(latent) or (len(latent) // 4) % 2:
             return latent, pilot, False
-        from shared.pilot_aided import fade_frame
         pilot_ok = is_symbol_bytes(pilot) and pilot_blocks > 0 and (len(pilot) // 4) % (2 * pilot_blocks) == 0
         symbols = torch.from_numpy(bytes_to_array(latent).copy())
         pilot_symbols = torch.from_numpy(bytes_to_array(pilot).copy()) if pilot_ok else None

@@ -477,8 +477,9 @@ def bench_sync(n, warmup, pilot_length, preset, checkpoints, threads, policy, at
 
 
 def _fading_impairment(channel: str, k_db: float | None, block: int):
-    """The Impairment message of ``channel`` (None for awgn); exits on a K factor off rician or missing on it."""
-    from protos.diffusec.link.v1 import link_pb2
+    """The Impairment message of ``channel`` (None for awgn), its spec checked by the proxy's registry; exits on
+    an option the channel does not take."""
+    from channel_proxy.impairments import Impairment, kind_class
 
     if (k_db is not None) != (channel == "rician"):
         fail("--k-db goes with --channel rician, and rician needs it")
@@ -486,9 +487,10 @@ def _fading_impairment(channel: str, k_db: float | None, block: int):
         if block:
             fail("--block goes with a fading --channel")
         return None
-    if channel == "rayleigh":
-        return link_pb2.Impairment(rayleigh=link_pb2.Rayleigh(block=block))
-    return link_pb2.Impairment(rician=link_pb2.Rician(k_db=k_db, block=block))
+    spec = kind_class(channel)(block=block) if channel == "rayleigh" else kind_class(channel)(k_db=k_db, block=block)
+    with fail_on(ValueError):
+        spec.check()
+    return Impairment(channel, spec).to_message()
 
 
 @bench.command("snr")

@@ -84,16 +84,12 @@ def fade_frame(latent: torch.Tensor, pilot: torch.Tensor | None, pilot_blocks: i
 def estimate_frame_channel(received_pilot: torch.Tensor, sent: torch.Tensor) -> tuple[torch.Tensor, float]:
     """(h [B] complex64, average SNR in dB) from a received frame pilot [2 P B] real and the sent one [B, P] complex.
 
-    Least squares per block, sum conj(p) y / sum |p|^2 (each block has its own pilot symbols); the
-    noise power from the residuals with P - 1 degrees of freedom per block (as
-    :func:`shared.fading.estimate_noise_power`). In float64: squares of large received values stay finite.
+    Least squares per block (each block has its own pilot symbols), :func:`_fit_gains`. In float64:
+    squares of large received values stay finite.
     """
-    blocks, symbols = sent.shape
-    y = to_complex(received_pilot.reshape(1, -1).double()).view(blocks, symbols)
-    p = sent.to(torch.complex128)
-    h = (y * p.conj()).sum(-1) / p.abs().pow(2).sum(-1)
-    n0 = (y - h[:, None] * p).abs().pow(2).sum() / (blocks * (symbols - 1))
-    return h.to(torch.complex64), _snr_db(float(n0))
+    y = to_complex(received_pilot.reshape(1, -1).double()).view(sent.shape)
+    h, n0 = _fit_gains(y, sent.to(torch.complex128))
+    return h.to(torch.complex64), _snr_db(n0)
 
 
 def equalise_frame(latent: torch.Tensor, h: torch.Tensor, snr_db: float, method: str = "zf") -> torch.Tensor:
@@ -116,9 +112,15 @@ def coherent_snr_db(sent: torch.Tensor, received: torch.Tensor, chunk: int = SYN
     used = 2 * chunks * chunk
     p = to_complex(sent.reshape(1, -1)[:, :used].double()).view(chunks, chunk)
     y = to_complex(received.reshape(1, -1)[:, :used].double()).view(chunks, chunk)
+    return _snr_db(_fit_gains(y, p)[1])
+
+
+def _fit_gains(y: torch.Tensor, p: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """One complex gain per row of received y [R, P] against sent p [R, P]: (h [R] = sum conj(p) y / sum |p|^2,
+    N0 per complex symbol from the residuals y - h p, with P - 1 degrees of freedom per row)."""
     h = (y * p.conj()).sum(-1) / p.abs().pow(2).sum(-1)
-    n0 = (y - h[:, None] * p).abs().pow(2).sum() / (chunks * (chunk - 1))
-    return _snr_db(float(n0))
+    n0 = (y - h[:, None] * p).abs().pow(2).sum() / (p.shape[0] * (p.shape[1] - 1))
+    return h, float(n0)
 
 
 def _snr_db(n0: float) -> float:

@@ -103,6 +103,11 @@ class ImpairmentSpec:
         """The block fading this puts on frames and pilots (before the AWGN). None: none."""
         return None
 
+    @classmethod
+    def fades(cls) -> bool:
+        """Whether this kind is a fading model (it overrides :meth:`fading`); torch-free, no instance needed."""
+        return cls.fading is not ImpairmentSpec.fading
+
     def message_tamper(self, num_classes: int) -> MessageTamper | None:
         """The rewriter of control messages this mounts (called once, when the impairment is added; may raise
         ValueError; ``num_classes``: the proxy's preset's). None: it leaves them alone."""

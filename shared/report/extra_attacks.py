@@ -80,11 +80,6 @@ def measure(data: ImageSet, config, cache, run_cell, polluted, bar) -> tuple[dic
 
 def _cached(cache, system: str, snr: float, condition: str, bar, make) -> dict:
     bar.set_postfix_str(f"{system} {snr:g} dB {condition}")
-    run = cache.get(system, snr, condition)
-    if run is None:
-        run = make()
-        run.pop("visited", None)
-        run.update(condition=condition, snr_db=snr)
-        cache.put(system, snr, condition, run)
+    run = cache.get_or_measure(system, snr, condition, make)
     bar.update(1)
     return run

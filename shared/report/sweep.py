@@ -290,6 +290,16 @@ class CellCache:
             return None
         return cell["run"]
 
+    def get_or_measure(self, system: str, snr_db: float, condition: str, measure) -> dict:
+        """The cached run of the cell, or ``measure()``'s, tagged with its condition and SNR and saved."""
+        run = self.get(system, snr_db, condition)
+        if run is None:
+            run = measure()
+            run.pop("visited", None)
+            run.update(condition=condition, snr_db=snr_db)
+            self.put(system, snr_db, condition, run)
+        return run
+
     def put(self, system: str, snr_db: float, condition: str, run: dict) -> None:
         self.cells[self.name(system, snr_db, condition)] = {"checkpoints": self.files(system), "run": run}
         if self.path is not None:
@@ -338,12 +348,8 @@ def run_report(models: Models, data, config: ReportConfig, progress: bool = True
                 curve = report.curves[system]
                 for condition, images in (("standard", data), ("pgd", attacked_at if system == "jpeg-ldpc-at" else attacked)):
                     bar.set_postfix_str(f"{system} {snr:g} dB {condition}")
-                    run = cache.get(system, snr, condition)
-                    if run is None:
-                        run = _cell(models, system, images, snr, config)
-                        run.pop("visited", None)
-                        run.update(condition=condition, snr_db=snr)
-                        cache.put(system, snr, condition, run)
+                    run = cache.get_or_measure(system, snr, condition,
+                                               lambda: _cell(models, system, images, snr, config))
                     report.runs.append(run)
                     if condition == "standard":
                         curve["standard_accuracy"].append(run["accuracy"])

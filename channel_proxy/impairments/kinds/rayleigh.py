@@ -37,20 +37,26 @@ def block_param():
                  low=0, high=MAX_BLOCK_SYMBOLS, default=0)
 
 
+class BlockFading(ImpairmentSpec):
+    """What the fading kinds share: their ``block`` (checked by :func:`check_block`)."""
+
+    block: int
+
+    def check(self):
+        super().check()
+        check_block(self.kind, self.block)
+        return self
+
+
 @register
 @dataclass(frozen=True)
-class Rayleigh(ImpairmentSpec):
+class Rayleigh(BlockFading):
     """Rayleigh block fading, one coefficient per frame (``block`` 0) or per ``block`` complex symbols."""
 
     block: int = block_param()
 
     kind = "rayleigh"
     summary = "Rayleigh block fading (h ~ CN(0, 1)) before the AWGN"
-
-    def check(self) -> "Rayleigh":
-        super().check()
-        check_block(self.kind, self.block)
-        return self
 
     def fading(self) -> LinkChannel:
         from shared.fading import LinkChannel

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..base import ImpairmentSpec
 from ..params import param
 from ..registry import register
-from .rayleigh import block_param, check_block
+from .rayleigh import BlockFading, block_param
 
 if TYPE_CHECKING:
     from shared.fading import LinkChannel
@@ -18,7 +17,7 @@ K_RANGE_DB = (-60.0, 60.0)
 
 @register
 @dataclass(frozen=True)
-class Rician(ImpairmentSpec):
+class Rician(BlockFading):
     """Rician block fading with K factor ``k_db`` (line-of-sight power over scattered power, dB)."""
 
     k_db: float = param("Rician K factor: line-of-sight over scattered power.", unit="dB", metavar="DB",
@@ -27,11 +26,6 @@ class Rician(ImpairmentSpec):
 
     kind = "rician"
     summary = "Rician block fading (K factor in dB) before the AWGN"
-
-    def check(self) -> "Rician":
-        super().check()
-        check_block(self.kind, self.block)
-        return self
 
     def fading(self) -> LinkChannel:
         from shared.fading import LinkChannel
