@@ -53,7 +53,7 @@ def _check_link_mode(ctx: click.Context, param: click.Parameter, value: str) -> 
     """``--link-mode``: "adaptive" or a mode name such as 16qam-3/4 (BadParameter listing the modes otherwise)."""
     if value == "adaptive":
         return value
-    from shared.baselines.digital_link import LinkMode
+    from shared.baselines.link_modes import LinkMode
 
     try:
         return LinkMode.parse(value).name
@@ -184,16 +184,13 @@ def _print_adaptive(system: str, payload: dict) -> None:
                    "(the paper's ViT-based); plain: DiffuSeC with fixed symmetric steps; diffusec: DiffuSeC with "
                    "the DDPG agent (VI-C: random initial t_D/t_plus per batch, 3 policy steps at the SNR, accuracy "
                    "averaged over them; needs `diffusec train agent`); table: the same with the grid oracle; "
-                   "jpeg-ldpc: the conventional baseline, JPEG + 802.16e LDPC + QAM on the same AWGN channel and "
+                   "jpeg-ldpc: the conventional baseline, JPEG + CRC + 5G NR LDPC + QAM (Sionna) on the same channel and "
                    "number of channel uses, then the same classifier (docs/baselines.md); jpeg-ldpc-at: the same "
                    "with the PGD-trained classifier_at.pt (`diffusec train classifier --adversarial`).")
 @click.option("--link-mode", default="adaptive", show_default=True, callback=_check_link_mode,
               help="jpeg-ldpc(-at) only: 'adaptive' (the highest-throughput mode whose measured frame error rate at the "
                    "SNR is below 10%) or a fixed MODULATION-RATE, modulation qpsk|16qam|64qam, rate 1/2|2/3|3/4|5/6, "
                    "e.g. 16qam-3/4.")
-@click.option("--fec", type=click.Choice(["802.16e", "5g-nr"]), default="802.16e", show_default=True,
-              help="jpeg-ldpc(-at) only: the digital link, 802.16e QC-LDPC with Gray PAM (written here) or 5G NR LDPC, "
-                   "CRC24A, scrambling and QAM from Sionna (docs/baselines.md compares them).")
 @click.option("--snr-db", type=float, default=15.0, show_default=True,
               help="Channel SNR in dB (per real symbol; the average SNR under fading).")
 @link_channel_options
@@ -221,7 +218,7 @@ def _print_adaptive(system: str, payload: dict) -> None:
               help="Adversarial channel attack: one fast gradient step (fgm, the attack paper's) or PGD "
                    "with --attack-steps.")
 @click.pass_context
-def eval_command(ctx, preset, system, link_mode, fec, snr_db, channel, k_db, fading_block, csi, pilot_symbols, equaliser, n,
+def eval_command(ctx, preset, system, link_mode, snr_db, channel, k_db, fading_block, csi, pilot_symbols, equaliser, n,
                  t_d, t_plus, sampler, steps, seed, noise_seed, image_set, data_root, checkpoints, batch, threads,
                  device, grid, as_json, channel_attack, pnr_db, channel_attack_method, **source_options) -> None:
     """Measure accuracy and SSIM of SYSTEM on the test split, in one process.
@@ -254,7 +251,7 @@ def eval_command(ctx, preset, system, link_mode, fec, snr_db, channel, k_db, fad
                                 {"kind": channel_attack, "pnr_db": pnr_db, "method": channel_attack_method})
     pipeline, data = _load(system, preset, checkpoints, device, link_mode, data_root, image_set, n, seed,
                            source_options["target"])
-    pipeline.link_channel, pipeline.fec = fading, fec
+    pipeline.link_channel = fading
     progress = show_progress(as_json)
     if system in ADAPTIVE_SYSTEMS:
         payload = _adaptive_payload(system, preset, checkpoints, pipeline, data, snr_db, noise, batch, sampler, steps,

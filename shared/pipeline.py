@@ -46,8 +46,6 @@ class Pipeline:
     device: torch.device = torch.device("cpu")
     # The digital baseline's (modulation, code rate): "adaptive" (measured policy) or e.g. "16qam-3/4".
     link_mode: str = "adaptive"
-    # The digital baseline's FEC and mapping: "802.16e" (written here) or "5g-nr" (Sionna); jpeg_ldpc.FEC_LINKS.
-    fec: str = "802.16e"
     # Which classifier checkpoint was loaded: "classifier" (the receiver's) or "classifier_at" (PGD-trained).
     classifier_kind: str = "classifier"
     # What the channel does besides AWGN (shared.fading); the default is shared.channel.awgn alone, bit for bit.
@@ -155,7 +153,7 @@ class Pipeline:
                                  f".pt: use Pipeline.load(..., classifier_kind={wanted!r})")
 
             received, logits = jpeg_ldpc.run(pixels01, snr_db, self.classify, self.preset.codec.channel_symbols,
-                                             self.link_mode, generator, link_tally, self.device, self.fec,
+                                             self.link_mode, generator, link_tally, self.device,
                                              self.link_channel)
             return received.cpu(), logits.cpu()
         pixels01 = pixels01.to(self.device)

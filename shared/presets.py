@@ -88,6 +88,7 @@ class ClassifierConfig:
     wrn_widen: int = 10
     dropout: float = 0.0
     test_time_flip: bool = False   # eval logits averaged over the image and its mirror
+    test_time_translate: bool = False   # and over 1-pixel shifts up-left / down-right (needs the flip)
 
 
 @dataclass(frozen=True)

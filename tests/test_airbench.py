@@ -1,6 +1,7 @@
 """The airbench recipe's parts: patch whitening, lookahead, the LR schedule, the optimizer's groups, TTA."""
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -63,6 +64,20 @@ def test_test_time_flip_averages_the_mirror_in_eval_mode_only():
     assert torch.allclose(both, model(x.flip(-1)), atol=1e-5)         # mirror-invariant by construction
     model.test_time_flip = False
     assert not torch.allclose(both, model(x), atol=1e-5)
+
+
+def test_test_time_translate_adds_the_shifted_mirror_pairs_at_half_weight():
+    torch.manual_seed(0)
+    config = ClassifierConfig(kind="airbench", widths=(8, 16, 16), test_time_flip=True, test_time_translate=True)
+    model = Classifier(config).eval()
+    x = torch.rand(2, 3, 32, 32)
+    net = lambda view: model.net((view - model.mean) / model.std)          # noqa: E731
+    mirror = lambda view: 0.5 * (net(view) + net(view.flip(-1)))            # noqa: E731
+    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")      # (normalising commutes with the shifts)
+    expected = 0.5 * mirror(x) + 0.25 * (mirror(padded[..., :-2, :-2]) + mirror(padded[..., 2:, 2:]))
+    assert torch.allclose(model(x), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="set test_time_flip too"):
+        Classifier(ClassifierConfig(kind="airbench", widths=(8, 16, 16), test_time_translate=True))
 
 
 def test_translate_and_flip_keeps_shape_and_moves_pixels():

@@ -1,4 +1,5 @@
-"""The conventional baseline jpeg-ldpc: JPEG scan coding, 802.16e LDPC + BP, QAM, budget, failure rule, eval CLI."""
+"""The conventional baseline jpeg-ldpc: JPEG scan coding, the 5G NR link (CRC, LDPC, QAM from Sionna), budget,
+failure rule, eval CLI."""
 from __future__ import annotations
 
 import io
@@ -11,11 +12,11 @@ from click.testing import CliRunner
 from PIL import Image
 
 from diffusec.cli import main
-from shared.baselines import jpeg_ldpc, jpeg_scan, nr_link, qc_ldpc
-from shared.baselines.digital_link import MODES, LinkMode, frame_plan, receive, transmit
+from shared.baselines import jpeg_ldpc, jpeg_scan, nr_link
 from shared.baselines.link_adaptation import (MEASURED_THRESHOLDS_DB, choose_mode, measure_frame_error_rate,
                                               noise_variance)
-from shared.baselines.modulation import bit_llrs, modulate
+from shared.baselines.link_modes import MODES, RATES, LinkMode
+from shared.baselines.nr_link import frame_plan, receive, transmit
 from shared.checkpoints import default_checkpoint_dir
 from shared.fading import LinkChannel
 from shared.data import load_sample
@@ -79,62 +80,36 @@ def test_unpack_rejects_a_bad_frame():
         jpeg_scan.encode_scan(np.zeros((2, 8, 8), dtype=np.uint8), 50)
 
 
-# --- LDPC, modulation, digital link ---------------------------------------------------------------
+# --- the digital link: 5G NR LDPC, QAM, CRC ------------------------------------------------------------
 
-@pytest.mark.parametrize("rate", qc_ldpc.RATES)
-def test_ldpc_encode_then_noiseless_decode_is_identity(rate):
+@pytest.mark.parametrize("rate", RATES)
+def test_every_rate_fills_the_budget_at_unit_power_and_comes_back_noiseless(rate):
     rng = np.random.default_rng(0)
-    for z in (8, 32):
-        code = qc_ldpc.wimax_code(rate, z)
-        assert code.n == 24 * z and code.k == round(code.n * float(qc_ldpc.code_rate(rate)))
-        info = rng.integers(0, 2, (8, code.k), dtype=np.uint8)
-        codewords = qc_ldpc.encode(rate, z, info)
-        assert not qc_ldpc.syndrome(rate, z, codewords).any()
-        assert np.array_equal(codewords[:, :code.k], info)
-        llrs = 8.0 * (1.0 - 2.0 * codewords)       # noiseless BPSK LLRs
-        decoded, converged = qc_ldpc.BeliefPropagationDecoder(rate, z).decode(llrs)
-        assert converged.all() and np.array_equal(decoded, codewords)
-
-
-@pytest.mark.parametrize("modulation", ["qpsk", "16qam", "64qam"])
-def test_gray_qam_has_unit_power_and_llr_signs_match_bits(modulation):
-    rng = np.random.default_rng(1)
-    per_symbol = {"qpsk": 1, "16qam": 2, "64qam": 3}[modulation]
-    bits = rng.integers(0, 2, (64, 96 * per_symbol), dtype=np.uint8)
-    symbols = modulate(modulation, bits)
-    assert symbols.shape == (64, 96) and abs(float(np.mean(symbols.astype(np.float64) ** 2)) - 1.0) < 0.05
-    assert np.array_equal(bit_llrs(modulation, symbols, 1e-3) < 0, bits.astype(bool))
-
-
-def test_bp_corrects_channel_errors_at_a_high_snr_and_fails_at_a_very_low_one():
-    mode, rng = LinkMode("qpsk", "1/2"), np.random.default_rng(2)
-    plan = frame_plan(mode, CIFAR_SYMBOLS)
-    payload = rng.integers(0, 2, (40, plan.info_bits), dtype=np.uint8)
-    symbols = transmit(plan, payload).astype(np.float64)
-    snr_db = 3.0                                    # 1.5 dB above the measured threshold
-    received = symbols + rng.normal(0, np.sqrt(noise_variance(snr_db)), symbols.shape)
-    raw_errors = int(np.sum((received < 0) != (symbols < 0)))
-    decoded, delivered = receive(plan, received, noise_variance(snr_db))
-    assert raw_errors > 500                          # ~4% of 30720 channel bits flipped...
-    assert delivered.all() and np.array_equal(decoded, payload)      # ...and all corrected
-    low = measure_frame_error_rate(mode, CIFAR_SYMBOLS, -3.0, 20, rng)
-    assert low["frame_error_rate"] >= 0.9
+    for modulation in ("qpsk", "64qam"):
+        plan = frame_plan(LinkMode(modulation, rate), CIFAR_SYMBOLS)
+        assert plan.info_bits == int(plan.frame_bits * plan.mode.code_rate) - nr_link.CRC_BITS
+        payload = rng.integers(0, 2, (8, plan.info_bits), dtype=np.uint8)
+        symbols = transmit(plan, payload)
+        assert symbols.shape == (8, CIFAR_SYMBOLS) and abs(float(np.mean(symbols.astype(np.float64) ** 2)) - 1.0) < 0.05
+        decoded, delivered = receive(plan, symbols, 1e-4)
+        assert delivered.all() and np.array_equal(decoded, payload)
 
 
 @pytest.mark.parametrize("name", ["qpsk-1/2", "16qam-3/4", "64qam-5/6"])
-def test_the_5g_nr_link_from_sionna_fills_the_budget_corrects_errors_and_detects_failure(name):
-    """One 5G NR codeword per image at the same 768 real symbols and unit power; decoded 1.5 dB above the
-    802.16e threshold; at -3 dB every frame fails its CRC and none is delivered wrong."""
-    plan, rng = nr_link.NrFramePlan(LinkMode.parse(name), CIFAR_SYMBOLS), np.random.default_rng(4)
+def test_bp_corrects_channel_errors_above_the_threshold_and_the_crc_catches_failure(name):
+    """Decoded 1.5 dB above the measured threshold although the channel flips bits; at -3 dB every frame
+    fails its CRC and none is delivered wrong."""
+    plan, rng = frame_plan(LinkMode.parse(name), CIFAR_SYMBOLS), np.random.default_rng(4)
     payload = rng.integers(0, 2, (24, plan.info_bits), dtype=np.uint8)
-    symbols = nr_link.transmit(plan, payload)
-    assert symbols.shape == (24, CIFAR_SYMBOLS) and abs(float(np.mean(symbols.astype(np.float64) ** 2)) - 1.0) < 0.05
-    assert plan.info_bits == frame_plan(plan.mode, CIFAR_SYMBOLS).info_bits - nr_link.CRC_BITS
+    symbols = transmit(plan, payload)
     for snr_db, all_delivered in ((MEASURED_THRESHOLDS_DB[CIFAR_SYMBOLS][name] + 1.5, True), (-3.0, False)):
         nv = noise_variance(snr_db)
-        decoded, delivered = nr_link.receive(plan, symbols + rng.normal(0, np.sqrt(nv), symbols.shape), nv)
+        received = symbols + rng.normal(0, np.sqrt(nv), symbols.shape)
+        decoded, delivered = receive(plan, received, nv)
         if all_delivered:
-            assert delivered.all() and np.array_equal(decoded, payload)
+            if plan.mode.modulation == "qpsk":                             # the channel flipped bits...
+                assert np.mean((received < 0) != (symbols < 0)) > 0.01
+            assert delivered.all() and np.array_equal(decoded, payload)  # ...and BP corrected them
         else:
             assert not delivered.any()
 
@@ -152,9 +127,8 @@ def test_channel_uses_per_image_equal_the_semantic_budget(preset_name):
     budget = get_preset(preset_name).codec.channel_symbols
     for mode in MODES:
         plan = frame_plan(mode, budget)
-        assert plan.frame_bits == budget * mode.bits_per_real_symbol
-        assert 0 <= plan.filler_bits < 24 * plan.codewords and plan.z <= qc_ldpc.MAX_EXPANSION
-        if mode.rate == "1/2" and preset_name != "paper-cifar10":     # (its longer codes' encoders take seconds)
+        assert plan.frame_bits == budget * mode.bits_per_real_symbol and plan.info_bits > 0
+        if mode.rate == "1/2":
             symbols = transmit(plan, np.zeros((2, plan.info_bits), dtype=np.uint8))
             assert symbols.shape == (2, budget)
 
@@ -179,8 +153,6 @@ def test_link_delivers_at_a_high_snr_and_repeats_with_a_seed(cifar_images):
     assert first.shape == pixels.shape and torch.equal(first, again)
     assert tally.delivered == 8 and tally.decode_failure_rate == 0.0 and dict(tally.modes) == {"64qam-5/6": 8}
     assert (first - pixels).abs().mean() < 0.06                    # JPEG at ~q50: close, not exact
-    nr = jpeg_ldpc.transmit_images(pixels, 25.0, CIFAR_SYMBOLS, "adaptive", torch.Generator().manual_seed(0), fec="5g-nr")
-    assert (nr - pixels).abs().mean() < 0.06
 
 
 def test_under_fading_the_digital_link_delivers_what_the_fade_allows_and_repeats(cifar_images):
@@ -188,17 +160,15 @@ def test_under_fading_the_digital_link_delivers_what_the_fade_allows_and_repeats
     mode most images arrive intact; at 9 dB with the mode chosen for AWGN some are lost (the cliff)."""
     pixels = torch.from_numpy(cifar_images[:16]).float() / 255
     rayleigh = LinkChannel("rayleigh")
-    for fec in jpeg_ldpc.FEC_LINKS:
-        tally = jpeg_ldpc.LinkTally()
-        first = jpeg_ldpc.transmit_images(pixels, 30.0, CIFAR_SYMBOLS, "qpsk-1/2", torch.Generator().manual_seed(0),
-                                          tally, fec, rayleigh)
-        again = jpeg_ldpc.transmit_images(pixels, 30.0, CIFAR_SYMBOLS, "qpsk-1/2", torch.Generator().manual_seed(0),
-                                          None, fec, rayleigh)
-        assert torch.equal(first, again) and tally.delivered >= 14
-        tally = jpeg_ldpc.LinkTally()
-        jpeg_ldpc.transmit_images(pixels, 9.0, CIFAR_SYMBOLS, "adaptive", torch.Generator().manual_seed(0), tally, fec,
-                                  rayleigh)
-        assert 0 < tally.delivered < 16
+    tally = jpeg_ldpc.LinkTally()
+    first = jpeg_ldpc.transmit_images(pixels, 30.0, CIFAR_SYMBOLS, "qpsk-1/2", torch.Generator().manual_seed(0),
+                                      tally, rayleigh)
+    again = jpeg_ldpc.transmit_images(pixels, 30.0, CIFAR_SYMBOLS, "qpsk-1/2", torch.Generator().manual_seed(0),
+                                      None, rayleigh)
+    assert torch.equal(first, again) and tally.delivered >= 14
+    tally = jpeg_ldpc.LinkTally()
+    jpeg_ldpc.transmit_images(pixels, 9.0, CIFAR_SYMBOLS, "adaptive", torch.Generator().manual_seed(0), tally, rayleigh)
+    assert 0 < tally.delivered < 16
 
 
 def test_failure_rule_gives_mid_grey_and_counts_each_case(cifar_images):
@@ -207,7 +177,7 @@ def test_failure_rule_gives_mid_grey_and_counts_each_case(cifar_images):
     received = jpeg_ldpc.transmit_images(pixels, -6.0, CIFAR_SYMBOLS, "adaptive", torch.Generator().manual_seed(0), tally)
     assert torch.all(received == jpeg_ldpc.FALLBACK_PIXEL)
     assert tally.link_failures + tally.not_sent == 6 and tally.decode_failure_rate == 1.0
-    tally = jpeg_ldpc.LinkTally()           # 196 symbols at qpsk-1/2: 96 payload bits, less than any 32x32 scan
+    tally = jpeg_ldpc.LinkTally()           # 196 symbols at qpsk-1/2: 74 payload bits, less than any 32x32 scan
     received = jpeg_ldpc.transmit_images(pixels[:3], 30.0, 196, "qpsk-1/2", torch.Generator().manual_seed(0), tally)
     assert tally.not_sent == 3 and tally.link_failures == 0 and torch.all(received == jpeg_ldpc.FALLBACK_PIXEL)
     assert tally.to_dict()["not_sent_rate"] == 1.0 and tally.to_dict()["policy"] == "fixed"

@@ -1,8 +1,8 @@
 """The conventional baseline "JPEG + LDPC" (DiffuSeC paper, section VI-A), on the same channel as the semantic link.
 
-    x [0,1] -> 8-bit image -> JPEG scan at the best quality that fits (jpeg_scan) -> LDPC + QAM
-      (digital_link) -> AWGN at snr_db (shared.channel.awgn, the semantic link's channel) -> LLRs ->
-      BP decoding -> JPEG decoding -> received image -> classifier
+    x [0,1] -> 8-bit image -> JPEG scan at the best quality that fits (jpeg_scan) -> CRC + 5G NR
+      LDPC + QAM (nr_link, Sionna) -> AWGN at snr_db (shared.channel.awgn, the semantic link's
+      channel) -> LLRs -> BP decoding, CRC check -> JPEG decoding -> received image -> classifier
 
 Every image costs exactly ``channel_symbols`` real channel uses (768 for ``cifar10``, the
 semantic codec's latent length), at unit average power per real symbol, with an SNR of S dB
@@ -12,14 +12,14 @@ The mode (modulation, code rate) is fixed (``link_mode="16qam-3/4"``) or chosen 
 measured link-adaptation policy (``link_mode="adaptive"``, :mod:`.link_adaptation`).
 
 Failure rule. An image is *not delivered* when (a) no ladder quality fits the payload budget
-(the sender cannot send it), (b) BP does not converge on some codeword of its frame (non-zero
-syndrome after the iteration cap: the receiver knows the frame is bad), or (c) the decoded
+(the sender cannot send it), (b) the frame's CRC still fails after the BP iteration cap (the
+receiver knows the frame is bad), or (c) the decoded
 payload is not a decodable JPEG scan. The receiver then has no image data, and its image is
 mid-grey, every pixel 128/255 on every channel: what a JPEG decoder outputs when the
 entropy-coded data is missing (all DCT coefficients zero, DC level 128), and a choice that uses
 no knowledge of the data set (the training-set mean would leak statistics a receiver of a
-failed frame does not have). A frame that BP "converges" on to a wrong codeword (an undetected
-error, rare) is decoded as whatever JPEG makes of it: a real receiver would display that too.
+failed frame does not have). A wrong frame that passes the CRC (an undetected error, about 2^-24
+per bad frame) is decoded as whatever JPEG makes of it: a real receiver would display that too.
 :class:`LinkTally` counts the three cases so the evaluation can report a decode-failure rate.
 
 The classifier is a parameter (:func:`run` takes ``classify``): the ``jpeg-ldpc`` system uses the
@@ -37,10 +37,10 @@ import torch
 
 from ..channel import awgn
 from ..fading import AWGN, LinkChannel, transmit_with_csi
-from . import digital_link, nr_link
-from .digital_link import LinkMode
+from .link_modes import LinkMode
 from .jpeg_scan import JpegDecodeError, pack_image, unpack_image, used_bits
 from .link_adaptation import choose_mode, noise_variance, thresholds_for
+from .nr_link import frame_plan, receive, transmit
 
 ADAPTIVE = "adaptive"
 FALLBACK_PIXEL = 128.0 / 255.0      # the mid-grey image of a receiver without data (module docstring)
@@ -53,7 +53,7 @@ class LinkTally:
     images: int = 0
     delivered: int = 0
     not_sent: int = 0               # (a) no quality fits the payload budget
-    link_failures: int = 0          # (b) BP did not converge on every codeword
+    link_failures: int = 0          # (b) the CRC failed after BP
     jpeg_failures: int = 0          # (c) the decoded payload is not a decodable scan
     quality_sum: int = 0            # over delivered images
     payload_bits_sum: int = 0       # frame bits the JPEG data used (quality index + length + scan), over sent images
@@ -80,14 +80,6 @@ class LinkTally:
                 "failure_image": "mid-grey (128/255 on every channel)"}
 
 
-# The digital links (forward error correction and mapping), by name: (frame plan, transmit, receive)
-# with digital_link's interface. 802.16e is the default: the 5G NR path measured slower per image
-# (docs/baselines.md, "The 5G NR link from Sionna").
-FEC_LINKS = {"802.16e": (digital_link.frame_plan, digital_link.transmit, digital_link.receive),
-             "5g-nr": (nr_link.NrFramePlan, nr_link.transmit, nr_link.receive)}
-DEFAULT_FEC = "802.16e"
-
-
 def resolve_mode(link_mode: str, snr_db: float, channel_symbols: int) -> LinkMode:
     """``"adaptive"`` -> the policy's mode at ``snr_db``; else the named mode, e.g. ``"16qam-3/4"``."""
     if link_mode == ADAPTIVE:
@@ -102,12 +94,11 @@ def _to_uint8(pixels01: torch.Tensor) -> np.ndarray:
 
 def transmit_images(pixels01: torch.Tensor, snr_db: float, channel_symbols: int, link_mode: str = ADAPTIVE,
                     generator: torch.Generator | None = None, tally: LinkTally | None = None,
-                    fec: str = DEFAULT_FEC, channel: LinkChannel = AWGN) -> torch.Tensor:
+                    channel: LinkChannel = AWGN) -> torch.Tensor:
     """Images [B, C, H, W] in [0, 1] through JPEG + LDPC + QAM + AWGN -> what the receiver has, [B, C, H, W] in [0, 1] (CPU).
 
     The channel noise comes from ``generator`` (seeded: a run repeats). Undelivered images are
-    mid-grey (module docstring); ``tally`` (optional) accumulates the counts. ``fec``: a FEC_LINKS
-    name (the adaptive policy's thresholds are the 802.16e link's either way). ``channel``: fading
+    mid-grey (module docstring); ``tally`` (optional) accumulates the counts. ``channel``: fading
     (shared.fading) before the AWGN, zf-equalised, the LLRs from each symbol's noise after it; the
     mode is chosen at the average SNR.
     """
@@ -116,11 +107,8 @@ def transmit_images(pixels01: torch.Tensor, snr_db: float, channel_symbols: int,
     if not math.isfinite(float(snr_db)):
         raise ValueError(f"SNR must be a finite number of dB, got {snr_db!r}")
     snr_db = float(snr_db)
-    if fec not in FEC_LINKS:
-        raise ValueError(f"unknown FEC {fec!r}; use one of {', '.join(FEC_LINKS)}")
-    make_plan, transmit, receive = FEC_LINKS[fec]
     mode = resolve_mode(link_mode, snr_db, channel_symbols)
-    plan = make_plan(mode, channel_symbols)
+    plan = frame_plan(mode, channel_symbols)
     images = _to_uint8(pixels01)
     frames, sent, payload_bits = _pack_images(images, plan.info_bits)
     # Every row goes through the channel (an unsent image's frame is idle and ignored), so the
@@ -184,9 +172,8 @@ def _unpack_images(payloads, delivered_frames, sent: np.ndarray, shape: tuple[in
 
 def run(pixels01: torch.Tensor, snr_db: float, classify: Callable[[torch.Tensor], torch.Tensor], channel_symbols: int,
         link_mode: str = ADAPTIVE, generator: torch.Generator | None = None, tally: LinkTally | None = None,
-        device: torch.device | str = "cpu", fec: str = DEFAULT_FEC,
-        channel: LinkChannel = AWGN) -> tuple[torch.Tensor, torch.Tensor]:
+        device: torch.device | str = "cpu", channel: LinkChannel = AWGN) -> tuple[torch.Tensor, torch.Tensor]:
     """The system: (received [B, C, H, W] in [0, 1], logits [B, K]) with ``classify`` the receiver's classifier."""
-    received = transmit_images(pixels01, snr_db, channel_symbols, link_mode, generator, tally, fec, channel).to(device)
+    received = transmit_images(pixels01, snr_db, channel_symbols, link_mode, generator, tally, channel).to(device)
     return received, classify(received)
 

@@ -1,8 +1,7 @@
-"""The digital link of the conventional baseline on 5G NR blocks from Sionna (``sionna-no-rt``).
+"""The digital link of the conventional baseline, on 5G NR blocks from Sionna (``sionna-no-rt``).
 
-Same modes, budget and interface as :mod:`shared.baselines.digital_link` (802.16e LDPC, written
-here), so the two can be compared frame for frame (docs/baselines.md). Per image, with n = L b coded
-bits for a budget of L real symbols at b bits per real symbol:
+A mode (:mod:`.link_modes`) and the semantic link's budget of L real symbols per image fix one
+codeword per image. Per image, with n = L b coded bits at b bits per real symbol:
 
     payload bits [k - 24] --CRC24A--> [k] --5G NR LDPC (TS 38.212: base graph, lifting, rate
     matching to n, the bit interleaver for 2b-bit QAM)--> [n] --TB scrambler (TS 38.211)-->
@@ -10,8 +9,8 @@ bits for a budget of L real symbols at b bits per real symbol:
 
 and back: APP demapping at the known noise variance, descrambling, BP decoding, the CRC. k = floor(n
 rate). A frame is delivered when its CRC passes, the way a 5G receiver detects a bad transport
-block; it costs 24 payload bits per image that the 802.16e path (which trusts a zero syndrome)
-keeps. Sionna's decoder runs a fixed number of iterations; this one stops each frame early once
+block (24 payload bits per image; docs/baselines.md compares it with the 802.16e link written
+here before it, which trusted a zero syndrome). Sionna's decoder runs a fixed number of iterations; this one stops each frame early once
 its CRC passes, checking every :data:`ITERATIONS_PER_CHECK` iterations, up to :data:`MAX_ITERATIONS`.
 
 Units: real symbols at unit average power, noise variance per real symbol (10^(-SNR/10)), as
@@ -28,8 +27,9 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from .digital_link import LinkMode
+from .link_modes import LinkMode
 
+LINK_NAME = "CRC24A + 5G NR LDPC + QAM (Sionna)"
 CRC = "CRC24A"
 CRC_BITS = 24
 MAX_ITERATIONS = 20          # Sionna's default for its 5G decoder
@@ -38,13 +38,15 @@ CHECK_NODE_UPDATE = "boxplus-phi"   # Sionna's default (exact); offset-minsum me
 
 
 @dataclass(frozen=True)
-class NrFramePlan:
+class FramePlan:
     """How one image's budget of ``channel_symbols`` real symbols is filled in ``mode`` with one 5G NR codeword."""
 
     mode: LinkMode
     channel_symbols: int
 
     def __post_init__(self) -> None:
+        if not isinstance(self.channel_symbols, (int, np.integer)) or self.channel_symbols < 1:
+            raise ValueError(f"channel_symbols must be a positive integer, got {self.channel_symbols!r}")
         if self.frame_bits % (2 * self.mode.bits_per_real_symbol) or self.info_bits < 1:
             raise ValueError(f"{self.channel_symbols} real symbols do not carry a 5G NR codeword in {self.mode.name}")
 
@@ -98,11 +100,16 @@ def _blocks(k: int, n: int, bits_per_complex_symbol: int) -> _Blocks:
                    Demapper("app", "qam", bits_per_complex_symbol))
 
 
-def _blocks_of(plan: NrFramePlan) -> _Blocks:
+def frame_plan(mode: LinkMode, channel_symbols: int) -> FramePlan:
+    """The plan for ``mode`` at a budget of ``channel_symbols`` real symbols per image (ValueError if none fits)."""
+    return FramePlan(mode, channel_symbols)
+
+
+def _blocks_of(plan: FramePlan) -> _Blocks:
     return _blocks(plan.codeword_info_bits, plan.frame_bits, 2 * plan.mode.bits_per_real_symbol)
 
 
-def transmit(plan: NrFramePlan, info_bits: np.ndarray) -> np.ndarray:
+def transmit(plan: FramePlan, info_bits: np.ndarray) -> np.ndarray:
     """Sender: payload bits [N, plan.info_bits] (0/1) -> real channel symbols [N, channel_symbols] float32."""
     info_bits = np.asarray(info_bits)
     if info_bits.ndim != 2 or info_bits.shape[1] != plan.info_bits:
@@ -113,7 +120,7 @@ def transmit(plan: NrFramePlan, info_bits: np.ndarray) -> np.ndarray:
     return (torch.view_as_real(symbols).reshape(len(info_bits), -1) * math.sqrt(2.0)).numpy().astype(np.float32)
 
 
-def receive(plan: NrFramePlan, received: np.ndarray, noise_variance: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def receive(plan: FramePlan, received: np.ndarray, noise_variance: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Receiver: noisy real symbols [N, channel_symbols] -> (payload bits [N, info_bits] uint8, delivered [N] bool).
 
     ``noise_variance``: per real symbol, one number or one per symbol [N, channel_symbols] (after fading;

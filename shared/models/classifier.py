@@ -137,7 +137,9 @@ class Classifier(nn.Module):
     """Normalising wrapper: ``forward(x01 [B,C,H,W] in [0,1]) -> logits [B, num_classes]``.
 
     With ``config.test_time_flip`` the eval-mode logits are the mean over the image and its mirror
-    (airbench's TTA level 1); a white-box attack differentiates through both.
+    (airbench's TTA level 1); ``config.test_time_translate`` adds, at half weight, the mirror means of
+    the image shifted by 1 pixel up-left and down-right (reflect padding; airbench's level 2, 6 views).
+    A white-box attack differentiates through every view.
     """
 
     def __init__(self, config: ClassifierConfig, in_channels: int = 3, num_classes: int = 10):
@@ -155,10 +157,21 @@ class Classifier(nn.Module):
         else:
             raise ValueError(f"unknown classifier kind {config.kind!r}")
 
+        if config.test_time_translate and not config.test_time_flip:
+            raise ValueError("test_time_translate averages mirrored views: set test_time_flip too")
         self.test_time_flip = config.test_time_flip
+        self.test_time_translate = config.test_time_translate
 
     def forward(self, x01: torch.Tensor) -> torch.Tensor:
         x = (x01 - self.mean) / self.std
         if self.training or not self.test_time_flip:
             return self.net(x)
+        logits = self._mirror_mean(x)
+        if not self.test_time_translate:
+            return logits
+        padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+        shifted = (padded[..., :-2, :-2], padded[..., 2:, 2:])
+        return 0.5 * logits + 0.25 * sum(self._mirror_mean(view) for view in shifted)
+
+    def _mirror_mean(self, x: torch.Tensor) -> torch.Tensor:
         return 0.5 * (self.net(x) + self.net(x.flip(-1)))

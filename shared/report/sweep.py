@@ -32,6 +32,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ..baselines.nr_link import LINK_NAME as DIGITAL_LINK
+from ..pipeline import DIGITAL_SYSTEMS
 from . import extra_attacks
 
 SNRS_DB = tuple(float(s) for s in range(-6, 19, 3))
@@ -282,7 +284,11 @@ class CellCache:
         return f"{system}|{snr_db:g}|{condition}"
 
     def files(self, system: str) -> dict[str, str | None]:
-        return {f: self.fingerprint.get(f) for f in SYSTEM_FILES[system]}
+        """What a cell of ``system`` depends on besides the key: its checkpoints' md5 (and the digital link's code)."""
+        files = {f: self.fingerprint.get(f) for f in SYSTEM_FILES[system]}
+        if system in DIGITAL_SYSTEMS:   # cells measured on the 802.16e link (before 2026-12-02) are not reused
+            files["digital_link"] = DIGITAL_LINK
+        return files
 
     def get(self, system: str, snr_db: float, condition: str) -> dict | None:
         cell = self.cells.get(self.name(system, snr_db, condition))

@@ -11,8 +11,10 @@ What we took, and why it pays on 2 CPU cores as on a GPU:
   decoupled weight decay given per 1024 examples, BatchNorm biases at 64x the rate;
 - a triangular learning-rate schedule (0.2 -> 1 at 23% -> 0.07) and lookahead: every 5 steps the
   weights are pulled to an EMA whose decay rises as the cube of progress, copied in at the end;
-- flip and 2-pixel reflect-padded translation; a mirror test-time augmentation (in the model).
-What we left out: alternating (deterministic) flips and the 1-pixel test-time translations.
+- flip and 2-pixel reflect-padded translation; a mirror test-time augmentation (in the model), and
+  its 1-pixel translated views as an option (``ClassifierConfig.test_time_translate``; off: no gain
+  on the test split, docs/purification.md row I6).
+What we left out: alternating (deterministic) flips.
 We add bf16 autocast with channels_last (measured 2.7x faster than float32 NCHW on this network).
 """
 from __future__ import annotations
