@@ -13,8 +13,7 @@ measured link-adaptation policy (``link_mode="adaptive"``, :mod:`.link_adaptatio
 
 Failure rule. An image is *not delivered* when (a) no ladder quality fits the payload budget
 (the sender cannot send it), (b) the frame's CRC still fails after the BP iteration cap (the
-receiver knows the frame is bad), or (c) the decoded
-payload is not a decodable JPEG scan. The receiver then has no image data, and its image is
+receiver knows the frame is bad), or (c) the decoded payload is not a decodable JPEG scan. The receiver then has no image data, and its image is
 mid-grey, every pixel 128/255 on every channel: what a JPEG decoder outputs when the
 entropy-coded data is missing (all DCT coefficients zero, DC level 128), and a choice that uses
 no knowledge of the data set (the training-set mean would leak statistics a receiver of a

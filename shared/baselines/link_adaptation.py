@@ -6,9 +6,9 @@ usual link-adaptation operating point); when no mode reaches it, the most robust
 still transmits; the receiver then mostly gets nothing). Ties go to the more robust mode.
 
 The thresholds are measured, not assumed: :func:`measure_thresholds` simulates random payloads
-through the real link (:mod:`.nr_link`: CRC, 5G NR LDPC, QAM, AWGN, BP) on a 0.5 dB grid, and the lowest grid SNR
-from which every higher grid point stays below the target is the mode's threshold. The tables
-below were recorded with
+through the real link (:mod:`.nr_link`: CRC, 5G NR LDPC, QAM, AWGN, BP) on a 0.5 dB grid, and
+the lowest grid SNR from which every higher grid point stays below the target is the mode's
+threshold. The tables below were recorded with
 
     python -m shared.baselines.link_adaptation --channel-symbols 768 --frames 200 > docs/baselines/thresholds-768.json
     python -m shared.baselines.link_adaptation --channel-symbols 196 --frames 200 > docs/baselines/thresholds-196.json
