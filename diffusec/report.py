@@ -16,15 +16,25 @@ from shared.report.sweep import SNRS_DB, SYSTEMS, ReportConfig, quick as quick_c
 
 
 def _config(quick: bool, n: int | None, snrs: tuple[float, ...], **settings) -> ReportConfig:
-    """The run's ReportConfig; --quick shrinks it, but an explicit --n or --snr wins over its sizes."""
+    """The run's ReportConfig; --quick shrinks it, but an explicit --n or SNR list wins over its sizes."""
     config = ReportConfig(n=n or 1000, snrs_db=snrs, **settings)
     if not quick:
         return config
     config = quick_config(config)
     config = replace(config, n=n) if n else config
-    if click.get_current_context().get_parameter_source("snrs") != click.core.ParameterSource.DEFAULT:
-        config = replace(config, snrs_db=snrs)   # an explicit --snr wins over --quick's three
-    return config
+    ctx = click.get_current_context()
+    given = {field: value for param, field, value in (("snrs", "snrs_db", snrs),
+                                                      ("adaptive_snrs", "adaptive_snrs_db", settings["adaptive_snrs_db"]),
+                                                      ("heldout_snrs", "heldout_snrs_db", settings["heldout_snrs_db"]))
+             if ctx.get_parameter_source(param) != click.core.ParameterSource.DEFAULT}
+    return replace(config, **given)   # an explicit --snr, --adaptive-snr or --heldout-snr wins over --quick's
+
+
+def _snrs_or_none(ctx: click.Context, param: click.Parameter, value: str) -> tuple[float, ...]:
+    """``"-3,3,15"`` -> (-3.0, 3.0, 15.0); ``"none"`` -> () (the column is skipped)."""
+    if value.strip().lower() == "none":
+        return ()
+    return comma_separated(float, "SNRs in dB, or none")(ctx, param, value)
 
 
 def _command_line(preset: str, out_dir: str, quick: bool, n: int | None) -> str:
@@ -54,6 +64,12 @@ def _command_line(preset: str, out_dir: str, quick: bool, n: int | None) -> str:
 @click.option("--k-db", type=float, default=None, help="rician: K factor (dB).")
 @click.option("--fading-block", type=click.IntRange(min=1), default=None,
               help="Fading: complex symbols per coefficient (default: one per image).")
+@click.option("--adaptive-snr", "adaptive_snrs", default="-3,3,15", show_default=True, callback=_snrs_or_none,
+              help="SNRs (dB) of the adaptive column: PGD with EOT through the whole chain, for plain and diffusec, "
+                   "on the first 200 images (the costliest cells: minutes each). 'none' skips it.")
+@click.option("--heldout-snr", "heldout_snrs", default="3,15", show_default=True, callback=_snrs_or_none,
+              help="SNRs (dB) of the held-out attacks (FGSM 8/255, PGD 4/255 and 16/255 on plain and diffusec). "
+                   "'none' skips them.")
 @seed_option("Seeds the images, attacks and all noise.")
 @click.option("--batch", type=click.IntRange(min=1), default=250, show_default=True)
 @image_set_option("test: the preset's test split; sample: the embedded sample; auto: test if found, else sample.")
@@ -65,7 +81,7 @@ def _command_line(preset: str, out_dir: str, quick: bool, n: int | None) -> str:
                                             "same settings, images and checkpoints, which a rerun otherwise reuses).")
 @json_option("Print results.json's object as the last stdout line.")
 def report_command(preset, out_dir, n, quick, systems, snrs, sampler, steps, attack_steps, channel, k_db, fading_block,
-                   seed, batch, image_set, data_root, checkpoints, threads, device, fresh, as_json) -> None:
+                   adaptive_snrs, heldout_snrs, seed, batch, image_set, data_root, checkpoints, threads, device, fresh, as_json) -> None:
     """Reproduce the DiffuSeC paper's Table II and Fig. 5 (and a Fig. 6 analogue) on our models.
 
     For every SNR and system: standard accuracy (no attack), robust accuracy under PGD (eps 8/255,
@@ -87,7 +103,7 @@ def report_command(preset, out_dir, n, quick, systems, snrs, sampler, steps, att
     with fail_on(ValueError):
         config = _config(quick, n, snrs, preset=preset, systems=systems, attack_steps=attack_steps, sampler=sampler,
                          sampler_steps=steps, seed=seed, batch=batch, channel=channel, k_db=k_db,
-                         fading_block=fading_block)
+                         fading_block=fading_block, adaptive_snrs_db=adaptive_snrs, heldout_snrs_db=heldout_snrs)
     set_threads(threads)
     with fail_on(CheckpointError, DataNotFoundError, FileNotFoundError):
         models = sweep.load_models(config, checkpoints, device)

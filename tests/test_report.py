@@ -86,14 +86,18 @@ def test_a_fading_report_fades_every_link_and_says_so(checkpoints, tmp_path):
         out = tmp_path / channel
         result = CliRunner().invoke(main, ["report", "--quick", "--n", "6", "--data", "sample", "--checkpoints",
                                            str(checkpoints), "--out", str(out), "--threads", "1", "--json",
-                                           "--systems", "vit", "--snr", "0", "--channel", channel],
+                                           "--systems", "vit", "--snr", "0", "--channel", channel,
+                                           "--adaptive-snr", "none", "--heldout-snr", "none"],
                                     catch_exceptions=False)
         assert result.exit_code == 0, result.output
         payload = json.loads(result.output.strip().splitlines()[-1])
         assert payload["config"]["channel"] == channel
         curves[channel] = payload["curves"]["vit"]
     assert curves["rayleigh"]["ssim"][0] < curves["awgn"]["ssim"][0]
-    assert "Rayleigh block fading (one coefficient per image)" in (tmp_path / "rayleigh" / "results.md").read_text()
+    markdown = (tmp_path / "rayleigh" / "results.md").read_text()
+    assert "Rayleigh block fading (one coefficient per image)" in markdown
+    assert "(not measured in this run: `--adaptive-snr none`)" in markdown     # skipped columns say so
+    assert "(not measured in this run: `--heldout-snr none`)" in markdown
     result = CliRunner().invoke(main, ["report", "--out", str(tmp_path), "--channel", "rayleigh", "--k-db", "3"])
     assert result.exit_code == 2 and "rician only" in result.output
 
@@ -103,6 +107,8 @@ def test_report_refuses_bad_options_clearly(tmp_path):
     assert result.exit_code == 2 and "unknown system" in result.output
     result = CliRunner().invoke(main, ["report", "--out", str(tmp_path), "--snr", "3,nan"])
     assert result.exit_code == 2 and "finite numbers of dB" in result.output
+    result = CliRunner().invoke(main, ["report", "--out", str(tmp_path), "--adaptive-snr", "low"])
+    assert result.exit_code == 2 and "SNRs in dB, or none" in result.output
     with pytest.raises(ValueError, match="sampler"):
         ReportConfig(sampler="euler")
     assert quick(ReportConfig()).n == 24

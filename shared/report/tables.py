@@ -189,6 +189,8 @@ def adaptive_table(result: dict) -> str:
     """The defences under the paper's protocol and under the adaptive attack, side by side, per SNR."""
     adaptive = result.get("adaptive") or {}
     if not adaptive:
+        if not result["config"].get("adaptive_snrs_db", True):
+            return "(not measured in this run: `--adaptive-snr none`)"
         return "(no defence among the systems measured)"
     snrs = next(iter(adaptive.values()))["snr_db"]
     header = ["method"] + [f"SNR {s:g}: paper protocol / adaptive" for s in snrs]
@@ -206,6 +208,8 @@ def heldout_table(result: dict) -> str:
     heldout = result.get("heldout") or {}
     rows = [(attack, system, column) for attack, systems in heldout.items() for system, column in systems.items()]
     if not rows:
+        if not result["config"].get("heldout_snrs_db", True):
+            return "(not measured in this run: `--heldout-snr none`)"
         return "(none measured)"
     snrs = rows[0][2]["snr_db"]
     lines = [_row(["attack", "method"] + [f"SNR {s:g}" for s in snrs]), _row(["---"] * (2 + len(snrs)))]
