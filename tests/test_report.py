@@ -86,12 +86,12 @@ def test_a_fading_report_fades_every_link_and_says_so(checkpoints, tmp_path):
         out = tmp_path / channel
         result = CliRunner().invoke(main, ["report", "--quick", "--n", "6", "--data", "sample", "--checkpoints",
                                            str(checkpoints), "--out", str(out), "--threads", "1", "--json",
-                                           "--systems", "vit", "--snr", "0", "--channel", channel,
+                                           "--systems", "vit,plain", "--snr", "0", "--channel", channel,
                                            "--adaptive-snr", "none", "--heldout-snr", "none"],
                                     catch_exceptions=False)
         assert result.exit_code == 0, result.output
         payload = json.loads(result.output.strip().splitlines()[-1])
-        assert payload["config"]["channel"] == channel
+        assert payload["config"]["channel"] == channel and payload["adaptive"] == {} and payload["heldout"] == {}
         curves[channel] = payload["curves"]["vit"]
     assert curves["rayleigh"]["ssim"][0] < curves["awgn"]["ssim"][0]
     markdown = (tmp_path / "rayleigh" / "results.md").read_text()

@@ -58,14 +58,15 @@ def measure(data: ImageSet, config, cache, run_cell, polluted, bar) -> tuple[dic
     """
     defences = [s for s in DEFENCES if s in config.systems]
     adaptive_data = first(data, config.adaptive_n)
-    adaptive = {s: {"snr_db": list(config.adaptive_snrs_db), "accuracy": [], "n": len(adaptive_data)} for s in defences}
+    adaptive = {s: {"snr_db": list(config.adaptive_snrs_db), "accuracy": [], "n": len(adaptive_data)}
+                for s in defences if config.adaptive_snrs_db}   # no SNRs (--adaptive-snr none): no column
     for snr in config.adaptive_snrs_db:
         for system in defences:
             run = _cached(cache, system, snr, adaptive_condition(config), bar,
                           lambda: run_cell(system, adaptive_data, snr, adaptive_attack(config)))
             adaptive[system]["accuracy"].append(run["accuracy"])
     heldout = {}
-    for name in config.heldout_attacks:
+    for name in config.heldout_attacks if config.heldout_snrs_db else ():
         store = None
         heldout[name] = {s: {"snr_db": list(config.heldout_snrs_db), "accuracy": []} for s in defences}
         for snr in config.heldout_snrs_db:
