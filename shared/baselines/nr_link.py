@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
@@ -58,7 +57,7 @@ class FramePlan:
     @property
     def codeword_info_bits(self) -> int:
         """k: the LDPC code's information bits (payload and CRC)."""
-        return math.floor(self.frame_bits * Fraction(self.mode.rate))
+        return math.floor(self.frame_bits * self.mode.code_rate)
 
     @property
     def info_bits(self) -> int:
