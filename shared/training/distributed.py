@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -88,5 +89,11 @@ def mean_across(value: float, ctx: Dist) -> float:
 
 
 def shutdown(ctx: Dist) -> None:
+    """Leave the process group together: a rank that tears gloo down while its peer is still
+    sending can abort (SIGABRT, "terminate called without an active exception"). Called from a
+    ``finally`` while an exception propagates, it skips the barrier: the peers may never reach it.
+    """
     if ctx.world > 1 and dist.is_initialized():
+        if sys.exc_info()[0] is None:
+            dist.barrier()
         dist.destroy_process_group()
