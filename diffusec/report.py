@@ -55,8 +55,9 @@ def _command_line(preset: str, out_dir: str, quick: bool, n: int | None) -> str:
               help="Comma-separated systems: " + ", ".join(SYSTEMS) + ".")
 @click.option("--snr", "snrs", default=",".join(f"{s:g}" for s in SNRS_DB), show_default=True,
               callback=comma_separated(float), help="Channel SNRs (dB).")
-@sampler_option("Purifier of plain and diffusec: ddim (strided, --steps U-Net calls; the agent's grid was measured "
-                "with it) or ddpm (the paper's chain, t_P calls: about 4x slower at t_P = 20).", default="ddim")
+@sampler_option("Purifier of plain and diffusec: ddpm (the paper's chain and the receiver's, t_P U-Net calls; the "
+                "shipped agent's grid was measured with it) or ddim (strided, --steps calls: about 4x faster at "
+                "t_P = 20, purifies less).", default="ddpm")
 @steps_option("U-Net calls of the ddim purifier.")
 @click.option("--attack-steps", type=click.IntRange(min=1), default=10, show_default=True, help="PGD steps (paper: 10).")
 @click.option("--channel", type=click.Choice(["awgn", "rayleigh", "rician"]), default="awgn", show_default=True,

@@ -54,7 +54,7 @@ class ReportConfig:
     attack_steps: int = 10                          # PGD iterations (VI-A)
     plain_t_d: int = 20                             # DiffuSeC (plain): 20 diffusing steps ...
     plain_t_plus: int = 0                           # ... and 20 denoising steps (VI-C)
-    sampler: str = "ddim"                           # purifier of plain and diffusec: ddim or ddpm
+    sampler: str = "ddpm"                           # purifier of plain and diffusec: ddpm (receiver's) or ddim
     sampler_steps: int = 5                          # U-Net calls of the ddim purifier
     policy_steps: int = 3                           # diffusec: policy steps per batch (VI-C)
     seed: int = 0                                   # images, attack starts, channel and diffusion noise
