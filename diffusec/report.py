@@ -12,7 +12,7 @@ import click
 from shared.cli_options import (COMMAND_CONTEXT, checkpoints_option, comma_separated, data_root_option,
                                 device_option, fail_on, image_set_option, json_option, preset_option, sampler_option,
                                 seed_option, set_threads, show_progress, steps_option, threads_option)
-from shared.report.sweep import SNRS_DB, SYSTEMS, ReportConfig, quick as quick_config
+from shared.report.sweep import DEFAULT_SYSTEMS, SNRS_DB, SYSTEMS, ReportConfig, quick as quick_config
 
 
 def _config(quick: bool, n: int | None, snrs: tuple[float, ...], **settings) -> ReportConfig:
@@ -51,8 +51,9 @@ def _command_line(preset: str, out_dir: str, quick: bool, n: int | None) -> str:
               help="Folder for results.json, results.md and the results-*.png figures.")
 @click.option("--n", type=click.IntRange(min=1), default=None, help="Test images per cell (default 1000; 24 with --quick).")
 @click.option("--quick", is_flag=True, help="Smoke-sized: 24 images, SNRs -6/3/12 dB, PGD 2 steps, a 2-call purifier.")
-@click.option("--systems", default=",".join(SYSTEMS), show_default=True, callback=comma_separated(str),
-              help="Comma-separated systems: " + ", ".join(SYSTEMS) + ".")
+@click.option("--systems", default=",".join(DEFAULT_SYSTEMS), show_default=True, callback=comma_separated(str),
+              help="Comma-separated systems: " + ", ".join(SYSTEMS) + " (table: the agent's grid oracle, the best "
+                   "measured (t_D, t_plus) per SNR, to compare the actor with; not run unless named).")
 @click.option("--snr", "snrs", default=",".join(f"{s:g}" for s in SNRS_DB), show_default=True,
               callback=comma_separated(float), help="Channel SNRs (dB).")
 @sampler_option("Purifier of plain and diffusec: ddpm (the paper's chain and the receiver's, t_P U-Net calls; the "

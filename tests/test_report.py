@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from diffusec.cli import main
 from link_support import REPO_ROOT
-from shared.report.sweep import SYSTEMS, ReportConfig, quick
-from shared.report.tables import claims, table_two
+from shared.report.sweep import DEFAULT_SYSTEMS, ReportConfig, quick
+from shared.report.tables import claims, oracle_ratio, table_two
 
 SHIPPED = REPO_ROOT / "checkpoints" / "cifar10"
 NEEDED = ("codec", "denoiser", "classifier", "agent")
@@ -45,7 +45,7 @@ def test_report_quick_writes_results_json_markdown_and_figures(checkpoints, tmp_
     assert payload == json.loads((out / "results.json").read_text())
     snrs = payload["config"]["snrs_db"]
     assert snrs == [-6.0, 3.0, 12.0] and payload["config"]["n"] == 6
-    assert set(payload["curves"]) == set(SYSTEMS)
+    assert set(payload["curves"]) == set(DEFAULT_SYSTEMS)     # table (the grid oracle) only when named
     for system, curve in payload["curves"].items():
         for key in ("standard_accuracy", "robust_accuracy", "ssim"):
             assert len(curve[key]) == len(snrs), (system, key)
@@ -59,8 +59,9 @@ def test_report_quick_writes_results_json_markdown_and_figures(checkpoints, tmp_
         assert payload["adaptive"][system]["snr_db"] == [3.0] and 0.0 <= payload["adaptive"][system]["accuracy"][0] <= 1.0
         assert len(payload["heldout"]["fgsm-8/255"][system]["accuracy"]) == 1
     # one eval run per system, SNR and condition, each tagged
-    assert len(payload["runs"]) == len(SYSTEMS) * len(snrs) * 2
-    assert {(r["system"], r["condition"]) for r in payload["runs"]} == {(s, c) for s in SYSTEMS for c in ("standard", "pgd")}
+    assert len(payload["runs"]) == len(DEFAULT_SYSTEMS) * len(snrs) * 2
+    assert {(r["system"], r["condition"]) for r in payload["runs"]} == {(s, c) for s in DEFAULT_SYSTEMS
+                                                                        for c in ("standard", "pgd")}
     # the robust runs really are under attack: the classifier alone is beaten on the polluted store
     assert payload["classifier"]["receiver"]["robust_accuracy"] < payload["classifier"]["receiver"]["clean_accuracy"]
     markdown = (out / "results.md").read_text()
@@ -132,6 +133,28 @@ def test_claims_name_each_snr_where_an_ordering_fails():
     assert "**does not hold** at 3 dB (40.0 vs 50.0)" in lines[2]       # diffusec > jpeg-ldpc
     table = table_two(result).splitlines()
     assert len(table) == 2 + 2 + 4 + 1 and sum("(paper, quoted)" in row for row in table) == 2
+
+
+def test_the_oracle_ratio_flags_each_snr_under_the_bar():
+    result = _result({"diffusec": [0.5, 0.4, 0.9], "table": [0.5, 0.45, 0.9]})
+    (line,) = oracle_ratio(result)
+    assert "-6 dB 1.00" in line and "**3 dB 0.89**" in line and "9 dB 1.00" in line
+    assert oracle_ratio(_result({"diffusec": [0.5, 0.4, 0.9]})) == []
+
+
+def test_the_table_system_sits_at_the_grid_best_state(checkpoints, tmp_path):
+    from shared.agent.policy import TablePolicy
+
+    out = tmp_path / "report"
+    result = CliRunner().invoke(main, ["report", "--quick", "--n", "4", "--data", "sample", "--checkpoints",
+                                       str(checkpoints), "--out", str(out), "--threads", "1", "--systems",
+                                       "diffusec,table", "--snr", "3", "--adaptive-snr", "none", "--heldout-snr",
+                                       "none", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output.strip().splitlines()[-1])
+    assert payload["curves"]["table"]["label"] == "grid oracle (table)"
+    assert payload["curves"]["table"]["mean_states"] == [list(TablePolicy.load(checkpoints, "cifar10").lookup(3.0))]
+    assert "DiffuSeC (proposal) / grid oracle" in (out / "results.md").read_text()
 
 
 def test_report_resumes_from_its_cell_cache(checkpoints, tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 from .tables import PAPER_SNRS_DB, PAPER_TABLE_II
 
 STYLE = {"jpeg-ldpc": ("tab:gray", "s", "--"), "jpeg-ldpc-at": ("tab:brown", "D", "--"), "vit": ("tab:red", "^", "-"),
-         "plain": ("tab:blue", "o", "-"), "diffusec": ("tab:green", "*", "-")}
+         "plain": ("tab:blue", "o", "-"), "diffusec": ("tab:green", "*", "-"), "table": ("tab:olive", "x", ":")}
 QUOTED_STYLE = {"DiffuSeC (proposal)": ("tab:green", ":"), "Masked VQ-VAE + AT [26]": ("tab:purple", ":")}
 
 

@@ -9,7 +9,9 @@ Protocol (DiffuSeC paper, VI-A and VI-C):
   sharing that classifier sees the same polluted images;
 - ``plain`` diffuses and denoises 20 steps (t_D = 20, t_plus = 0); ``diffusec`` starts each
   batch from a random (t_D in 1..50, t_plus in 0..50) and takes 3 policy steps at the SNR,
-  accuracy averaged over the 3 (:func:`shared.agent.evaluate.evaluate_adaptive`);
+  accuracy averaged over the 3 (:func:`shared.agent.evaluate.evaluate_adaptive`); ``table``
+  (asked for by name) puts each batch at the agent grid's best (t_D, t_plus) for the SNR, the
+  oracle the actor is measured against;
 - standard accuracy and SSIM come from the runs without attack; SSIM compares each clean test
   image with what the receiver ends with (after purification where there is one).
 
@@ -37,9 +39,13 @@ from ..pipeline import DIGITAL_SYSTEMS
 from . import extra_attacks
 
 SNRS_DB = tuple(float(s) for s in range(-6, 19, 3))
-SYSTEMS = ("jpeg-ldpc", "jpeg-ldpc-at", "vit", "plain", "diffusec")
+SYSTEMS = ("jpeg-ldpc", "jpeg-ldpc-at", "vit", "plain", "diffusec", "table")
+# table (the agent's grid oracle: the best measured (t_D, t_plus) per SNR) is not a system of the
+# paper; it measures how far the actor is from the best fixed choice, so it runs only when asked.
+DEFAULT_SYSTEMS = SYSTEMS[:-1]
+STEP_POLICY_SYSTEMS = ("diffusec", "table")   # random start + policy steps per batch (VI-C)
 LABELS = {"jpeg-ldpc": "JPEG + LDPC", "jpeg-ldpc-at": "JPEG + LDPC + AT", "vit": "ViT-based",
-          "plain": "DiffuSeC (plain)", "diffusec": "DiffuSeC (proposal)"}
+          "plain": "DiffuSeC (plain)", "diffusec": "DiffuSeC (proposal)", "table": "grid oracle (table)"}
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,7 @@ class ReportConfig:
     preset: str = "cifar10"
     n: int = 1000                                   # test images per cell
     snrs_db: tuple[float, ...] = SNRS_DB            # channel SNRs (dB), Fig. 5's -6..18
-    systems: tuple[str, ...] = SYSTEMS
+    systems: tuple[str, ...] = DEFAULT_SYSTEMS
     eps: float = 8 / 255                            # PGD budget, l_inf in [0, 1] pixel units
     attack_steps: int = 10                          # PGD iterations (VI-A)
     plain_t_d: int = 20                             # DiffuSeC (plain): 20 diffusing steps ...
@@ -118,6 +124,7 @@ class Models:
     pipeline: object                       # shared.pipeline.Pipeline with codec, denoiser, classifier
     pipeline_at: object | None = None      # classifier_at only (jpeg-ldpc-at)
     policy: object | None = None           # shared.agent.policy.ActorPolicy (diffusec)
+    table_policy: object | None = None     # shared.agent.policy.TablePolicy (table)
     fingerprint: dict = field(default_factory=dict)   # checkpoint file -> md5 (the cache key)
     agent_grid: dict | None = None         # the grid the actor learned from: {"n", "cells", "sampler", ...}
 
@@ -127,12 +134,12 @@ def load_models(config: ReportConfig, checkpoints: str | Path | None, device: st
     from ..checkpoints import resolve_checkpoint_dir
     from ..pipeline import Pipeline, classifier_kind_for
 
-    link = any(s in config.systems for s in ("vit", "plain", "diffusec"))
+    link = any(s in config.systems for s in ("vit", "plain", *STEP_POLICY_SYSTEMS))
     parts = ("codec", "denoiser", "classifier") if link else ("classifier",)
     directory = resolve_checkpoint_dir(config.preset, checkpoints)
     models = Models(Pipeline.load(config.preset, checkpoints, parts, device))
     models.pipeline.link_channel = config.link_channel()
-    for name in ("codec.pt", "denoiser.pt", "classifier.pt", "classifier_at.pt", "agent.pt"):
+    for name in ("codec.pt", "denoiser.pt", "classifier.pt", "classifier_at.pt", "agent.pt", "agent_grid.json"):
         if (directory / name).exists():
             models.fingerprint[name] = hashlib.md5((directory / name).read_bytes()).hexdigest()
     if "jpeg-ldpc-at" in config.systems:
@@ -144,6 +151,10 @@ def load_models(config: ReportConfig, checkpoints: str | Path | None, device: st
 
         models.policy = ActorPolicy.load(directory, config.preset)
         models.agent_grid = agent_grid_summary(directory)
+    if "table" in config.systems:
+        from ..agent.policy import TablePolicy
+
+        models.table_policy = TablePolicy.load(directory, config.preset)
     return models
 
 
@@ -193,12 +204,14 @@ def _cell(models: Models, system: str, data, snr_db: float, config: ReportConfig
     as they are) -> the eval JSON dict (accuracy, ssim, ...)."""
     from ..evaluate import evaluate
 
-    if system == "diffusec":
+    if system in STEP_POLICY_SYSTEMS:
         from ..agent.evaluate import evaluate_adaptive
 
-        return evaluate_adaptive(models.pipeline, data, "diffusec", models.policy, snr_db, config.seed, config.batch,
+        # The oracle's choice ignores the start state, so its 3 steps would repeat one state: 1 is enough.
+        policy, steps = (models.policy, config.policy_steps) if system == "diffusec" else (models.table_policy, 1)
+        return evaluate_adaptive(models.pipeline, data, system, policy, snr_db, config.seed, config.batch,
                                  config.sampler, config.sampler_steps, progress=False, source_attack=source_attack,
-                                 policy_steps=config.policy_steps)
+                                 policy_steps=steps)
     pipeline = models.pipeline_at if system == "jpeg-ldpc-at" else models.pipeline
     return evaluate(pipeline, data, system, snr_db, config.plain_t_d, config.plain_t_plus, config.seed, config.batch,
                     config.sampler, config.sampler_steps, progress=False, source_attack=source_attack).to_dict()
@@ -257,7 +270,8 @@ class Report:
 # The checkpoint files each system's cells depend on (the PGD store depends on the same classifier).
 SYSTEM_FILES = {"jpeg-ldpc": ("classifier.pt",), "jpeg-ldpc-at": ("classifier_at.pt",),
                 "vit": ("codec.pt", "classifier.pt"), "plain": ("codec.pt", "denoiser.pt", "classifier.pt"),
-                "diffusec": ("codec.pt", "denoiser.pt", "classifier.pt", "agent.pt")}
+                "diffusec": ("codec.pt", "denoiser.pt", "classifier.pt", "agent.pt"),
+                "table": ("codec.pt", "denoiser.pt", "classifier.pt", "agent_grid.json")}
 
 
 class CellCache:
@@ -363,7 +377,7 @@ def run_report(models: Models, data, config: ReportConfig, progress: bool = True
                         curve["decode_failure_rate"].append(run.get("decode_failure_rate"))
                     else:
                         curve["robust_accuracy"].append(run["accuracy"])
-                        if system == "diffusec":
+                        if system in STEP_POLICY_SYSTEMS:
                             curve["mean_states"].append([run.get("mean_t_d"), run.get("mean_t_plus")])
                     bar.update(1)
         report.adaptive, report.heldout = extra_attacks.measure(
