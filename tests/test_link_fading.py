@@ -56,7 +56,9 @@ def test_switching_the_proxy_to_rayleigh_and_back_moves_the_senders_accuracy_and
     try:
         receiver.start().wait_healthy(f"127.0.0.1:{r_port}")
         proxy.start().wait_healthy(f"127.0.0.1:{p_port}")
-        options = SenderOptions(window=1, batch=1)
+        # A generous ack timeout: on a loaded machine a round trip can pass the 5 s default and resend
+        # a frame, which this test (one frame in flight, phases switched on acks) must not see.
+        options = SenderOptions(window=1, batch=1, ack_timeout_s=60.0)
         with LinkSender(Pipeline.load("cifar10", SHIPPED, ("codec",)), f"127.0.0.1:{p_port}", options,
                         on_ack=on_ack) as sender:
             result = sender.run(images, labels)
