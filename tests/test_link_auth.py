@@ -174,7 +174,7 @@ def images_and_labels():
 def send(pipeline, address, key, **options):
     images, labels = images_and_labels()
     # Refused frames are resent on the refusal, not on a timeout: a short ack timeout only adds spurious
-    # resends on a loaded machine (which then pass the tamper again and skew its counts).
+    # resends on a loaded machine (where these tests failed with 0.5 s).
     opts = SenderOptions(window=4, batch=4, ack_timeout_s=5.0, seed=0, **options)
     with LinkSender(pipeline, address, opts, auth=LinkAuth(key) if key else None) as sender:
         return sender.run(images, labels)
