@@ -123,8 +123,7 @@ class Models:
 
     pipeline: object                       # shared.pipeline.Pipeline with codec, denoiser, classifier
     pipeline_at: object | None = None      # classifier_at only (jpeg-ldpc-at)
-    policy: object | None = None           # shared.agent.policy.ActorPolicy (diffusec)
-    table_policy: object | None = None     # shared.agent.policy.TablePolicy (table)
+    policies: dict = field(default_factory=dict)   # step-policy system -> ActorPolicy (diffusec) / TablePolicy (table)
     fingerprint: dict = field(default_factory=dict)   # checkpoint file -> md5 (the cache key)
     agent_grid: dict | None = None         # the grid the actor learned from: {"n", "cells", "sampler", ...}
 
@@ -146,15 +145,14 @@ def load_models(config: ReportConfig, checkpoints: str | Path | None, device: st
         models.pipeline_at = Pipeline.load(config.preset, checkpoints, ("classifier",), device,
                                            classifier_kind=classifier_kind_for("jpeg-ldpc-at"))
         models.pipeline_at.link_channel = config.link_channel()
+    from ..agent.policy import load_step_policy
+
+    for system in STEP_POLICY_SYSTEMS:
+        if system in config.systems:
+            models.policies[system] = load_step_policy("ddpg" if system == "diffusec" else "table", directory,
+                                                       config.preset)
     if "diffusec" in config.systems:
-        from ..agent.policy import ActorPolicy
-
-        models.policy = ActorPolicy.load(directory, config.preset)
         models.agent_grid = agent_grid_summary(directory)
-    if "table" in config.systems:
-        from ..agent.policy import TablePolicy
-
-        models.table_policy = TablePolicy.load(directory, config.preset)
     return models
 
 
@@ -208,10 +206,10 @@ def _cell(models: Models, system: str, data, snr_db: float, config: ReportConfig
         from ..agent.evaluate import evaluate_adaptive
 
         # The oracle's choice ignores the start state, so its 3 steps would repeat one state: 1 is enough.
-        policy, steps = (models.policy, config.policy_steps) if system == "diffusec" else (models.table_policy, 1)
-        return evaluate_adaptive(models.pipeline, data, system, policy, snr_db, config.seed, config.batch,
-                                 config.sampler, config.sampler_steps, progress=False, source_attack=source_attack,
-                                 policy_steps=steps)
+        steps = config.policy_steps if system == "diffusec" else 1
+        return evaluate_adaptive(models.pipeline, data, system, models.policies[system], snr_db, config.seed,
+                                 config.batch, config.sampler, config.sampler_steps, progress=False,
+                                 source_attack=source_attack, policy_steps=steps)
     pipeline = models.pipeline_at if system == "jpeg-ldpc-at" else models.pipeline
     return evaluate(pipeline, data, system, snr_db, config.plain_t_d, config.plain_t_plus, config.seed, config.batch,
                     config.sampler, config.sampler_steps, progress=False, source_attack=source_attack).to_dict()
@@ -228,9 +226,9 @@ def _figure_rows(models: Models, clean, attacked, config: ReportConfig) -> dict:
     rows = []
     for snr in config.figure_snrs_db:
         state = (config.plain_t_d, config.plain_t_plus)
-        if models.policy is not None:
+        if "diffusec" in models.policies:
             for _ in range(config.policy_steps):
-                state = models.policy.step(state[0], state[1], snr)
+                state = models.policies["diffusec"].step(state[0], state[1], snr)
         g = torch.Generator().manual_seed(config.seed)
         z_hat = pipeline.channel(pipeline.encode(pipeline.diffuse(x_adv, state[0], g)), snr, g)
         x_hat = pipeline.decode(z_hat)
