@@ -57,16 +57,6 @@ def isolated_env(tmp_path, monkeypatch) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def untrained_checkpoints(tmp_path_factory) -> Path:
     """cifar10-preset models with random weights, saved the way training saves them (one folder per module)."""
-    from shared.checkpoints import save_checkpoint
-    from shared.models.classifier import Classifier
-    from shared.models.codec import Codec
-    from shared.models.unet import UNet
-    from shared.presets import get_preset
+    from link_support import make_untrained_checkpoints
 
-    torch.manual_seed(0)
-    preset = get_preset("cifar10")
-    out = tmp_path_factory.mktemp("ckpt")
-    for kind, model in (("codec", Codec(preset.codec)), ("denoiser", UNet(preset.denoiser)),
-                        ("classifier", Classifier(preset.classifier))):
-        save_checkpoint(out, kind, model.state_dict(), "cifar10", {"metrics": {}})
-    return out
+    return make_untrained_checkpoints(tmp_path_factory.mktemp("ckpt"))

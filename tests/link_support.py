@@ -1,11 +1,14 @@
 """Helpers for the link tests: untrained checkpoints, real service processes on loopback ports."""
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
@@ -22,13 +25,42 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "DIFFUSEC_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
+_UNTRAINED_SOURCES: dict[str, Path] = {}
+
+
+def _untrained_source(preset_name: str) -> Path:
+    """The one folder of random-weight ``preset_name`` models this test process saves (removed at exit)."""
+    if preset_name not in _UNTRAINED_SOURCES:
+        source = Path(tempfile.mkdtemp(prefix=f"diffusec-untrained-{preset_name}-"))
+        atexit.register(shutil.rmtree, source, True)
+        torch.manual_seed(0)
+        preset = get_preset(preset_name)
+        for kind, model in (("codec", Codec(preset.codec)), ("denoiser", UNet(preset.denoiser)),
+                            ("classifier", Classifier(preset.classifier))):
+            save_checkpoint(source, kind, model.state_dict(), preset_name, {"metrics": {}})
+        _UNTRAINED_SOURCES[preset_name] = source
+    return _UNTRAINED_SOURCES[preset_name]
+
+
 def make_untrained_checkpoints(out: Path, preset_name: str = "cifar10") -> Path:
-    """Random-weight models of ``preset_name``, saved the way training saves them."""
-    torch.manual_seed(0)
-    preset = get_preset(preset_name)
-    for kind, model in (("codec", Codec(preset.codec)), ("denoiser", UNet(preset.denoiser)),
-                        ("classifier", Classifier(preset.classifier))):
-        save_checkpoint(out, kind, model.state_dict(), preset_name, {"metrics": {}})
+    """Random-weight models of ``preset_name`` in ``out``, saved the way training saves them.
+
+    The weights (32 MB for cifar10) are saved once per process and hard-linked into each ``out``, so the
+    suite's many checkpoint folders share one set of disk blocks: a CI disk near full failed the suite when
+    every folder held its own copy. Writers replace checkpoints atomically (a new file), never in place, so a
+    link cannot leak a change to another test; the small manifests are copied, as ``save_checkpoint``
+    rewrites them in place.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    for file in _untrained_source(preset_name).iterdir():
+        target = out / file.name
+        target.unlink(missing_ok=True)
+        try:
+            if file.suffix != ".pt":
+                raise OSError("copy the manifest")
+            os.link(file, target)
+        except OSError:
+            shutil.copy2(file, target)
     return out
 
 
