@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from diffusec.cli import main
 from link_support import REPO_ROOT
 from shared.report.sweep import DEFAULT_SYSTEMS, ReportConfig, quick
-from shared.report.tables import claims, oracle_ratio, table_two
+from shared.report.tables import claims, jpeg_reading, oracle_ratio, table_two
 
 SHIPPED = REPO_ROOT / "checkpoints" / "cifar10"
 NEEDED = ("codec", "denoiser", "classifier", "agent")
@@ -189,3 +189,14 @@ def test_the_reading_counts_the_images_the_agent_grid_shares_with_the_report():
     assert _images_shared_with_grid({**result, "config": {"seed": 1, "n": 1000}}) == 0
     other_split = {**result["agent_grid"], "data": "CIFAR-10 (JPEG q75 copy), train split, 64 images (seed 0)"}
     assert _images_shared_with_grid({**result, "agent_grid": other_split}) == 0
+
+
+def test_the_jpeg_reading_gives_the_kept_share_where_images_get_through():
+    def run(snr, condition, accuracy, quality):
+        return {"system": "jpeg-ldpc", "snr_db": snr, "condition": condition, "accuracy": accuracy,
+                "link": {"mean_jpeg_quality": quality}}
+    runs = [run(-3.0, "standard", 0.1, None), run(-3.0, "pgd", 0.1, None),
+            run(3.0, "standard", 0.4, 5.0), run(3.0, "pgd", 0.38, 5.0),
+            run(15.0, "standard", 0.9, 40.0), run(15.0, "pgd", 0.72, 40.0)]
+    (line,) = jpeg_reading({"runs": runs})
+    assert "Robust over clean accuracy: 3 dB 0.95, 15 dB 0.80." in line and "-3 dB: -" in line

@@ -103,16 +103,22 @@ def leaders(result: dict) -> list[str]:
 
 
 def jpeg_reading(result: dict) -> list[str]:
-    """Why JPEG + LDPC resists PGD best at middle SNRs, from its own runs (JPEG quality per SNR)."""
+    """Why PGD costs JPEG + LDPC little at low SNRs, from its own runs (JPEG quality and kept share per SNR)."""
     runs = [r for r in result["runs"] if r["system"] == "jpeg-ldpc" and r["condition"] == "pgd" and r.get("link")]
     if not runs:
         return []
+    clean = {r["snr_db"]: r["accuracy"] for r in result["runs"]
+             if r["system"] == "jpeg-ldpc" and r["condition"] == "standard"}
     quality = ", ".join(f"{r['snr_db']:g} dB: {r['link'].get('mean_jpeg_quality') or '-'}" for r in runs)
+    # Where images get through (the link sends a JPEG quality), the share of the clean accuracy kept under PGD.
+    kept = [f"{r['snr_db']:g} dB {r['accuracy'] / clean[r['snr_db']]:.2f}" for r in runs
+            if r["link"].get("mean_jpeg_quality") and clean.get(r["snr_db"])]
     return ["- JPEG + LDPC under attack: below about 1.5 dB no image gets through (the receiver has mid-grey), "
             "so its accuracy is chance whatever the attack. Above, the link adaptation sends the best JPEG "
             "quality that fits 768 channel uses, and low qualities quantise much of an 8/255 perturbation "
-            "away (JPEG compression is a known, non-adaptive defence); as the SNR and the quality rise, the "
-            f"perturbation survives and robust accuracy falls. Mean JPEG quality per SNR: {quality}."]
+            "away (JPEG compression is a known, non-adaptive defence); the higher the SNR and the quality, the "
+            f"more of the perturbation survives. Robust over clean accuracy: {', '.join(kept) or '-'}. "
+            f"Mean JPEG quality per SNR: {quality}."]
 
 
 def paper_gaps(result: dict) -> list[str]:
