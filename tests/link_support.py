@@ -55,12 +55,13 @@ def make_untrained_checkpoints(out: Path, preset_name: str = "cifar10") -> Path:
     for file in _untrained_source(preset_name).iterdir():
         target = out / file.name
         target.unlink(missing_ok=True)
-        try:
-            if file.suffix != ".pt":
-                raise OSError("copy the manifest")
-            os.link(file, target)
-        except OSError:
-            shutil.copy2(file, target)
+        if file.suffix == ".pt":
+            try:
+                os.link(file, target)
+                continue
+            except OSError:   # another file system, or no hard links there: copy
+                pass
+        shutil.copy2(file, target)
     return out
 
 
