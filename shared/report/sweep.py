@@ -43,7 +43,8 @@ SYSTEMS = ("jpeg-ldpc", "jpeg-ldpc-at", "vit", "plain", "diffusec", "table")
 # table (the agent's grid oracle: the best measured (t_D, t_plus) per SNR) is not a system of the
 # paper; it measures how far the actor is from the best fixed choice, so it runs only when asked.
 DEFAULT_SYSTEMS = SYSTEMS[:-1]
-STEP_POLICY_SYSTEMS = ("diffusec", "table")   # random start + policy steps per batch (VI-C)
+# Systems that take a random start + policy steps per batch (VI-C), and the step policy each loads.
+STEP_POLICY_SYSTEMS = {"diffusec": "ddpg", "table": "table"}
 LABELS = {"jpeg-ldpc": "JPEG + LDPC", "jpeg-ldpc-at": "JPEG + LDPC + AT", "vit": "ViT-based",
           "plain": "DiffuSeC (plain)", "diffusec": "DiffuSeC (proposal)", "table": "grid oracle (table)"}
 
@@ -145,12 +146,11 @@ def load_models(config: ReportConfig, checkpoints: str | Path | None, device: st
         models.pipeline_at = Pipeline.load(config.preset, checkpoints, ("classifier",), device,
                                            classifier_kind=classifier_kind_for("jpeg-ldpc-at"))
         models.pipeline_at.link_channel = config.link_channel()
-    from ..agent.policy import load_step_policy
-
-    for system in STEP_POLICY_SYSTEMS:
+    for system, policy_name in STEP_POLICY_SYSTEMS.items():
         if system in config.systems:
-            models.policies[system] = load_step_policy("ddpg" if system == "diffusec" else "table", directory,
-                                                       config.preset)
+            from ..agent.policy import load_step_policy
+
+            models.policies[system] = load_step_policy(policy_name, directory, config.preset)
     if "diffusec" in config.systems:
         models.agent_grid = agent_grid_summary(directory)
     return models
