@@ -6,9 +6,12 @@ import click
 
 from shared.cli_options import (checkpoints_option, data_root_option, fail, fail_on, preset_option, seed_option,
                                 set_threads, threads_option)
-from shared.presets import PRESETS
+from shared.presets import EPOCHS_FIELD, PRESETS
 
 from .agent import train_agent_command
+
+_CIFAR10_EPOCHS = ", ".join(f"{'--adversarial' if phase == 'classifier_at' else phase} "
+                            f"{getattr(PRESETS['cifar10'].train, field):g}" for phase, field in EPOCHS_FIELD.items())
 
 PHASES = ("semantic", "jsc", "joint", "denoiser", "classifier", "retrain", "all")
 # The presets whose adversarial-training settings `train --help` spells out (the others follow cifar10's).
@@ -40,8 +43,8 @@ def phases_to_run(phase: str, adversarial: bool) -> list[str]:
 @click.option("--max-steps", type=click.IntRange(min=1), default=None, help="Stop each phase after this many steps (smoke tests).")
 @click.option("--epochs", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Train the phase for this many epochs instead of the preset's (one phase, not `all`; the "
-                   "manifest's preset_config records the value used). cifar10 defaults: semantic 1, jsc 0.5, "
-                   "joint 2, denoiser 16, classifier 18, retrain 6, --adversarial 3.")
+                   "manifest's preset_config records the value used). cifar10 defaults: "
+                   + _CIFAR10_EPOCHS + ".")
 @threads_option("torch threads (default: all cores, split across ranks).")
 @click.option("--channel", "train_channel", type=click.Choice(["awgn", "rayleigh"]), default=None,
               help="jsc and joint: the channel to train through, instead of the preset's (awgn): rayleigh block "

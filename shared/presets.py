@@ -84,6 +84,7 @@ class DenoiserConfig:
 class ClassifierConfig:
     kind: str = "resnet9"          # "airbench" (CPU, airbench94 layout), "resnet9" or "wrn" (WideResNet)
     widths: tuple[int, ...] = (24, 48, 96, 192)   # resnet9: 4 stages; airbench: the last 3 are its groups
+    residual_pair: bool = False    # airbench only: airbench96's groups (3 convs, the last 2 residual)
     wrn_depth: int = 28
     wrn_widen: int = 10
     dropout: float = 0.0
@@ -120,6 +121,7 @@ class TrainConfig:
     train_channel: str = "awgn"
     # classifier
     classifier_epochs: int = 12
+    classifier_recipe: str = "airbench94"   # kind="airbench" only: a key of shared.training.airbench.RECIPES
     classifier_batch: int = 256
     classifier_lr: float = 0.2
     classifier_weight_decay: float = 5e-4

@@ -85,3 +85,43 @@ def test_translate_and_flip_keeps_shape_and_moves_pixels():
     images = torch.rand(16, 3, 32, 32)
     out = airbench.translate_and_flip(images, 2, g)
     assert out.shape == images.shape and not torch.equal(out, images)
+
+
+def test_cutout_blanks_one_square_per_image_to_the_fill():
+    g = torch.Generator().manual_seed(2)
+    images = torch.rand(8, 3, 32, 32) + 2.0          # every pixel > fill
+    fill = torch.tensor([0.1, 0.2, 0.3]).view(1, 3, 1, 1)
+    out = airbench.random_cutout(images, 12, fill, g)
+    blanked = out[:, 0] < 1.0                           # [B, H, W]
+    assert blanked.sum(dim=(1, 2)).tolist() == [144] * 8
+    rows, cols = blanked.any(2), blanked.any(1)        # a square: 12 rows x 12 columns, contiguous
+    assert rows.sum(1).tolist() == [12] * 8 and cols.sum(1).tolist() == [12] * 8
+    assert torch.allclose(out[:, 2][blanked], torch.tensor(0.3))
+    assert torch.equal(out[~blanked.unsqueeze(1).expand_as(out)], images[~blanked.unsqueeze(1).expand_as(out)])
+    assert airbench.random_cutout(images, 0, fill, g) is images
+
+
+def test_airbench96_groups_add_a_residual_pair_and_leave_airbench94_checkpoints_loadable():
+    torch.manual_seed(0)
+    plain = Classifier(ClassifierConfig(kind="airbench", widths=(8, 16, 16)))
+    residual = Classifier(ClassifierConfig(kind="airbench", widths=(8, 16, 16), residual_pair=True))
+    extra = set(residual.state_dict()) - set(plain.state_dict())
+    assert extra and all(".conv3." in k or ".norm3." in k for k in extra)
+    assert set(plain.state_dict()) <= set(residual.state_dict())
+    group = residual.net.groups[1].eval()
+    x = torch.randn(2, 8, 16, 16)
+    with torch.no_grad():
+        group.conv3.weight.zero_()                      # the residual branch off: output = GELU(GELU(x0))
+        x0 = F.gelu(group.norm1(F.max_pool2d(group.conv1(x), 2)))
+        assert torch.allclose(group(x), F.gelu(x0 + group.norm3.bias.view(1, -1, 1, 1)), atol=1e-6)
+    assert residual(torch.rand(3, 3, 32, 32)).shape == (3, 10)
+
+
+def test_recipes_are_named_and_an_unknown_one_is_a_clear_error():
+    assert airbench.recipe_named("airbench94") == airbench.AirbenchRecipe()
+    fast96 = airbench.recipe_named("airbench96")
+    assert (fast96.translate_px, fast96.cutout_px, fast96.lr_end) == (4, 12, 0.0)
+    factor = airbench.triangular_lr(100, fast96.lr_peak_at, fast96.lr_end)
+    assert factor(10) == 1.0 and factor(100) == 0.0
+    with pytest.raises(ValueError, match="airbench94"):
+        airbench.recipe_named("airbench95")

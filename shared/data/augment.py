@@ -1,4 +1,4 @@
-"""Training augmentation written in torch: random crop with zero padding and horizontal flip."""
+"""Training augmentation written in torch: random crop with zero padding, horizontal flip, Cutout."""
 from __future__ import annotations
 
 import torch
@@ -28,6 +28,21 @@ def random_hflip(images: torch.Tensor, generator: torch.Generator | None = None)
     out = images.clone()
     out[flip] = out[flip].flip(-1)
     return out
+
+
+def random_cutout(images: torch.Tensor, size: int, fill: torch.Tensor,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Cutout (DeVries & Taylor, 2017): one ``size`` x ``size`` square per image, wholly inside it, set
+    to ``fill`` (broadcast to [B, C, size, size], e.g. the mean pixel [1, C, 1, 1]); 0 leaves the batch."""
+    if size <= 0:
+        return images
+    batch, _, height, width = images.shape
+    top = torch.randint(0, height - size + 1, (batch, 1, 1, 1), generator=generator)
+    left = torch.randint(0, width - size + 1, (batch, 1, 1, 1), generator=generator)
+    rows = torch.arange(height).view(1, 1, height, 1) - top
+    cols = torch.arange(width).view(1, 1, 1, width) - left
+    inside = (rows >= 0) & (rows < size) & (cols >= 0) & (cols < size)
+    return torch.where(inside, fill.to(images.dtype), images)
 
 
 def augment(images: torch.Tensor, padding: int = 4, flip: bool = True,

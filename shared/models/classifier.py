@@ -50,40 +50,56 @@ class ResNet9(nn.Module):
 class ConvGroup(nn.Module):
     """airbench's block: conv -> 2x2 max-pool -> BN -> GELU -> conv -> BN -> GELU.
 
-    BatchNorm scales are frozen at 1 (only the biases learn), as in airbench94.
+    With ``residual_pair`` (airbench96) a third conv follows, and the last two convs form a residual
+    branch: ``x0 = GELU(BN(pool(conv1 x)))``, ``out = GELU(x0 + BN(conv3 GELU(BN(conv2 x0))))``.
+    BatchNorm scales are frozen at 1 (only the biases learn), as in airbench.
     """
 
-    def __init__(self, c_in: int, c_out: int, bn_momentum: float = 0.4):
+    def __init__(self, c_in: int, c_out: int, bn_momentum: float = 0.4, residual_pair: bool = False):
         super().__init__()
         self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
         self.norm1 = nn.BatchNorm2d(c_out, eps=1e-12, momentum=bn_momentum)
         self.norm2 = nn.BatchNorm2d(c_out, eps=1e-12, momentum=bn_momentum)
-        for norm in (self.norm1, self.norm2):
+        convs, norms = [self.conv1, self.conv2], [self.norm1, self.norm2]
+        self.residual_pair = residual_pair
+        if residual_pair:
+            self.conv3 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+            self.norm3 = nn.BatchNorm2d(c_out, eps=1e-12, momentum=bn_momentum)
+            convs.append(self.conv3)
+            norms.append(self.norm3)
+        for norm in norms:
             norm.weight.requires_grad_(False)
-        for conv in (self.conv1, self.conv2):   # dirac init: each block starts close to identity-plus-noise
+        for conv in convs:   # dirac init: each block starts close to identity-plus-noise
             w = conv.weight.data
             torch.nn.init.dirac_(w[:min(w.shape[0], w.shape[1])])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.gelu(self.norm1(F.max_pool2d(self.conv1(x), 2)))
-        return F.gelu(self.norm2(self.conv2(x)))
+        if not self.residual_pair:
+            return F.gelu(self.norm2(self.conv2(x)))
+        branch = self.norm3(self.conv3(F.gelu(self.norm2(self.conv2(x)))))
+        return F.gelu(x + branch)
 
 
 class AirbenchNet(nn.Module):
-    """The airbench94 layout (Keller Jordan, 2024): a 2x2 patch-whitening conv, three ConvGroups, max-pool.
+    """The airbench layout (Keller Jordan, 2024): a 2x2 patch-whitening conv, three ConvGroups, max-pool.
+
+    ``residual_pair`` gives airbench96's groups (three convs, the last two residual) instead of airbench94's.
 
     ``[B, C, 32, 32]`` normalised pixels -> logits ``[B, classes]``. The whitening conv's weights are
     set from data by :func:`shared.training.airbench.patch_whitening_weights` and stay frozen.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, widths: tuple[int, ...]):
+    def __init__(self, in_channels: int, num_classes: int, widths: tuple[int, ...],
+                 residual_pair: bool = False):
         super().__init__()
         w1, w2, w3 = widths[-3:]
         patch_dims = in_channels * 4
         self.whiten = nn.Conv2d(in_channels, 2 * patch_dims, 2, padding=0, bias=True)
         self.whiten.weight.requires_grad_(False)
-        self.groups = nn.Sequential(ConvGroup(2 * patch_dims, w1), ConvGroup(w1, w2), ConvGroup(w2, w3))
+        self.groups = nn.Sequential(*(ConvGroup(a, b, residual_pair=residual_pair)
+                                      for a, b in [(2 * patch_dims, w1), (w1, w2), (w2, w3)]))
         self.head = nn.Linear(w3, num_classes, bias=False)
         self.logit_scale = 1 / 9   # airbench's output scaling: keeps early logits small under lr ~ 10
 
@@ -151,7 +167,7 @@ class Classifier(nn.Module):
         if config.kind == "resnet9":
             self.net: nn.Module = ResNet9(in_channels, num_classes, config.widths)
         elif config.kind == "airbench":
-            self.net = AirbenchNet(in_channels, num_classes, config.widths)
+            self.net = AirbenchNet(in_channels, num_classes, config.widths, config.residual_pair)
         elif config.kind == "wrn":
             self.net = WideResNet(in_channels, num_classes, config.wrn_depth, config.wrn_widen, config.dropout)
         else:

@@ -57,9 +57,11 @@ def train_classifier(pc: PhaseContext) -> dict:
     return metrics
 
 
-def train_classifier_airbench(pc: PhaseContext, recipe: airbench.AirbenchRecipe = airbench.AirbenchRecipe()) -> dict:
-    """The airbench recipe for ``classifier_epochs`` epochs, bf16 autocast on the CPU, channels_last."""
+def train_classifier_airbench(pc: PhaseContext) -> dict:
+    """The airbench recipe ``classifier_recipe`` for ``classifier_epochs`` epochs, bf16 autocast on the
+    CPU, channels_last."""
     cfg, ctx = pc.preset.train, pc.ctx
+    recipe = airbench.recipe_named(cfg.classifier_recipe)
     seed_everything(pc.seed)
     train, val = pc.train_and_val()
     model = build_classifier(pc.preset)
@@ -71,7 +73,7 @@ def train_classifier_airbench(pc: PhaseContext, recipe: airbench.AirbenchRecipe 
     optimizer = airbench.optimizer_for(model, recipe)
     plan = BatchPlan(len(train), recipe.batch_size, pc.seed, ctx)
     total = pc.steps(plan.steps_for(cfg.classifier_epochs))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, airbench.triangular_lr(total))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, airbench.triangular_lr(total, recipe.lr_peak_at, recipe.lr_end))
     lookahead = airbench.Lookahead(model)
     whiten_bias_steps = int(recipe.whiten_bias_epochs * plan.steps_per_epoch)
     autocast = ctx.device.type == "cpu"
@@ -80,7 +82,7 @@ def train_classifier_airbench(pc: PhaseContext, recipe: airbench.AirbenchRecipe 
         if step >= whiten_bias_steps:   # freeze the whitening bias (airbench trains it for 3 epochs)
             optimizer.param_groups[1]["lr"] = 0.0
         idx = plan.indices(step)
-        x = airbench.translate_and_flip(train.images[idx].float().div_(255), recipe.translate_px, plan.generator(step))
+        x = airbench.augment_batch(train.images[idx].float().div_(255), recipe, model.mean.cpu(), plan.generator(step))
         y = train.labels[idx].to(ctx.device)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             logits = net(x.to(ctx.device).contiguous(memory_format=torch.channels_last))
@@ -95,10 +97,10 @@ def train_classifier_airbench(pc: PhaseContext, recipe: airbench.AirbenchRecipe 
     lookahead.pull(model, 1.0)   # end on the EMA weights
     val_acc = mean_across(classifier_accuracy(unwrap(net), val.as_float(), val.labels), ctx)
     metrics = {"val_accuracy": round(val_acc, 4), "train_loss_last100": round(recent.get("loss", 0.0), 4),
-               "steps": total, "epochs": round(total / plan.steps_per_epoch, 3), "recipe": "airbench94"}
+               "steps": total, "epochs": round(total / plan.steps_per_epoch, 3), "recipe": cfg.classifier_recipe}
     if ctx.is_main:
         save_checkpoint(Path(pc.out_dir), "classifier", model.state_dict(), pc.preset.name,
                         {**pc.data_manifest(train), "metrics": metrics,
-                         "objective": "cross-entropy, label smoothing 0.2 (airbench94 recipe)"})
+                         "objective": f"cross-entropy, label smoothing 0.2 ({cfg.classifier_recipe} recipe)"})
         print(f"[classifier] held-out accuracy {val_acc:.4f} -> {Path(pc.out_dir) / 'classifier.pt'}", flush=True)
     return metrics
