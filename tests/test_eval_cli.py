@@ -110,7 +110,8 @@ def test_shipped_checkpoints_are_trained_and_have_manifests():
     for kind in ("codec", "denoiser", "classifier"):
         manifest = json.loads((SHIPPED / f"{kind}.json").read_text())
         assert manifest["preset"] == "cifar10" and manifest["metrics"] and manifest["data_checksum_md5"]
-    assert sum(p.stat().st_size for p in SHIPPED.glob("*.pt")) <= 40 * 1024 * 1024
+    # issue 14's budget for the shipped cifar10 weights: at most 60 MB together
+    assert sum(p.stat().st_size for p in SHIPPED.glob("*.pt")) <= 60 * 1000 * 1000
 
 
 def test_eval_grid_draws_originals_and_received_images(untrained_checkpoints, tmp_path):

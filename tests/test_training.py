@@ -171,7 +171,7 @@ def test_cli_train_classifier(tiny_data_root, isolated_env, tmp_path):
     assert manifest["metrics"]["epochs"] == pytest.approx(3.0)   # 270 images, batch 256: 1 step/epoch
     assert 0.0 <= manifest["metrics"]["val_accuracy"] <= 1.0
     assert manifest["preset_config"]["classifier"]["kind"] == "airbench"
-    assert manifest["metrics"]["recipe"] == "airbench94"
+    assert manifest["metrics"]["recipe"] == "airbench96"   # the cifar10 preset's TrainConfig.classifier_recipe
     assert not list(ckpt.glob("*.resume.pt"))
 
     from shared.checkpoints import load_checkpoint
