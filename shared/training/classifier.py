@@ -73,7 +73,8 @@ def train_classifier_airbench(pc: PhaseContext) -> dict:
     optimizer = airbench.optimizer_for(model, recipe)
     plan = BatchPlan(len(train), recipe.batch_size, pc.seed, ctx)
     total = pc.steps(plan.steps_for(cfg.classifier_epochs))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, airbench.triangular_lr(total, recipe.lr_peak_at, recipe.lr_end))
+    schedule = airbench.triangular_lr(total, recipe.lr_peak_at, recipe.lr_end)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     lookahead = airbench.Lookahead(model)
     whiten_bias_steps = int(recipe.whiten_bias_epochs * plan.steps_per_epoch)
     autocast = ctx.device.type == "cpu"
