@@ -78,12 +78,13 @@ def train_classifier_airbench(pc: PhaseContext) -> dict:
     lookahead = airbench.Lookahead(model)
     whiten_bias_steps = int(recipe.whiten_bias_epochs * plan.steps_per_epoch)
     autocast = ctx.device.type == "cpu"
+    cutout_fill = model.mean.cpu()   # the mean pixel: zero once normalised, as in airbench
 
     def step_fn(step: int) -> dict[str, float]:
         if step >= whiten_bias_steps:   # freeze the whitening bias (airbench trains it for 3 epochs)
             optimizer.param_groups[1]["lr"] = 0.0
         idx = plan.indices(step)
-        x = airbench.augment_batch(train.images[idx].float().div_(255), recipe, model.mean.cpu(), plan.generator(step))
+        x = airbench.augment_batch(train.images[idx].float().div_(255), recipe, cutout_fill, plan.generator(step))
         y = train.labels[idx].to(ctx.device)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             logits = net(x.to(ctx.device).contiguous(memory_format=torch.channels_last))

@@ -112,7 +112,8 @@ def retrain_classifier(pc: PhaseContext) -> dict:
     flip = pc.preset.dataset == "cifar10"
     autocast = ctx.device.type == "cpu" and pc.preset.classifier.kind == "airbench"
     # The airbench recipe's smoothing (0.2) for its network, the preset's otherwise.
-    smoothing = airbench.AirbenchRecipe().label_smoothing if pc.preset.classifier.kind == "airbench" else cfg.label_smoothing
+    airbench_net = pc.preset.classifier.kind == "airbench"
+    smoothing = airbench.recipe_named(cfg.classifier_recipe).label_smoothing if airbench_net else cfg.label_smoothing
 
     def step_fn(step: int) -> dict[str, float]:
         g = plan.generator(step)
