@@ -24,7 +24,7 @@ UNET_CALLS_PER_S = 100   # the grid estimate's speed: cifar10 preset, 2 CPU core
 
 
 def _measure_grid(path: Path, preset: str, checkpoints: Path | None, device: str, data_root: str | None,
-                  image_set: str, n: int, axes, measure):
+                  image_set: str, n: int, axes, measure, models_md5: dict):
     """Measure (or finish) the agent's grid into ``path``, saying first how long it will take -> Grid."""
     from shared.agent.grid import GridError, estimate_calls, measure_grid
     from shared.checkpoints import CheckpointError
@@ -40,7 +40,7 @@ def _measure_grid(path: Path, preset: str, checkpoints: Path | None, device: str
     note(f"agent grid: {len(axes.cells())} cells ({len(done)} done) on {data.description}; about "
          f"{calls:.3g} U-Net image-calls left (~{hours:.1f} h at {UNET_CALLS_PER_S}/s) -> {path}")
     with fail_on(GridError):
-        return measure_grid(pipeline, data, path, axes, measure, progress=show_progress())
+        return measure_grid(pipeline, data, path, axes, measure, progress=show_progress(), models_md5=models_md5)
 
 
 def _print_training(manifest: dict, directory: Path) -> None:
@@ -101,9 +101,9 @@ def train_agent_command(preset, checkpoints, data_root, image_set, grid_only, gr
     `--sampler ddim --grid-n 128` it is ~4.8e5 (about 1.5 h), half that with --no-clean. The
     command prints its estimate before it starts. Training on the grid is a minute or two.
     """
-    from shared.agent.grid import GRID_FILE, GridAxes, Measure
+    from shared.agent.grid import GRID_CHECKPOINTS, GRID_FILE, GridAxes, Measure
     from shared.agent.train import matching_grid, train_agent
-    from shared.checkpoints import resolve_checkpoint_dir
+    from shared.checkpoints import checkpoint_md5s, resolve_checkpoint_dir
 
     set_threads(threads)
     directory = resolve_checkpoint_dir(preset, checkpoints)
@@ -114,10 +114,11 @@ def train_agent_command(preset, checkpoints, data_root, image_set, grid_only, gr
     if config.learning_starts >= config.total_steps and not grid_only:
         fail(f"--total-steps {config.total_steps} must exceed --learning-starts {config.learning_starts}")
     measure = Measure(sampler, sampler_steps, grid_seed, clean=not no_clean)
-    grid = matching_grid(path, preset, axes, measure, grid_n)
+    models_md5 = checkpoint_md5s(directory, GRID_CHECKPOINTS)
+    grid = matching_grid(path, preset, axes, measure, grid_n, models_md5)
     if grid is None:
         grid = _measure_grid(path, preset, directory if checkpoints else None, device, data_root, image_set, grid_n,
-                             axes, measure)
+                             axes, measure, models_md5)
     note(f"agent grid: {path} ({len(grid.axes.cells())} cells, attack fooled the bare classifier on "
          f"{grid.meta.get('attack_fooled_rate')} of the batch)")
     if grid_only:

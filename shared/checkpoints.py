@@ -6,6 +6,7 @@ commit, wall time and the metrics measured at the end of training.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 import subprocess
@@ -31,6 +32,12 @@ def default_checkpoint_dir(preset: str) -> Path:
 def resolve_checkpoint_dir(preset: str, given: str | Path | None = None) -> Path:
     """The checkpoint folder a command uses: ``given`` (--checkpoints) if set, else the preset's default."""
     return Path(given) if given else default_checkpoint_dir(preset)
+
+
+def checkpoint_md5s(directory: Path, names: tuple[str, ...]) -> dict[str, str]:
+    """md5 of each file in ``names`` found in ``directory`` ({name: hex}): the key of results cached on those weights."""
+    return {name: hashlib.md5((Path(directory) / name).read_bytes()).hexdigest()
+            for name in names if (Path(directory) / name).exists()}
 
 
 def git_commit() -> str:

@@ -14,6 +14,7 @@ from shared.agent.env import EnvConfig, GridRewardSource, LiveRewardSource, Step
 from shared.agent.grid import Grid, GridAxes, GridError, Measure, cell_key, measure_grid, prepare_batch
 from shared.agent.reward import (PAPER_WEIGHTS, RewardWeights, adv_indicator, adv_rate, batch_ssim, err_indicator,
                                  err_rate, reward)
+from shared.agent.train import matching_grid
 from shared.data import load_sample
 from shared.pipeline import Pipeline
 
@@ -99,6 +100,24 @@ def test_grid_measures_resumes_and_refuses_other_settings(tiny_pipeline, tmp_pat
     assert grid.lookup(3, 2, 10.0)["ssim"] == pytest.approx(cell["ssim"])
     with pytest.raises(GridError, match="different settings"):
         measure_grid(tiny_pipeline, data, path, TINY_AXES, Measure("ddim", 3, seed=0), progress=False)
+
+
+def test_a_grid_is_keyed_on_the_weights_it_was_measured_on(tiny_pipeline, tmp_path):
+    """New checkpoints (another md5) must not reuse a grid or an attacked batch measured on the old ones."""
+    data = load_sample("cifar10").subset(2, 0)
+    path = tmp_path / "agent_grid.json"
+    axes = GridAxes((1,), (0,), (10.0,))
+    old, new = {"classifier.pt": "0" * 32}, {"classifier.pt": "1" * 32}
+    measure_grid(tiny_pipeline, data, path, axes, TINY_MEASURE, progress=False, models_md5=old)
+    assert json.loads(path.read_text())["header"]["models_md5"] == old
+    assert matching_grid(path, "cifar10", axes, TINY_MEASURE, 2, old) is not None
+    assert matching_grid(path, "cifar10", axes, TINY_MEASURE, 2, new) is None
+    with pytest.raises(GridError, match="different settings.*models_md5"):
+        measure_grid(tiny_pipeline, data, path, axes, TINY_MEASURE, progress=False, models_md5=new)
+    cache = tmp_path / "batch.pt"
+    prepare_batch(tiny_pipeline, data, seed=0, cache=cache, models_md5=old)
+    assert prepare_batch(tiny_pipeline, data, seed=0, cache=cache, models_md5=new).description["models_md5"] == new
+    assert torch.load(cache, weights_only=True)["description"]["models_md5"] == new   # crafted again, not reused
 
 
 @pytest.mark.filterwarnings("ignore:.*symmetric and normalized space")   # the paper's action box is [-25, 25]^2

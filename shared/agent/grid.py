@@ -83,6 +83,10 @@ def cell_key(t_d: int, t_plus: int, snr_db: float) -> str:
     return f"{int(t_d)},{int(t_plus)},{float(snr_db):g}"
 
 
+# The checkpoints a grid is measured on: its header keys on their md5, so new weights mean a new grid.
+GRID_CHECKPOINTS = ("codec.pt", "denoiser.pt", "classifier.pt")
+
+
 # --- the fixed attacked batch ---------------------------------------------------------------------
 @dataclass
 class AttackedBatch:
@@ -113,12 +117,18 @@ def _predict(pipeline, pixels01: torch.Tensor, batch: int = 256) -> torch.Tensor
     return torch.cat([pipeline.classify(pixels01[i:i + batch]).argmax(1) for i in range(0, len(pixels01), batch)])
 
 
-def prepare_batch(pipeline, data, attack=None, seed: int = 0, cache: Path | None = None) -> AttackedBatch:
-    """Attack ``data`` (an :class:`~shared.data.ImageSet`, already subset) once; reuse ``cache`` if it matches."""
+def prepare_batch(pipeline, data, attack=None, seed: int = 0, cache: Path | None = None,
+                  models_md5: dict | None = None) -> AttackedBatch:
+    """Attack ``data`` (an :class:`~shared.data.ImageSet`, already subset) once; reuse ``cache`` if it matches.
+
+    ``models_md5`` ({checkpoint file: md5}, see :data:`GRID_CHECKPOINTS`) keys the cache on the weights
+    too: a batch crafted against another classifier is crafted again.
+    """
     from ..attacks.source import craft
 
     attack = attack or paper_attack()
-    description = {"data": data.description, "n": len(data), "seed": seed, "attack": attack.to_dict()}
+    description = {"data": data.description, "n": len(data), "seed": seed, "attack": attack.to_dict(),
+                   "models_md5": dict(models_md5 or {})}
     if cache is not None and cache.exists():
         blob = torch.load(cache, map_location="cpu", weights_only=True)
         if blob.get("description") == json.loads(json.dumps(description)):
@@ -231,19 +241,20 @@ def estimate_calls(axes: GridAxes, measure: Measure, n: int, done: set[str] = fr
 
 
 def measure_grid(pipeline, data, path: Path, axes: GridAxes = GridAxes(), measure: Measure = Measure(),
-                 attack=None, progress: bool = True, command: str | None = None) -> "Grid":
+                 attack=None, progress: bool = True, command: str | None = None,
+                 models_md5: dict | None = None) -> "Grid":
     """Measure every missing cell of ``axes`` into ``path`` (JSON, rewritten after each cell) -> :class:`Grid`.
 
     Resumable: cells already in ``path`` with the same header (preset, data, n, seed, attack,
-    sampler, noise seed, clean) are kept; a different header is an error (use another --out or
-    delete the file). The attacked batch is cached beside it (``agent_grid.batch.pt``).
+    models' md5, sampler, noise seed, clean) are kept; a different header is an error (use another
+    --out or delete the file). The attacked batch is cached beside it (``agent_grid.batch.pt``).
     """
     from tqdm import tqdm
 
     from ..checkpoints import git_commit
 
     path = Path(path)
-    batch = prepare_batch(pipeline, data, attack, measure.seed, cache=path.with_name(BATCH_FILE))
+    batch = prepare_batch(pipeline, data, attack, measure.seed, cache=path.with_name(BATCH_FILE), models_md5=models_md5)
     header = json.loads(json.dumps(_header(pipeline, batch, measure)))
     payload: dict = {}
     if path.exists():

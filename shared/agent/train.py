@@ -56,9 +56,11 @@ def _config_key(config: DDPGConfig) -> dict:
     return key
 
 
-def matching_grid(path: Path, preset: str, axes: GridAxes, measure: Measure, n: int) -> Grid | None:
-    """The complete grid at ``path`` if it was measured on these axes with this sampler, ``n`` images
-    and clean batch (or not), else None: then :func:`~.grid.measure_grid` measures or resumes it.
+def matching_grid(path: Path, preset: str, axes: GridAxes, measure: Measure, n: int,
+                  models_md5: dict | None = None) -> Grid | None:
+    """The complete grid at ``path`` if it was measured on these axes with this sampler, ``n`` images,
+    clean batch (or not) and, when given, these checkpoints (``models_md5``), else None: then
+    :func:`~.grid.measure_grid` measures, resumes or refuses it.
 
     Lets `diffusec train agent` skip loading the models when the grid it needs is already there.
     """
@@ -70,6 +72,8 @@ def matching_grid(path: Path, preset: str, axes: GridAxes, measure: Measure, n: 
         return None
     header = grid.meta.get("header", {})
     if (header.get("sampler"), header.get("n"), header.get("clean")) != (measure.sampler, n, measure.clean):
+        return None
+    if models_md5 is not None and header.get("models_md5") != models_md5:
         return None
     if (tuple(grid.axes.t_d), tuple(grid.axes.t_plus), tuple(grid.axes.snr_db)) != (axes.t_d, axes.t_plus, axes.snr_db):
         return None

@@ -131,7 +131,7 @@ class Models:
 
 def load_models(config: ReportConfig, checkpoints: str | Path | None, device: str = "cpu") -> Models:
     """Load what ``config.systems`` need; CheckpointError naming the command that makes a missing file."""
-    from ..checkpoints import resolve_checkpoint_dir
+    from ..checkpoints import checkpoint_md5s, resolve_checkpoint_dir
     from ..pipeline import Pipeline, classifier_kind_for
 
     link = any(s in config.systems for s in ("vit", "plain", *STEP_POLICY_SYSTEMS))
@@ -139,9 +139,8 @@ def load_models(config: ReportConfig, checkpoints: str | Path | None, device: st
     directory = resolve_checkpoint_dir(config.preset, checkpoints)
     models = Models(Pipeline.load(config.preset, checkpoints, parts, device))
     models.pipeline.link_channel = config.link_channel()
-    for name in ("codec.pt", "denoiser.pt", "classifier.pt", "classifier_at.pt", "agent.pt", "agent_grid.json"):
-        if (directory / name).exists():
-            models.fingerprint[name] = hashlib.md5((directory / name).read_bytes()).hexdigest()
+    models.fingerprint = checkpoint_md5s(directory, ("codec.pt", "denoiser.pt", "classifier.pt", "classifier_at.pt",
+                                                     "agent.pt", "agent_grid.json"))
     if "jpeg-ldpc-at" in config.systems:
         models.pipeline_at = Pipeline.load(config.preset, checkpoints, ("classifier",), device,
                                            classifier_kind=classifier_kind_for("jpeg-ldpc-at"))
