@@ -36,8 +36,8 @@ def resolve_checkpoint_dir(preset: str, given: str | Path | None = None) -> Path
 
 def checkpoint_md5s(directory: Path, names: tuple[str, ...]) -> dict[str, str]:
     """md5 of each file in ``names`` found in ``directory`` ({name: hex}): the key of results cached on those weights."""
-    return {name: hashlib.md5((Path(directory) / name).read_bytes()).hexdigest()
-            for name in names if (Path(directory) / name).exists()}
+    paths = [Path(directory) / name for name in names]
+    return {path.name: hashlib.md5(path.read_bytes()).hexdigest() for path in paths if path.exists()}
 
 
 def git_commit() -> str:
