@@ -177,6 +177,28 @@ def test_craft_returns_bounded_perturbed_images(untrained_pipeline, adaptive):
         craft(SourceAttack("fgsm", 0.1, target=10), untrained_pipeline, x, y, snr_db=10.0, t_d=3, t_plus=0)
 
 
+def test_an_adaptive_attack_bounds_the_rows_it_differentiates_at_once(untrained_pipeline, monkeypatch):
+    """A batch larger than the memory bound is crafted in chunks: every gradient sees <= the bound's rows."""
+    import shared.attacks.source as source
+
+    monkeypatch.setattr(source, "ADAPTIVE_ROWS_PER_GRADIENT", 4)
+    rows_seen = []
+    real_fn = source.attack_logits_fn
+
+    def counting_fn(*args, **kwargs):
+        logits_fn = real_fn(*args, **kwargs)
+        return lambda x: rows_seen.append(len(x) * 2) or logits_fn(x)
+
+    monkeypatch.setattr(source, "attack_logits_fn", counting_fn)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(5, 3, 32, 32, generator=g), torch.tensor([0, 1, 2, 3, 4])
+    attack = SourceAttack("pgd", 4 / 255, steps=2, adaptive=True, eot_samples=2)
+    adv = craft(attack, untrained_pipeline, x, y, snr_db=10.0, t_d=3, t_plus=0, system="plain", generator=g)
+    assert adv.shape == x.shape and (adv - x).abs().max().item() <= 4 / 255 + 1e-6
+    assert rows_seen == [4, 4, 4, 4, 2, 2]   # chunks of 2, 2 and 1 images, 2 PGD steps each, 2 draws per image
+    assert (adv - x).abs().amax(dim=(1, 2, 3)).min().item() > 1 / 255   # every chunk was attacked
+
+
 @pytest.mark.skipif(not (SHIPPED / "classifier.pt").exists(), reason="no shipped cifar10 checkpoints")
 def test_pgd_8_of_255_breaks_the_shipped_classifier():
     """The paper's protocol (PGD, 8/255, 10 steps, white-box classifier) on real weights and images."""

@@ -24,6 +24,13 @@ from .differentiable import (GRADIENT_PURIFY_STEPS, LogitsFn, chain_logits, desc
 
 KINDS = ("fgsm", "pgd")
 
+# Rows (images x EOT draws) an adaptive attack sends through the differentiable chain per gradient.
+# The graph of a row (codec, the surrogate purifier's U-Net calls, the classifier's test-time views) is
+# kept for the backward pass: 1000 rows (a batch of 250 with 4 draws) outgrew 24 GiB, 256 rows fit in
+# a few GiB. Images beyond it are crafted in consecutive chunks; the attack is per image, so only the
+# order of the noise draws changes.
+ADAPTIVE_ROWS_PER_GRADIENT = 256
+
 
 @dataclass(frozen=True)
 class SourceAttack:
@@ -162,10 +169,19 @@ def craft(attack: SourceAttack, pipeline, x01: torch.Tensor, labels: torch.Tenso
     num_classes = pipeline.preset.num_classes
     if attack.target is not None and attack.target >= num_classes:
         raise ValueError(f"target class {attack.target} out of range: the preset has {num_classes} classes")
-    x01 = x01.to(pipeline.device)
-    labels = labels.to(pipeline.device)
     logits_fn = attack_logits_fn(attack, pipeline, system, snr_db=snr_db, t_d=t_d, t_plus=t_plus,
                                  generator=generator, purify_steps=purify_steps)
+    chunk = max(1, len(x01))
+    if attack.adaptive and system != "classifier":
+        chunk = max(1, ADAPTIVE_ROWS_PER_GRADIENT // attack.eot_samples)
+    crafted = [_craft_chunk(attack, logits_fn, x01[i:i + chunk].to(pipeline.device),
+                            labels[i:i + chunk].to(pipeline.device), generator) for i in range(0, len(x01), chunk)]
+    return torch.cat(crafted) if crafted else x01.detach().cpu().clone()
+
+
+def _craft_chunk(attack: SourceAttack, logits_fn: LogitsFn, x01: torch.Tensor, labels: torch.Tensor,
+                 generator: torch.Generator | None) -> torch.Tensor:
+    """``attack`` on one chunk of images [B,C,H,W] in [0, 1] -> x' on the CPU."""
     if attack.kind == "fgsm":
         x_adv = fgsm(logits_fn, x01, labels, attack.eps, attack.target, attack.effective_step_size)
     else:
