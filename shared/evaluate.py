@@ -63,12 +63,16 @@ class EvalResult:
 def evaluate(pipeline: Pipeline, data: ImageSet, system: str, snr_db: float, t_d: int, t_plus: int,
              seed: int = 0, batch: int = 250, sampler: str = "ddpm", steps: int = 5,
              progress: bool = True, source_attack: SourceAttack | None = None,
-             channel_attack: ChannelAttack | None = None) -> EvalResult:
+             channel_attack: ChannelAttack | None = None, polluted: ImageSet | None = None) -> EvalResult:
     """Run ``data`` through ``system`` in batches; seeded noise makes a run repeatable.
 
     With attacks, SSIM still compares the *clean* original with what the receiver ends with (what
-    the sender meant to send), and accuracy is against the true labels.
+    the sender meant to send), and accuracy is against the true labels. ``polluted``: ``data`` as the
+    non-adaptive ``source_attack`` already polluted it, image for image, sent instead of crafting the
+    attack per batch (a sweep crafts each store once; :func:`shared.attacks.source.pollute`).
     """
+    if polluted is not None and (source_attack is None or source_attack.adaptive or len(polluted) != len(data)):
+        raise ValueError("polluted images stand for a non-adaptive source attack on the same images")
     target = attack_target(source_attack, channel_attack)
     if channel_attack is not None and system == "classifier":
         raise ValueError("a channel attack needs a link: use system vit or plain")
@@ -84,9 +88,10 @@ def evaluate(pipeline: Pipeline, data: ImageSet, system: str, snr_db: float, t_d
     for i in tqdm(range(0, len(data), batch), desc=f"eval {system}", disable=not progress, dynamic_ncols=True):
         x = data.as_float(slice(i, i + batch))
         labels = data.labels[i:i + batch]
+        sent, source = (x, source_attack) if polluted is None else (polluted.as_float(slice(i, i + batch)), None)
         if attacked:
-            received, logits = attacked_run(pipeline, system, x, labels, snr_db, t_d, t_plus, sampler, steps, generator,
-                                            source=source_attack, channel=channel_attack, link_tally=tally)
+            received, logits = attacked_run(pipeline, system, sent, labels, snr_db, t_d, t_plus, sampler, steps,
+                                            generator, source=source, channel=channel_attack, link_tally=tally)
         else:
             received, logits = pipeline.run(system, x, snr_db, t_d, t_plus, sampler, steps, generator, link_tally=tally)
         predicted = logits.argmax(1)

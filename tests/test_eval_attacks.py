@@ -109,9 +109,15 @@ def test_adversarial_channel_attack_beats_jamming_on_shipped_models():
     assert attacked <= 0.3 and attacked < jammed - 0.3
 
 
-def test_eval_attacks_quick_writes_json_and_plots(untrained_checkpoints, tmp_path):
+def test_eval_attacks_quick_writes_json_and_plots(untrained_checkpoints, tmp_path, monkeypatch):
     if not HAVE_WIRELESS:
         pytest.skip("shared/attacks/wireless.py (the wireless attacks) is not in this checkout yet")
+    import shared.report.attack_sweep as attack_sweep
+
+    crafted = []   # each non-adaptive source attack pollutes the store once, for every point and system
+    real_pollute = attack_sweep.pollute
+    monkeypatch.setattr(attack_sweep, "pollute", lambda attack, *a, **k: crafted.append(attack) or real_pollute(
+        attack, *a, **k))
     out = tmp_path / "sweep"
     start = time.time()
     result = CliRunner().invoke(main, ["eval", "attacks", "--quick", "--out", str(out), "--n", "4", "--t-d", "2",
@@ -132,6 +138,9 @@ def test_eval_attacks_quick_writes_json_and_plots(untrained_checkpoints, tmp_pat
         assert len(strength["eps"]) == len(strength["non_targeted"]) == len(strength["targeted"]) == 2
         assert 0.0 <= payload["baseline"][system] <= 1.0
     assert len(payload["runs"]) == 2 * (1 + 6 + 4 + 4)
+    assert len(crafted) == len(set(crafted)) == 4   # 8/255 and 16/255, non-targeted and targeted
+    sourced = [run for run in payload["runs"] if run["source_attack"] is not None]
+    assert len(sourced) == 2 * (1 + 3 + 4) and all("stored 8-bit" in run["source_attack"]["store"] for run in sourced)
     for name in ("pnr", "multi_domain", "strength"):
         png = out / f"{name}.png"
         assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
@@ -147,3 +156,15 @@ def test_eval_group_still_runs_without_a_subcommand(untrained_checkpoints):
     assert payload["system"] == "vit" and payload["snr_db"] == 3.0
     help_text = CliRunner().invoke(main, ["eval", "--help"]).output
     assert "attacks" in help_text and "--source-attack" in help_text and "--attack-steps" in help_text
+
+
+def test_polluted_images_must_stand_for_a_non_adaptive_source_attack():
+    from shared.attacks.source import SourceAttack
+    from shared.data import load_sample
+    from shared.evaluate import evaluate
+
+    data = load_sample("cifar10").subset(4, 0)
+    for source, store in ((None, data), (SourceAttack("pgd", 8 / 255, adaptive=True), data),
+                          (SourceAttack("pgd", 8 / 255), data.subset(2, 0))):
+        with pytest.raises(ValueError, match="non-adaptive source attack on the same images"):
+            evaluate(None, data, "plain", 3.0, 20, 0, source_attack=source, polluted=store)
