@@ -177,15 +177,9 @@ def paper_attack(config: ReportConfig):
 
 def polluted(pipeline, data, config: ReportConfig, attack=None):
     """The image store after ``attack`` (default: the paper's PGD) on ``pipeline``'s classifier: an ImageSet of uint8 images."""
-    from ..attacks.source import pollute
-    from ..data import ImageSet
+    from .attack_sweep import polluted_store
 
-    attack = attack or paper_attack(config)
-    generator = torch.Generator().manual_seed(config.seed)
-    images = pollute(attack, pipeline, data.images, data.labels, snr_db=0.0, t_d=0, t_plus=0,
-                     system="classifier", batch=config.batch, generator=generator)
-    return ImageSet(images, data.labels, data.classes, f"{data.description}, {attack.kind.upper()}-polluted",
-                    data.checksum)
+    return polluted_store(pipeline, data, attack or paper_attack(config), config.seed, config.batch)
 
 
 def classifier_row(pipeline, clean, attacked) -> dict:
