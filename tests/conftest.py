@@ -41,6 +41,17 @@ def tiny_data_root(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_store_cache(tmp_path_factory):
+    """Polluted image stores crafted by in-process tests go to a tmp folder, not the user's cache."""
+    import shared.attacks.store as store
+
+    folder = tmp_path_factory.mktemp("polluted-stores")
+    original, store.default_folder = store.default_folder, lambda: folder
+    yield folder
+    store.default_folder = original
+
+
 @pytest.fixture
 def isolated_env(tmp_path, monkeypatch) -> dict[str, str]:
     """Point the cache and checkpoint defaults at tmp folders; no progress bars."""

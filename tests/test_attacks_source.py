@@ -259,3 +259,28 @@ def test_sender_source_attack_over_the_link(tmp_path):
     assert payload["source_attack"]["kind"] == "pgd" and payload["source_attack"]["target"] == 1
     assert payload["source_attack"]["gradient_path"].startswith("classifier")
     assert payload["attack_success_rate"] is not None and 0.0 <= payload["attack_success_rate"] <= 1.0
+
+
+def test_a_polluted_store_is_crafted_once_and_read_back_while_its_inputs_are_unchanged(tmp_path, monkeypatch,
+                                                                                       untrained_checkpoints):
+    import shared.attacks.store as store
+    from shared.attacks.source import SourceAttack
+    from shared.data import load_sample
+    from shared.pipeline import Pipeline
+
+    pipe = Pipeline.load("cifar10", untrained_checkpoints, parts=("classifier",))
+    data, attack = load_sample("cifar10").subset(6, 0), SourceAttack("pgd", 8 / 255, steps=2)
+    first = store.cached_polluted_store(pipe, data, attack, seed=0, batch=4, folder=tmp_path)
+    assert first.images.dtype == torch.uint8 and len(list(tmp_path.glob("*.pt"))) == 1
+    assert (first.images.int() - data.images.int()).abs().max() <= 8 and not torch.equal(first.images, data.images)
+
+    def no_crafting(*args, **kwargs):
+        raise AssertionError("crafted again although the store is cached")
+
+    monkeypatch.setattr(store, "pollute", no_crafting)
+    assert torch.equal(store.cached_polluted_store(pipe, data, attack, seed=0, batch=4, folder=tmp_path).images,
+                       first.images)
+    with pytest.raises(AssertionError, match="crafted again"):   # another seed is another store
+        store.cached_polluted_store(pipe, data, attack, seed=1, batch=4, folder=tmp_path)
+    with pytest.raises(ValueError, match="no single store"):
+        store.polluted_store(pipe, data, SourceAttack("pgd", 8 / 255, adaptive=True), seed=0, batch=4)

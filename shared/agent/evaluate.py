@@ -26,8 +26,14 @@ POLICY_STEPS = 3
 def evaluate_adaptive(pipeline, data, system: str, policy, snr_db: float, seed: int = 0, batch: int = 250,
                       sampler: str = "ddpm", steps: int = 5, progress: bool = True, source_attack=None,
                       channel_attack=None, policy_steps: int = POLICY_STEPS, measured_snr_db: float | None = None,
-                      env_config: EnvConfig = EnvConfig()) -> dict:
-    """Accuracy/SSIM averaged over ``policy_steps`` states per batch; the EvalResult fields plus the visited states."""
+                      env_config: EnvConfig = EnvConfig(), polluted=None) -> dict:
+    """Accuracy/SSIM averaged over ``policy_steps`` states per batch; the EvalResult fields plus the visited states.
+
+    ``polluted``: ``data`` as the non-adaptive ``source_attack`` already polluted it (an ImageSet, e.g.
+    :func:`shared.attacks.store.cached_polluted_store`), sent instead of crafting per batch.
+    """
+    if polluted is not None and (source_attack is None or source_attack.adaptive or len(polluted) != len(data)):
+        raise ValueError("polluted images stand for a non-adaptive source attack on the same images")
     target = attack_target(source_attack, channel_attack)
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -39,13 +45,7 @@ def evaluate_adaptive(pipeline, data, system: str, policy, snr_db: float, seed: 
     for i in tqdm(range(0, len(data), batch), desc=f"eval {system}", disable=not progress, dynamic_ncols=True):
         x = data.as_float(slice(i, i + batch))
         labels = data.labels[i:i + batch]
-        source = source_attack
-        if source is not None and not source.adaptive:   # the classifier-only attack does not depend on t_D: craft once
-            x_in = craft(source, pipeline, x, labels, snr_db=snr_db, t_d=0, t_plus=0, system="classifier",
-                         generator=generator)
-            source = None
-        else:
-            x_in = x
+        x_in, source = _sent(pipeline, x, labels, source_attack, polluted, slice(i, i + batch), snr_db, generator)
         lo_d, hi_d = env_config.t_d_range
         lo_p, hi_p = env_config.t_plus_range
         state = (int(rng.integers(lo_d, hi_d + 1)), int(rng.integers(lo_p, hi_p + 1)))
@@ -83,16 +83,33 @@ def evaluate_adaptive(pipeline, data, system: str, policy, snr_db: float, seed: 
     return result
 
 
+def _sent(pipeline, x, labels, source_attack, polluted, rows: slice, snr_db: float, generator):
+    """(the images the sender sends [B,C,H,W] in [0, 1], the attack still to apply in the chain or None).
+
+    The classifier-only attack does not depend on the state: it is crafted once per batch (or read
+    from ``polluted``); an adaptive one is crafted in the chain at each state.
+    """
+    if polluted is not None:
+        return polluted.as_float(rows), None
+    if source_attack is not None and not source_attack.adaptive:
+        return craft(source_attack, pipeline, x, labels, snr_db=snr_db, t_d=0, t_plus=0, system="classifier",
+                     generator=generator), None
+    return x, source_attack
+
+
 ADAPTATION_SNRS = tuple(float(s) for s in range(-6, 19, 3))
 
 
 def run_adaptation(pipeline, data, policies: dict, snrs=ADAPTATION_SNRS, attack=None, seed: int = 0,
                    batch: int = 250, sampler: str = "ddpm", steps: int = 5, plain: tuple[int, int] | None = (20, 0), progress: bool = True) -> dict:
     """Robust accuracy vs SNR for each policy (``{"diffusec": ActorPolicy, "table": TablePolicy}``) and plain."""
+    from ..attacks.store import cached_polluted_store
     from ..evaluate import evaluate
     from .grid import paper_attack
 
     attack = attack or paper_attack()
+    # The paper's attacker pollutes the store once: every SNR and system sends the same 8-bit images.
+    store = cached_polluted_store(pipeline, data, attack, seed, batch) if not attack.adaptive else None
     systems = [*policies, *(["plain"] if plain is not None else [])]
     curves = {s: {"snr_db": [], "robust_accuracy": [], "ssim": [], "visited": []} for s in systems}
     runs = []
@@ -104,11 +121,11 @@ def run_adaptation(pipeline, data, policies: dict, snrs=ADAPTATION_SNRS, attack=
                 bar.set_postfix_str(f"{system} {snr:g} dB")
                 if system == "plain":
                     run = evaluate(pipeline, data, "plain", snr, plain[0], plain[1], seed, batch, sampler, steps,
-                                   progress=False, source_attack=attack).to_dict()
+                                   progress=False, source_attack=attack, polluted=store).to_dict()
                     run["visited"] = None
                 else:
                     run = evaluate_adaptive(pipeline, data, system, policies[system], snr, seed, batch, sampler, steps,
-                                            progress=False, source_attack=attack)
+                                            progress=False, source_attack=attack, polluted=store)
                 curve = curves[system]
                 curve["snr_db"].append(snr)
                 curve["robust_accuracy"].append(run["accuracy"])
@@ -119,6 +136,7 @@ def run_adaptation(pipeline, data, policies: dict, snrs=ADAPTATION_SNRS, attack=
     finally:
         bar.close()
     return {"preset": pipeline.preset.name, "data": data.description, "n": len(data), "seed": seed,
-            "attack": attack.to_dict(), "sampler": sampler, "sampler_steps": steps if sampler == "ddim" else None,
+            "attack": attack.to_dict(), "attack_store": "crafted once on the classifier alone, stored 8-bit, sent at every "
+            "point" if store is not None else None, "sampler": sampler, "sampler_steps": steps if sampler == "ddim" else None,
             "plain": {"t_d": plain[0], "t_plus": plain[1]} if plain is not None else None, "policy_steps": POLICY_STEPS, "curves": curves,
             "runs": runs, "wall_time_s": round(time.time() - start, 2)}

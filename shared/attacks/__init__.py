@@ -2,6 +2,7 @@
 
 - :mod:`.budget`: ``parse_eps("8/255")``;
 - :mod:`.source`: l_inf FGSM/PGD on the sender's images (``SourceAttack``, ``craft``);
+- :mod:`.store`: the polluted image store, crafted once and cached on disk (``cached_polluted_store``);
 - :mod:`.chain`: the pipeline under attack (``ChannelAttack``, ``attacked_run``);
 - :mod:`.differentiable`: grad-enabled copies of the chain stages the attacks differentiate;
 - :mod:`.wireless`: perturbations of the received symbols (jamming, adversarial; built separately);
@@ -20,6 +21,7 @@ import importlib
 _EXPORTS = {
     "parse_eps": "budget", "format_eps": "budget",
     "SourceAttack": "source", "craft": "source", "fgsm": "source", "pgd": "source",
+    "polluted_store": "store", "cached_polluted_store": "store",
     "ChannelAttack": "chain", "attacked_run": "chain", "success_counts": "chain",
     "CHANNEL_KINDS": "chain", "CHANNEL_METHODS": "chain",
 }

@@ -24,7 +24,8 @@ from tqdm import tqdm
 
 from ..attacks.budget import format_eps
 from ..attacks.chain import ChannelAttack
-from ..attacks.source import SourceAttack, pollute
+from ..attacks.source import SourceAttack
+from ..attacks.store import cached_polluted_store
 from ..data import ImageSet
 from ..evaluate import evaluate
 from ..pipeline import Pipeline
@@ -126,7 +127,7 @@ def run_sweep(pipeline: Pipeline, data: ImageSet, config: SweepConfig, progress:
         store = None
         if source is not None and not source.adaptive:   # the classifier-only attack: one store for every point
             if source not in stores:
-                stores[source] = polluted_store(pipeline, data, source, config.seed, config.batch)
+                stores[source] = cached_polluted_store(pipeline, data, source, config.seed, config.batch)
             store = stores[source]
         run = evaluate(pipeline, data, system, config.snr_db, config.t_d, config.t_plus, config.seed, config.batch,
                        config.sampler, config.sampler_steps, progress=False, source_attack=source,
@@ -160,17 +161,6 @@ def run_sweep(pipeline: Pipeline, data: ImageSet, config: SweepConfig, progress:
         bar.close()
     result.wall_time_s = round(time.time() - start, 2)
     return result
-
-
-def polluted_store(pipeline: Pipeline, data: ImageSet, attack: SourceAttack, seed: int, batch: int) -> ImageSet:
-    """``data`` polluted by the non-adaptive ``attack`` (white-box on the classifier alone), 8-bit as the
-    sender's image store keeps it (the report's store too). The attack does not depend on the system,
-    SNR or PNR, so a sweep crafts it once per strength and target instead of once per point."""
-    generator = torch.Generator().manual_seed(seed)
-    images = pollute(attack, pipeline, data.images, data.labels, snr_db=0.0, t_d=0, t_plus=0, system="classifier",
-                     batch=batch, generator=generator)
-    return ImageSet(images, data.labels, data.classes, f"{data.description}, {attack.kind.upper()}-polluted",
-                    data.checksum)
 
 
 def quick(config: SweepConfig) -> SweepConfig:

@@ -176,10 +176,11 @@ def paper_attack(config: ReportConfig):
 
 
 def polluted(pipeline, data, config: ReportConfig, attack=None):
-    """The image store after ``attack`` (default: the paper's PGD) on ``pipeline``'s classifier: an ImageSet of uint8 images."""
-    from .attack_sweep import polluted_store
+    """The image store after ``attack`` (default: the paper's PGD) on ``pipeline``'s classifier: an ImageSet of uint8
+    images, crafted once per classifier, images, attack and seed and then read from the disk cache."""
+    from ..attacks.store import cached_polluted_store
 
-    return polluted_store(pipeline, data, attack or paper_attack(config), config.seed, config.batch)
+    return cached_polluted_store(pipeline, data, attack or paper_attack(config), config.seed, config.batch)
 
 
 def classifier_row(pipeline, clean, attacked) -> dict:
