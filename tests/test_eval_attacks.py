@@ -159,6 +159,7 @@ def test_eval_group_still_runs_without_a_subcommand(untrained_checkpoints):
 
 
 def test_polluted_images_must_stand_for_a_non_adaptive_source_attack():
+    from shared.agent.evaluate import evaluate_adaptive
     from shared.attacks.source import SourceAttack
     from shared.data import load_sample
     from shared.evaluate import evaluate
@@ -168,3 +169,5 @@ def test_polluted_images_must_stand_for_a_non_adaptive_source_attack():
                           (SourceAttack("pgd", 8 / 255), data.subset(2, 0))):
         with pytest.raises(ValueError, match="non-adaptive source attack on the same images"):
             evaluate(None, data, "plain", 3.0, 20, 0, source_attack=source, polluted=store)
+        with pytest.raises(ValueError, match="non-adaptive source attack on the same images"):
+            evaluate_adaptive(None, data, "diffusec", None, 3.0, source_attack=source, polluted=store)
