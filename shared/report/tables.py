@@ -286,7 +286,8 @@ def markdown(result: dict, command: str, commit: str, figures: dict[str, str]) -
         f"- **Commit:** `{commit}`. **Wall time:** the cells' own measurements add up to "
         f"{result.get('cells_wall_time_s', result['wall_time_s']):.0f} s (CPU, 2 cores); this invocation took "
         f"{result['wall_time_s']:.0f} s (the command resumes from `results.cells.json`, whose cells count "
-        "with the time they took when measured).",
+        "with the time they took when measured, and reads the polluted image stores it crafted before from "
+        "`~/.cache/diffusec/polluted-stores`).",
         f"- **Attack:** PGD, l_inf eps {cfg['eps'] * 255:.0f}/255, {cfg['attack_steps']} steps, white-box on each "
         "system's own classifier alone (our reading of VI-A's protocol), polluting the image store once (8-bit).",
         f"- **Systems:** DiffuSeC (plain) diffuses and denoises t = {cfg['plain_t_d']} (+{cfg['plain_t_plus']}); "
