@@ -112,12 +112,13 @@ def test_adversarial_channel_attack_beats_jamming_on_shipped_models():
 def test_eval_attacks_quick_writes_json_and_plots(untrained_checkpoints, tmp_path, monkeypatch):
     if not HAVE_WIRELESS:
         pytest.skip("shared/attacks/wireless.py (the wireless attacks) is not in this checkout yet")
-    import shared.report.attack_sweep as attack_sweep
+    import shared.attacks.store as store
 
     crafted = []   # each non-adaptive source attack pollutes the store once, for every point and system
-    real_pollute = attack_sweep.pollute
-    monkeypatch.setattr(attack_sweep, "pollute", lambda attack, *a, **k: crafted.append(attack) or real_pollute(
+    real_pollute = store.pollute
+    monkeypatch.setattr(store, "pollute", lambda attack, *a, **k: crafted.append(attack) or real_pollute(
         attack, *a, **k))
+    monkeypatch.setattr(store, "default_folder", lambda: tmp_path / "stores")   # none cached by other tests
     out = tmp_path / "sweep"
     start = time.time()
     result = CliRunner().invoke(main, ["eval", "attacks", "--quick", "--out", str(out), "--n", "4", "--t-d", "2",
