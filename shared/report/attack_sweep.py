@@ -19,7 +19,6 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field, replace
 
-import torch
 from tqdm import tqdm
 
 from ..attacks.budget import format_eps
