@@ -50,6 +50,9 @@ def phases_to_run(phase: str, adversarial: bool) -> list[str]:
               help="jsc and joint: the channel to train through, instead of the preset's (awgn): rayleigh block "
                    "fading, one coefficient per image, perfect CSI, zf. E.g. fine-tune a copy of the codec for "
                    "fading: `diffusec train joint --channel rayleigh --epochs 1 --checkpoints COPY`.")
+@click.option("--fine-tune", is_flag=True,
+              help="With `denoiser`: start from the folder's denoiser.pt instead of random weights, e.g. after the "
+                   "codec changed: `diffusec train denoiser --fine-tune --epochs 4 --checkpoints COPY`.")
 @click.option("--adversarial", is_flag=True,
               help="With `classifier`: PGD adversarial training (Madry et al.) into a separate classifier_at.pt "
                    "for the jpeg-ldpc-at baseline; classifier.pt is left alone. Settings: the preset's "
@@ -58,7 +61,7 @@ def phases_to_run(phase: str, adversarial: bool) -> list[str]:
                    + ".")
 def train(phase: str, preset: str, data_root: str | None, checkpoints: str | None, seed: int,
           max_steps: int | None, epochs: float | None, threads: int | None, train_channel: str | None,
-          adversarial: bool) -> None:
+          fine_tune: bool, adversarial: bool) -> None:
     """Train PHASE of the pipeline (paper section V) and write checkpoints with manifests.
 
     \b
@@ -84,6 +87,8 @@ def train(phase: str, preset: str, data_root: str | None, checkpoints: str | Non
 
     if adversarial and phase != "classifier":
         fail("--adversarial goes with `diffusec train classifier` only")
+    if fine_tune and phase != "denoiser":
+        fail("--fine-tune goes with `diffusec train denoiser` only")
     if epochs is not None and phase == "all":
         fail("--epochs sets one phase's length: name the phase (e.g. `diffusec train denoiser --epochs 6`)")
     set_threads(threads)
@@ -94,6 +99,8 @@ def train(phase: str, preset: str, data_root: str | None, checkpoints: str | Non
         if not set(phases) <= {"jsc", "joint"}:
             fail("--channel goes with `diffusec train jsc` or `joint` (the codec's channel phases)")
         chosen = chosen.with_train(train_channel=train_channel)
+    if fine_tune:
+        chosen = chosen.with_train(denoiser_init="checkpoint")
     out_dir = resolve_checkpoint_dir(preset, checkpoints)
     pc = PhaseContext(chosen, out_dir, ctx, seed, data_root, max_steps)
     try:

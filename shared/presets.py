@@ -114,6 +114,7 @@ class TrainConfig:
     iota_prime: float = 0.5         # SSIM weight in eq. 35
     denoiser_max_t_d: int = 50      # t_D drawn from 1..50 (the DDPG state bound, eq. 24)
     denoiser_max_t_plus: int = 50
+    denoiser_init: str = "scratch"  # "checkpoint": fine-tune the folder's denoiser.pt (after a codec change)
     # channel SNR range the models are trained under (VI-C: -3..12 dB)
     train_snr_db: tuple[float, float] = (-3.0, 12.0)
     # the channel the codec's jsc and joint phases train through: awgn (the paper), or rayleigh block

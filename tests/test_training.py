@@ -246,6 +246,30 @@ def test_cli_train_names_a_missing_earlier_phase(tiny_data_root, tmp_path, isola
     assert "no codec checkpoint" in result.output
 
 
+def test_cli_train_denoiser_fine_tune_starts_from_the_folders_denoiser(tiny_data_root, isolated_env, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    common = ["--data-root", str(tiny_data_root), "--checkpoints", str(ckpt), "--threads", "1", "--max-steps", "1"]
+    invoke(["train", "semantic", *common])
+    missing = CliRunner().invoke(main, ["train", "denoiser", "--fine-tune", *common])
+    assert missing.exit_code == 2 and "denoiser" in missing.output and "Traceback" not in missing.output
+    wrong = CliRunner().invoke(main, ["train", "joint", "--fine-tune", *common])
+    assert wrong.exit_code == 2 and "`diffusec train denoiser` only" in wrong.output
+
+    def trained(*extra: str) -> tuple[dict, str]:
+        invoke(["train", "denoiser", *extra, *common])
+        manifest = json.loads((ckpt / "denoiser.json").read_text())
+        return torch.load(ckpt / "denoiser.pt", weights_only=True)["state_dict"], manifest["init"]
+
+    def distance(a: dict, b: dict) -> float:
+        return sum((a[k] - b[k]).norm().item() for k in a if a[k].is_floating_point())
+
+    first, first_init = trained()
+    tuned, tuned_init = trained("--fine-tune", "--seed", "1")
+    fresh, _ = trained("--seed", "1")
+    assert (first_init, tuned_init) == ("scratch", "checkpoint")
+    assert distance(tuned, first) < 0.1 * distance(fresh, first)
+
+
 # --- (d) DDP over gloo, two processes -----------------------------------------------------------
 
 def free_port() -> int:

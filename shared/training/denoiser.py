@@ -69,7 +69,12 @@ def train_denoiser(pc: PhaseContext, objective: str | None = None) -> dict:
     dcfg = pc.preset.denoiser if objective is None else dataclasses.replace(pc.preset.denoiser, objective=objective)
     codec = load_codec(pc)
     schedule = linear_beta_schedule(pc.preset.diffusion)
-    model = UNet(dcfg, pc.preset.codec.channels).to(ctx.device)
+    model = UNet(dcfg, pc.preset.codec.channels)
+    if cfg.denoiser_init == "checkpoint":   # a codec change shifts the inputs a little: start from what works
+        model.load_state_dict(load_checkpoint(Path(pc.out_dir), "denoiser", pc.preset.name))
+    elif cfg.denoiser_init != "scratch":
+        raise ValueError(f"denoiser_init must be 'scratch' or 'checkpoint', got {cfg.denoiser_init!r}")
+    model = model.to(ctx.device)
     net = wrap(model, ctx)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.denoiser_lr, weight_decay=1e-4)
     plan = BatchPlan(len(train), cfg.denoiser_batch, pc.seed, ctx)
@@ -103,7 +108,7 @@ def train_denoiser(pc: PhaseContext, objective: str | None = None) -> dict:
         codec_manifest = read_manifest(Path(pc.out_dir), "codec")
         save_checkpoint(Path(pc.out_dir), kind, model.state_dict(), pc.preset.name,
                         {**pc.data_manifest(train), "metrics": metrics, "objective": dcfg.objective,
-                         "denoiser_config": dataclasses.asdict(dcfg),
+                         "denoiser_config": dataclasses.asdict(dcfg), "init": cfg.denoiser_init,
                          "codec_used": {k: codec_manifest.get(k) for k in ("created", "commit", "stage")}})
         print(f"[denoiser] {metrics}", flush=True)
     return metrics
