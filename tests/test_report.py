@@ -140,6 +140,9 @@ def test_the_oracle_ratio_flags_each_snr_under_the_bar():
     (line,) = oracle_ratio(result)
     assert "-6 dB 1.00" in line and "**3 dB 0.89**" in line and "9 dB 1.00" in line
     assert oracle_ratio(_result({"diffusec": [0.5, 0.4, 0.9]})) == []
+    # A tiny run can leave the oracle at 0 at some SNR: that ratio is undefined, not a crash.
+    (line,) = oracle_ratio(_result({"diffusec": [0.0, 0.25, 0.9], "table": [0.0, 0.5, 0.9]}))
+    assert "-6 dB n/a (oracle 0)" in line and "**3 dB 0.50**" in line
 
 
 def test_the_table_system_sits_at_the_grid_best_state(checkpoints, tmp_path):

@@ -82,8 +82,16 @@ def oracle_ratio(result: dict, bar: float = 0.95) -> list[str]:
     if "diffusec" not in curves or "table" not in curves:
         return []
     pairs = zip(curves["diffusec"]["snr_db"], curves["diffusec"]["robust_accuracy"], curves["table"]["robust_accuracy"])
-    cells = [f"{s:g} dB {x / y:.2f}" if x >= bar * y else f"**{s:g} dB {x / y:.2f}**" for s, x, y in pairs]
+    cells = [_ratio_cell(snr, x, y, bar) for snr, x, y in pairs]
     return [f"- robust accuracy of DiffuSeC (proposal) / grid oracle (bold: under {bar:g}): {', '.join(cells)}"]
+
+
+def _ratio_cell(snr_db: float, x: float, y: float, bar: float) -> str:
+    """One SNR's proposal/oracle ratio; an oracle at 0 (a tiny --quick run can get there) has no ratio."""
+    if y == 0:
+        return f"{snr_db:g} dB n/a (oracle 0)"
+    text = f"{snr_db:g} dB {x / y:.2f}"
+    return text if x >= bar * y else f"**{text}**"
 
 
 def leaders(result: dict) -> list[str]:
