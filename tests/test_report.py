@@ -58,6 +58,11 @@ def test_report_quick_writes_results_json_markdown_and_figures(checkpoints, tmp_
     for system in ("plain", "diffusec"):
         assert payload["adaptive"][system]["snr_db"] == [3.0] and 0.0 <= payload["adaptive"][system]["accuracy"][0] <= 1.0
         assert len(payload["heldout"]["fgsm-8/255"][system]["accuracy"]) == 1
+    # the header's cell time counts the adaptive and held-out cells too, not only Table II's
+    extra_s = sum(payload["adaptive"][s]["wall_time_s"][0] + payload["heldout"]["fgsm-8/255"][s]["wall_time_s"][0]
+                  for s in ("plain", "diffusec"))
+    assert extra_s > 0
+    assert payload["cells_wall_time_s"] == pytest.approx(sum(r["wall_time_s"] for r in payload["runs"]) + extra_s, abs=0.2)
     # one eval run per system, SNR and condition, each tagged
     assert len(payload["runs"]) == len(DEFAULT_SYSTEMS) * len(snrs) * 2
     assert {(r["system"], r["condition"]) for r in payload["runs"]} == {(s, c) for s in DEFAULT_SYSTEMS

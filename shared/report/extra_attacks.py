@@ -58,25 +58,37 @@ def measure(data: ImageSet, config, cache, run_cell, polluted, bar) -> tuple[dic
     """
     defences = [s for s in DEFENCES if s in config.systems]
     adaptive_data = first(data, config.adaptive_n)
-    adaptive = {s: {"snr_db": list(config.adaptive_snrs_db), "accuracy": [], "n": len(adaptive_data)}
+    adaptive = {s: {"snr_db": list(config.adaptive_snrs_db), "accuracy": [], "wall_time_s": [], "n": len(adaptive_data)}
                 for s in defences if config.adaptive_snrs_db}   # no SNRs (--adaptive-snr none): no column
     for snr in config.adaptive_snrs_db:
         for system in defences:
             run = _cached(cache, system, snr, adaptive_condition(config), bar,
                           lambda: run_cell(system, adaptive_data, snr, adaptive_attack(config)))
-            adaptive[system]["accuracy"].append(run["accuracy"])
+            _append(adaptive[system], run)
     heldout = {}
     for name in config.heldout_attacks if config.heldout_snrs_db else ():
         store = None
-        heldout[name] = {s: {"snr_db": list(config.heldout_snrs_db), "accuracy": []} for s in defences}
+        heldout[name] = {s: {"snr_db": list(config.heldout_snrs_db), "accuracy": [], "wall_time_s": []}
+                         for s in defences}
         for snr in config.heldout_snrs_db:
             for system in defences:
                 def fresh(system=system, snr=snr):
                     nonlocal store
                     store = store if store is not None else polluted(heldout_attack(name, config))
                     return run_cell(system, store, snr, None)
-                heldout[name][system]["accuracy"].append(_cached(cache, system, snr, name, bar, fresh)["accuracy"])
+                _append(heldout[name][system], _cached(cache, system, snr, name, bar, fresh))
     return adaptive, heldout
+
+
+def _append(curve: dict, run: dict) -> None:
+    curve["accuracy"].append(run["accuracy"])
+    curve["wall_time_s"].append(run.get("wall_time_s") or 0.0)
+
+
+def wall_time_s(adaptive: dict, heldout: dict) -> float:
+    """The adaptive and held-out cells' own eval time (s), as each was measured (cached ones included)."""
+    curves = list(adaptive.values()) + [c for by_system in heldout.values() for c in by_system.values()]
+    return sum(sum(c.get("wall_time_s", [])) for c in curves)
 
 
 def _cached(cache, system: str, snr: float, condition: str, bar, make) -> dict:

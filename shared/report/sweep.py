@@ -381,5 +381,6 @@ def run_report(models: Models, data, config: ReportConfig, progress: bool = True
     finally:
         bar.close()
     report.wall_time_s = round(time.time() - start, 1)
-    report.cells_wall_time_s = round(sum(r.get("wall_time_s") or 0.0 for r in report.runs), 1)
+    report.cells_wall_time_s = round(sum(r.get("wall_time_s") or 0.0 for r in report.runs)
+                                     + extra_attacks.wall_time_s(report.adaptive, report.heldout), 1)
     return report
