@@ -6,7 +6,9 @@ strings (``127.0.0.1:50051``; port 0 picks a free one). What travels on the wire
 from __future__ import annotations
 
 import errno
+import random
 import socket
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -61,10 +63,36 @@ def _refuse_if_taken(host: str, port: int, address: str) -> None:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free right now on ``host`` (for tests and local bring-up)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A TCP port that is free right now on ``host`` (for tests and local bring-up).
+
+    Picked below the kernel's ephemeral range where it can: a port inside that range can be taken,
+    before the service binds it, as the source port of any outgoing connection, including a health
+    probe polling that very port (TCP self-connect), and the service then cannot bind.
+    """
+    low, _ = _ephemeral_range()
+    for port in _PORT_DRAWS.sample(range(_LOWEST_PICKED_PORT, low), min(64, max(0, low - _LOWEST_PICKED_PORT))):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:   # no room below the range: any free one
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+_LOWEST_PICKED_PORT = 20000   # above the well-known and most registered service ports
+_PORT_DRAWS = random.SystemRandom()   # not the global stream: a seeded test must not make two processes agree
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's ephemeral source-port range (Linux); the common default where it cannot be read."""
+    try:
+        low, high = (int(v) for v in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
 
 
 def add_health(server: grpc.Server, services: tuple[str, ...]) -> health.HealthServicer:

@@ -177,3 +177,13 @@ def test_a_second_server_cannot_take_the_port(stub, tmp_path):
     finally:
         second.close()
     still_serving(stub)
+
+
+def test_free_ports_are_picked_below_the_ephemeral_range():
+    """A port the kernel may hand out as a source port (e.g. to a health probe polling it) can be
+    taken before the service binds it; free_port stays below that range."""
+    from protos.serving import _ephemeral_range, free_port
+
+    low, _ = _ephemeral_range()
+    ports = {free_port() for _ in range(8)}
+    assert all(20000 <= p < low for p in ports) and len(ports) > 1
