@@ -271,7 +271,10 @@ class ChannelState:
             std = noise.combined_noise_std(self._snr_locked(), pnrs)
         draws = np.random.default_rng(stream_seed(self.seed, *key)).standard_normal(symbols.shape[0], dtype=np.float32)
         draws *= np.float32(std)
-        draws += symbols
+        # Malformed symbols (inf, NaN) stay non-finite and the receiver rejects the frame; numpy's
+        # warning about inf - inf would only be noise in the proxy's log.
+        with np.errstate(invalid="ignore", over="ignore"):
+            draws += symbols
         return array_to_bytes(draws), bool(pnrs)
 
     def attack_generator(self) -> torch.Generator:
